@@ -1,0 +1,49 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+# The ~5.5 GB torch venv lives under ~/.cache keyed by a hash of requirements.txt, so a
+# fresh clone (CI, a second checkout) reuses it; .venv is a link to it.
+PYTHON ?= python3
+REQ_HASH := $(shell sha256sum requirements.txt | cut -c1-16)
+CACHE_DIR ?= $(HOME)/.cache/transferlab
+VENV_DIR := $(CACHE_DIR)/venv-$(REQ_HASH)
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test venv system-deps bench dist dist-test lint clean
+
+venv: $(VENV)/.ready-$(REQ_HASH) system-deps
+
+# Qt's xcb/offscreen plugins need a few system libraries; most images have them already.
+QT_LIBS := libGL.so.1 libEGL.so.1 libxkbcommon.so.0 libfontconfig.so.1 libdbus-1.so.3
+system-deps:
+	@missing=""; for l in $(QT_LIBS); do ldconfig -p | grep -q "$$l" || missing="$$missing $$l"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing system libraries Qt needs:$$missing"; \
+		apt-get update -qq && apt-get install -y -qq libgl1 libegl1 libxkbcommon0 libfontconfig1 \
+			libdbus-1-3 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 >/dev/null || \
+		echo "Could not install them (not root?): install the packages above by hand."; \
+	fi
+
+$(VENV)/.ready-$(REQ_HASH): requirements.txt
+	@if [ ! -f "$(VENV_DIR)/.complete" ]; then \
+		echo "Creating the Python environment in $(VENV_DIR) (first time only, a few minutes)"; \
+		rm -rf "$(VENV_DIR)" && mkdir -p "$(CACHE_DIR)" && \
+		$(PYTHON) -m venv "$(VENV_DIR)" && \
+		"$(VENV_DIR)/bin/python" -m pip install --quiet --upgrade pip && \
+		"$(VENV_DIR)/bin/python" -m pip install --quiet -r requirements.txt && \
+		touch "$(VENV_DIR)/.complete"; \
+	fi
+	@rm -rf $(VENV) && ln -s "$(VENV_DIR)" $(VENV)
+	@touch "$(VENV_DIR)/.ready-$(REQ_HASH)"
+
+run: venv
+	$(PY) main.py
+
+test: venv
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests
+	$(VENV)/bin/lint-imports
+
+lint: venv
+	$(VENV)/bin/lint-imports
+
+clean:
+	rm -rf build dist .pytest_cache

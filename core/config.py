@@ -1,0 +1,80 @@
+"""Training settings and named presets, saved with every run as ``config.json``."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from core.errors import TransferLabError
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULERS = ("step", "cosine", "none")
+
+
+@dataclass
+class TrainConfig:
+    model: str = "mobilenet_v2"
+    weights: str = "imagenet"  # "imagenet", "none" or a state-dict file
+    data: str = "cifar10"  # "cifar10", "cifar100", a folder or an archive of one
+    epochs: int = 5
+    freeze_epochs: int = 2  # epochs with ``freeze`` applied; then everything trains
+    freeze: str = "backbone"  # a freeze spec, see core.layers.parse_spec
+    lr: float = 1e-3
+    unfreeze_lr_factor: float = 0.1
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    scheduler: str = "step"
+    step_size: int = 3
+    gamma: float = 0.1
+    batch_size: int = 64
+    image_size: int = 224
+    val_split: float = 0.1
+    limit: int | None = None  # keep only this many training images
+    flip: bool = False  # random horizontal flips
+    update_frozen_bn: bool = False  # True reproduces the lesson's BatchNorm behaviour
+    channels_last: bool = True
+    label_smoothing: float = 0.0
+    seed: int = 0
+    log_every: int = 200
+    threads: int | None = None
+
+    def validate(self) -> "TrainConfig":
+        checks = [
+            (self.epochs >= 1, "--epochs must be at least 1"),
+            (self.freeze_epochs >= 0, "--freeze-epochs cannot be negative"),
+            (self.lr > 0, "--lr must be positive"),
+            (self.batch_size >= 1, "--batch-size must be at least 1"),
+            (16 <= self.image_size <= 1024, "--image-size must be between 16 and 1024"),
+            (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}"),
+            (self.scheduler in SCHEDULERS, f"--scheduler must be one of {', '.join(SCHEDULERS)}"),
+            (0 < self.val_split < 1, "--val-split must be between 0 and 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise TransferLabError(message + ".")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# The lesson's recipe, exactly: MobileNetV2 at 224 px, 2 frozen epochs then everything at x0.1,
+# Adam 1e-3, StepLR(3, 0.1), 5 epochs, batch 64.
+PRESETS: dict[str, dict] = {
+    "seed": dict(model="mobilenet_v2", weights="imagenet", epochs=5, freeze_epochs=2,
+                 freeze="backbone", lr=1e-3, unfreeze_lr_factor=0.1, optimizer="adam",
+                 scheduler="step", step_size=3, gamma=0.1, batch_size=64, image_size=224,
+                 flip=False),
+}
+
+
+def apply_preset(config: TrainConfig, name: str) -> TrainConfig:
+    if name not in PRESETS:
+        raise TransferLabError(f"Unknown preset '{name}'. Choose one of: {', '.join(PRESETS)}.")
+    for key, value in PRESETS[name].items():
+        setattr(config, key, value)
+    return config

@@ -1,0 +1,59 @@
+"""Batches from decoded uint8 tensors: resize, flip and normalise a whole batch at once.
+
+Small images (CIFAR's 32x32) are decoded once; per-image PIL transforms every epoch were the
+lesson loop's main data cost. Resizing on the batch is one interpolate call.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def to_model_input(x: torch.Tensor, image_size: int, mean, std, flip_mask=None,
+                   channels_last: bool = True) -> torch.Tensor:
+    """uint8 (N,3,S,S) -> normalised float (N,3,image_size,image_size)."""
+    x = x.float().div_(255)
+    if x.shape[-1] != image_size or x.shape[-2] != image_size:
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear",
+                          align_corners=False, antialias=x.shape[-1] > image_size)
+    if flip_mask is not None and flip_mask.any():
+        x[flip_mask] = x[flip_mask].flip(-1)
+    m = torch.tensor(mean, dtype=x.dtype).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype).view(1, 3, 1, 1)
+    x = (x - m) / s
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+class BatchLoader:
+    """Iterates (inputs, labels) over decoded images in seeded, per-epoch shuffled order."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
+                 image_size: int, mean, std, *, shuffle: bool = False, flip: bool = False,
+                 seed: int = 0, channels_last: bool = True):
+        self.images, self.labels = images, labels
+        self.batch_size, self.image_size = batch_size, image_size
+        self.mean, self.std = mean, std
+        self.shuffle, self.flip, self.channels_last = shuffle, flip, channels_last
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def _bounds(self) -> list[int]:
+        """Batch start offsets. When training, a last batch of one image joins the one
+        before it: BatchNorm cannot train on a single sample."""
+        n = len(self.labels)
+        starts = list(range(0, n, self.batch_size)) + [n]
+        if self.shuffle and len(starts) > 2 and n - starts[-2] == 1:
+            del starts[-2]
+        return starts
+
+    def __len__(self) -> int:
+        return len(self._bounds()) - 1
+
+    def __iter__(self):
+        n = len(self.labels)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        bounds = self._bounds()
+        for start, end in zip(bounds, bounds[1:]):
+            idx = order[start:end]
+            flips = torch.rand(len(idx), generator=self.generator) < 0.5 if self.flip else None
+            yield (to_model_input(self.images[idx], self.image_size, self.mean, self.std,
+                                  flips, self.channels_last), self.labels[idx])

@@ -1,0 +1,134 @@
+"""Image folders: find the classes, decode every image once, cache the result on disk.
+
+Layouts: ``ROOT/<class>/*`` or ``ROOT/train/<class>/*`` with ``val/`` or ``test/`` beside it.
+Unreadable files are skipped and counted, never fatal; the first few are named.
+"""
+from __future__ import annotations
+
+import hashlib
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from core.data.images import UnreadableImage, is_image_name, load_square
+from core.errors import TransferLabError
+from core.paths import atomic_path, cache_dir
+from core.progress import TaskState
+
+CACHE_FORMAT = 1
+
+
+@dataclass
+class Split:
+    """Decoded images of one split: uint8 (N,3,S,S) and int64 labels."""
+    images: torch.Tensor
+    labels: torch.Tensor
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+
+@dataclass
+class FolderLayout:
+    train_root: Path
+    held_out_root: Path | None
+    classes: list[str]
+
+
+def find_layout(root: Path) -> FolderLayout:
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise TransferLabError(f"Data folder not found: {root}")
+    train, held_out = root, None
+    if (root / "train").is_dir() and _class_dirs(root / "train"):
+        train = root / "train"
+        held_out = next((root / n for n in ("val", "test") if (root / n).is_dir()), None)
+    classes = [d.name for d in _class_dirs(train) if any(_image_files(d))]
+    if not classes:
+        raise TransferLabError(
+            f"{root} has no class folders with images. Expected {root}/<class name>/<image>.jpg "
+            f"(one sub-folder per class).")
+    if len(classes) < 2:
+        raise TransferLabError(
+            f"{root} has only one class ('{classes[0]}'); a classifier needs at least two "
+            f"class folders.")
+    return FolderLayout(train, held_out, classes)
+
+
+def _class_dirs(root: Path) -> list[Path]:
+    return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def _image_files(class_dir: Path):
+    return (p for p in sorted(class_dir.rglob("*")) if p.is_file() and is_image_name(p))
+
+
+def list_files(root: Path, classes: list[str]) -> list[tuple[Path, int]]:
+    """(file, label) for every image-named file under the class folders, in stable order."""
+    files = []
+    for label, name in enumerate(classes):
+        if (root / name).is_dir():
+            files += [(p, label) for p in _image_files(root / name)]
+    return files
+
+
+def storage_size(files: list[tuple[Path, int]], image_size: int) -> int:
+    """Side of the cached squares: the images' own size when smaller than the training size
+    (CIFAR stays 32x32, 49x less memory than 224), else the training size."""
+    from PIL import Image
+
+    sides = []
+    for path, _ in files[:: max(1, len(files) // 64)][:64]:
+        try:
+            with Image.open(path) as img:
+                sides.append(min(img.size))
+        except Exception:  # noqa: BLE001 - unreadable files are reported when decoded
+            continue
+    return min(image_size, int(statistics.median(sides))) if sides else image_size
+
+
+def _cache_key(files: list[tuple[Path, int]], size: int, classes: list[str]) -> str:
+    h = hashlib.sha256(f"{CACHE_FORMAT}|{size}|{classes}".encode())
+    for path, label in files:
+        st = path.stat()
+        h.update(f"{path.resolve()}|{label}|{st.st_mtime_ns}|{st.st_size}\n".encode())
+    return h.hexdigest()[:24]
+
+
+def decode_files(files: list[tuple[Path, int]], size: int, state: TaskState,
+                 stage: str = "Decoding images") -> Split:
+    """Decode every file to a ``size`` square, using the on-disk cache when it matches."""
+    key = _cache_key(files, size, []) if files else "empty"
+    cached = cache_dir() / "decoded" / f"{key}.pt"
+    if cached.exists():
+        try:
+            d = torch.load(cached, weights_only=True)
+            return Split(d["images"], d["labels"], [tuple(s) for s in d["skipped"]])
+        except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, not fatal
+            cached.unlink(missing_ok=True)
+    images = torch.empty((len(files), 3, size, size), dtype=torch.uint8)
+    labels, skipped, n = [], [], 0
+    for i, (path, label) in enumerate(files):
+        if i % 256 == 0:
+            state.check()
+            state.report(stage, i, len(files))
+        try:
+            images[n] = load_square(path, size)
+        except UnreadableImage as exc:
+            skipped.append((str(path), str(exc)))
+            continue
+        labels.append(label)
+        n += 1
+    state.report(stage, len(files), len(files))
+    split = Split(images[:n].clone(), torch.tensor(labels, dtype=torch.long), skipped)
+    _save_cache(cached, split)
+    return split
+
+
+def _save_cache(path: Path, split: Split) -> None:
+    try:
+        with atomic_path(path) as tmp:
+            torch.save({"images": split.images, "labels": split.labels,
+                        "skipped": [list(s) for s in split.skipped]}, tmp)
+    except (OSError, TransferLabError):
+        pass  # a read-only or full cache folder only costs speed next time

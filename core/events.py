@@ -1,0 +1,107 @@
+"""Plain-data events the trainer emits, and the no-op callback base observers extend.
+
+Events are frozen dataclasses of numbers and strings only, so they cross threads (and Qt
+signals) safely; the training loop never knows who listens (Lightning's callback idea).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_dir: str
+    model: str
+    classes: list[str]
+    n_train: int
+    n_val: int
+    epochs: int
+    start_epoch: int  # > 0 when resuming
+    batches_per_epoch: int
+    frozen_summary: str
+    data_description: str
+
+
+@dataclass(frozen=True)
+class BatchEnd:
+    epoch: int  # 1-based
+    epochs: int
+    batch: int  # 1-based
+    batches: int
+    loss: float
+    lr: float
+    images_per_s: float
+    eta_s: float  # for the whole run
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    epoch: int
+    epochs: int
+    phase: str  # "frozen" or "unfrozen"
+    train_loss: float
+    train_acc: float  # percent
+    val_loss: float
+    val_acc: float
+    lr: float
+    seconds: float
+    images_per_s: float
+
+
+@dataclass(frozen=True)
+class PhaseChanged:
+    """The trainable set changed: the schedule unfroze the backbone or the user toggled."""
+    epoch: int
+    batch: int
+    phase: str
+    frozen_summary: str
+    frozen_spec: str
+    message: str
+
+
+@dataclass(frozen=True)
+class LogLine:
+    message: str
+
+
+@dataclass(frozen=True)
+class FitEnd:
+    status: str  # "finished", "stopped" or "failed"
+    epochs_done: int
+    best_val_acc: float | None
+    run_dir: str
+    message: str = ""
+    history: list[dict] = field(default_factory=list)
+
+
+def hook_name(event) -> str:
+    """``BatchEnd`` -> ``on_batch_end``."""
+    return "on_" + re.sub(r"(?<!^)(?=[A-Z])", "_", type(event).__name__).lower()
+
+
+class Callback:
+    """Override the hooks you need; every hook is a no-op by default."""
+
+    def on_run_started(self, event: RunStarted) -> None: ...
+    def on_batch_end(self, event: BatchEnd) -> None: ...
+    def on_epoch_end(self, event: EpochEnd) -> None: ...
+    def on_phase_changed(self, event: PhaseChanged) -> None: ...
+    def on_log_line(self, event: LogLine) -> None: ...
+    def on_fit_end(self, event: FitEnd) -> None: ...
+
+    def on_event(self, event) -> None:
+        getattr(self, hook_name(event))(event)
+
+
+class EventCollector(Callback):
+    """Keeps every event; handy for tests and for replaying a run."""
+
+    def __init__(self):
+        self.events = []
+
+    def on_event(self, event) -> None:
+        self.events.append(event)
+
+    def of(self, cls) -> list:
+        return [e for e in self.events if isinstance(e, cls)]

@@ -1,0 +1,210 @@
+"""A Qt-free tree of a model's modules with their trainable state.
+
+The GUI's tree model listens to this (as napari's Qt tree model listens to its plain-Python
+tree), the trainer and the CLI drive it, and it is the single place where ``requires_grad`` is
+switched, so every view of "what is frozen" agrees.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from torch import nn
+
+from core.errors import TransferLabError
+
+TRAINABLE, FROZEN, PARTIAL, EMPTY = "trainable", "frozen", "partial", "empty"
+_BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+@dataclass(eq=False)
+class LayerNode:
+    path: str
+    type_name: str
+    module: nn.Module = field(repr=False)
+    parent: "LayerNode | None" = field(default=None, repr=False)
+    children: list["LayerNode"] = field(default_factory=list, repr=False)
+    own_params: int = 0
+    total_params: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.path.rpartition(".")[2] if self.path else "(model)"
+
+    def parameters(self):
+        return self.module.parameters()
+
+    @property
+    def trainable_params(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    @property
+    def state(self) -> str:
+        if self.total_params == 0:
+            return EMPTY
+        trainable = self.trainable_params
+        if trainable == self.total_params:
+            return TRAINABLE
+        return FROZEN if trainable == 0 else PARTIAL
+
+    def walk(self) -> Iterator["LayerNode"]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+class LayerTree:
+    """The module hierarchy of ``model``; ``listeners`` hear ``(changed_paths)`` after edits."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.root = self._build("", model, None)
+        self._by_path = {n.path: n for n in self.root.walk()}
+        self.listeners: list[Callable[[list[str]], None]] = []
+
+    def _build(self, path: str, module: nn.Module, parent: LayerNode | None) -> LayerNode:
+        own = sum(p.numel() for p in module.parameters(recurse=False))
+        node = LayerNode(path, type(module).__name__, module, parent, own_params=own)
+        for name, child in module.named_children():
+            node.children.append(self._build(f"{path}.{name}" if path else name, child, node))
+        node.total_params = own + sum(c.total_params for c in node.children)
+        return node
+
+    def node(self, path: str) -> LayerNode:
+        try:
+            return self._by_path[path]
+        except KeyError:
+            raise TransferLabError(f"The model has no layer '{path}'.") from None
+
+    def __iter__(self) -> Iterator[LayerNode]:
+        return self.root.walk()
+
+    def set_trainable(self, path: str, trainable: bool) -> None:
+        """Switch the whole subtree at ``path``; listeners hear its ancestors changed too."""
+        node = self.node(path)
+        for p in node.parameters():
+            p.requires_grad_(trainable)
+        self._notify(node)
+
+    def _notify(self, node: LayerNode) -> None:
+        changed = [n.path for n in node.walk()]
+        parent = node.parent
+        while parent is not None:
+            changed.append(parent.path)
+            parent = parent.parent
+        for listener in list(self.listeners):
+            listener(changed)
+
+    def counts(self) -> tuple[int, int]:
+        """(frozen, total) parameter counts."""
+        total = self.root.total_params
+        return total - self.root.trainable_params, total
+
+    def trainable_tensors(self) -> int:
+        return sum(1 for p in self.model.parameters() if p.requires_grad)
+
+    def summary(self) -> str:
+        """The lesson's wording, so users can compare with what they saw there."""
+        frozen, total = self.counts()
+        return f"frozen {frozen}/{total} parameters"
+
+    def frozen_spec(self) -> str:
+        """The shortest freeze spec that reproduces the current state (saved with runs).
+
+        Parameters held directly by a partly frozen module (none in the offered models)
+        are not described by module paths and are left out.
+        """
+        out: list[str] = []
+
+        def visit(node: LayerNode) -> None:
+            if node.state == FROZEN:
+                out.append(node.path or "all")
+            elif node.state == PARTIAL:
+                for child in node.children:
+                    visit(child)
+
+        visit(self.root)
+        return ",".join(out) or "none"
+
+    def apply_spec(self, spec: str, head: str) -> None:
+        """Make exactly ``spec`` frozen and everything else trainable (see ``parse_spec``)."""
+        self.set_trainable("", True)
+        for path in parse_spec(spec, self, head):
+            self.set_trainable(path, False)
+
+
+def parse_spec(spec: str, tree: LayerTree, head: str) -> list[str]:
+    """Expand a freeze spec into module paths.
+
+    Items are comma-separated: ``backbone`` (all but the head, the lesson's phase 1), ``none``,
+    ``all``, ``bn`` (every BatchNorm), ``upto:PATH`` (every layer before PATH in forward
+    order), a module path, or a range ``features.0-13``.
+    """
+    paths: list[str] = []
+    for item in (s.strip() for s in (spec or "none").split(",")):
+        if item in ("", "none"):
+            continue
+        if item == "all":
+            paths.append("")
+        elif item == "backbone":
+            paths += [p for p in _top_level(tree) if p != head and not head.startswith(p + ".")]
+            paths += _siblings_outside(tree, head)
+        elif item == "bn":
+            paths += [n.path for n in tree if isinstance(n.module, _BN_TYPES)]
+        elif item.startswith("upto:"):
+            paths += _before(tree, item[5:])
+        elif m := re.fullmatch(r"(.+)\.(\d+)-(\d+)", item):
+            prefix, lo, hi = m.group(1), int(m.group(2)), int(m.group(3))
+            paths += [tree.node(f"{prefix}.{i}").path for i in range(lo, hi + 1)]
+        else:
+            paths.append(tree.node(item).path)
+    return paths
+
+
+def _top_level(tree: LayerTree) -> list[str]:
+    return [c.path for c in tree.root.children]
+
+
+def _siblings_outside(tree: LayerTree, head: str) -> list[str]:
+    """Inside the head's container (MobileNetV2's ``classifier``), freeze what is not the head."""
+    out, node = [], tree.node(head)
+    while node.parent is not None and node.parent.path:
+        out += [s.path for s in node.parent.children if s is not node]
+        node = node.parent
+    return out
+
+
+def _before(tree: LayerTree, path: str) -> list[str]:
+    """Leaf-most modules that come before ``path`` in registration (≈ forward) order."""
+    target = tree.node(path)
+    out = []
+    for node in tree:
+        if node is target:
+            break
+        if not node.children and node.total_params and not _is_ancestor(node, target):
+            out.append(node.path)
+    return out
+
+
+def _is_ancestor(node: LayerNode, other: LayerNode) -> bool:
+    return other.path.startswith(node.path + ".")
+
+
+def apply_bn_policy(model: nn.Module, update_frozen_bn: bool = False) -> int:
+    """Put BatchNorm layers whose parameters are all frozen into eval mode.
+
+    Call after ``model.train()``. In train mode BatchNorm keeps updating its running mean and
+    variance even with ``requires_grad=False`` (the lesson's weakness): a frozen layer would
+    still change. Returns how many layers were switched.
+    """
+    if update_frozen_bn:
+        return 0
+    n = 0
+    for module in model.modules():
+        if isinstance(module, _BN_TYPES):
+            params = list(module.parameters())
+            if params and not any(p.requires_grad for p in params):
+                module.eval()
+                n += 1
+    return n

@@ -1,0 +1,113 @@
+"""Which networks TransferLab offers, and how each gets a new classification head.
+
+A spec knows how to build the bare architecture and where its ImageNet weights and
+preprocessing come from; everything else (head replacement, weight files) is generic so that
+adding a network is one entry in ``_SPECS``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from core.errors import TransferLabError
+from core.preprocess import Preprocessing
+from core.models import weights as W
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    title: str
+    family: str  # "torchvision" or "timm"
+    source_name: str  # the name in that family's own registry
+
+    def build_architecture(self) -> nn.Module:
+        """The bare network with its original 1000-class head and random weights."""
+        if self.family == "timm":
+            import timm
+
+            return timm.create_model(self.source_name, pretrained=False)
+        import torchvision
+
+        return torchvision.models.get_model(self.source_name, weights=None)
+
+    def imagenet_preprocessing(self) -> Preprocessing:
+        if self.family == "timm":
+            return W.timm_preprocessing(self.build_architecture())
+        return W.torchvision_preprocessing(self.source_name)
+
+
+_SPECS = {
+    s.name: s
+    for s in [
+        ModelSpec("mobilenet_v2", "MobileNetV2 (3.5M params, the lesson's model)", "torchvision",
+                  "mobilenet_v2"),
+        ModelSpec("resnet18", "ResNet-18 (11.7M params)", "torchvision", "resnet18"),
+        ModelSpec("resnet50", "ResNet-50 (25.6M params)", "torchvision", "resnet50"),
+        ModelSpec("efficientnet_lite0", "EfficientNet-Lite0 (4.7M params, weights ship offline)",
+                  "timm", "tf_efficientnet_lite0"),
+    ]
+}
+MODEL_NAMES = tuple(_SPECS)
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return _SPECS[name]
+    except KeyError:
+        raise TransferLabError(
+            f"Unknown model '{name}'. Choose one of: {', '.join(MODEL_NAMES)}.") from None
+
+
+def head_path(model: nn.Module) -> str:
+    """The module path of the classification head: the network's last Linear layer."""
+    linears = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise TransferLabError(f"{type(model).__name__} has no Linear layer to replace.")
+    return linears[-1]
+
+
+def replace_head(model: nn.Module, num_classes: int) -> str:
+    path = head_path(model)
+    parent_path, _, attr = path.rpartition(".")
+    parent = model.get_submodule(parent_path) if parent_path else model
+    old = getattr(parent, attr)
+    setattr(parent, attr, nn.Linear(old.in_features, num_classes))
+    return path
+
+
+def build_model(
+    name: str,
+    weights: str = "imagenet",
+    num_classes: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[nn.Module, Preprocessing, W.WeightsInfo]:
+    """Build ``name`` with ``weights`` ("imagenet", "none" or a file path).
+
+    ``num_classes=None`` keeps the original 1000-class ImageNet head (plain prediction).
+    Missing ImageNet weights raise; they never silently become random ones.
+    """
+    spec = get_spec(name)
+    model = spec.build_architecture()
+    preprocessing = spec.imagenet_preprocessing()
+    info = W.load_weights(spec, model, weights, progress)
+    if num_classes is not None:
+        if num_classes < 2:
+            raise TransferLabError(f"A classifier needs at least 2 classes, got {num_classes}.")
+        replace_head(model, num_classes)
+    return model, preprocessing, info
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, total
+
+
+def set_threads(n: int | None) -> None:
+    if n:
+        torch.set_num_threads(n)

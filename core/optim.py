@@ -1,0 +1,65 @@
+"""Optimizers over the trainable parameters only, and the learning-rate schedule.
+
+The schedule is a pure function of (epoch, progress) rather than a torch scheduler object,
+because the optimizer is rebuilt whenever the trainable set changes and a scheduler would
+lose its place; the lesson's StepLR x unfreeze factor is reproduced exactly.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from core.config import TrainConfig
+
+
+def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def build_optimizer(cfg: TrainConfig, model: nn.Module,
+                    previous: torch.optim.Optimizer | None = None) -> torch.optim.Optimizer:
+    """A fresh optimizer over today's trainable set, keeping moments of kept parameters."""
+    params = trainable_parameters(model)
+    if not params:
+        from core.errors import TransferLabError
+        raise TransferLabError("Every layer is frozen: nothing would train. Unfreeze the head "
+                               "at least.")
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                              weight_decay=cfg.weight_decay)
+    elif cfg.optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if previous is not None:
+        for p in params:
+            if p in previous.state:
+                opt.state[p] = previous.state[p]
+    return opt
+
+
+def unfrozen(cfg: TrainConfig, epoch: int) -> bool:
+    """Whether 0-based ``epoch`` trains everything. ``freeze_epochs >= epochs`` keeps the
+    freeze for the whole run; ``freeze_epochs == 0`` never applies it."""
+    if cfg.freeze_epochs == 0:
+        return True
+    return cfg.freeze_epochs < cfg.epochs and epoch >= cfg.freeze_epochs
+
+
+def lr_at(cfg: TrainConfig, epoch: int, progress: float = 0.0) -> float:
+    """Learning rate at 0-based ``epoch`` and fraction ``progress`` of it."""
+    lr = cfg.lr
+    if cfg.freeze_epochs > 0 and unfrozen(cfg, epoch):
+        lr *= cfg.unfreeze_lr_factor
+    if cfg.scheduler == "step":
+        lr *= cfg.gamma ** (epoch // max(1, cfg.step_size))
+    elif cfg.scheduler == "cosine":
+        lr *= 0.5 * (1 + math.cos(math.pi * (epoch + progress) / cfg.epochs))
+    return lr
+
+
+def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for group in opt.param_groups:
+        group["lr"] = lr

@@ -1,0 +1,114 @@
+"""Prediction from a saved TransferLab model or a plain ImageNet network.
+
+Preprocessing always comes from the model (its file, or its weights' metadata), never from
+the caller, so a prediction sees the pixels the way training did.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from core.data.batches import to_model_input
+from core.data.images import UnreadableImage, is_image_name, open_rgb, resize_center_crop
+from core.errors import TransferLabError
+from core.models import build_model, imagenet_categories
+from core.preprocess import Preprocessing
+from core.run_store import MODEL_FORMAT
+
+
+@dataclass
+class LoadedModel:
+    arch: str
+    model: nn.Module
+    classes: list[str]
+    preprocessing: Preprocessing
+    source: str
+
+
+@dataclass(frozen=True)
+class Prediction:
+    path: str
+    topk: list[tuple[str, float]]  # (class, probability), most likely first
+    error: str = ""  # set when the file could not be read; topk is then empty
+
+
+def load_model_file(path: str | Path) -> LoadedModel:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise TransferLabError(f"Model file not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same message
+        raise TransferLabError(f"{path} is not a readable model file ({exc}).") from exc
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+        raise TransferLabError(
+            f"{path} is not a TransferLab model (model.pt from a training run). A plain "
+            f"state dict can be used as starting weights with --weights FILE.")
+    classes = list(payload["classes"])
+    model, _, _ = build_model(payload["arch"], "none", len(classes))
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise TransferLabError(f"{path} does not match the {payload['arch']} architecture: "
+                               f"{str(exc).splitlines()[0]}") from exc
+    model.eval()
+    return LoadedModel(payload["arch"], model, classes,
+                       Preprocessing.from_dict(payload["preprocessing"]), str(path))
+
+
+def load_imagenet_model(name: str, progress=None) -> LoadedModel:
+    model, pre, info = build_model(name, "imagenet", None, progress)
+    model.eval()
+    return LoadedModel(name, model, imagenet_categories(), pre, f"{name} (ImageNet)")
+
+
+def expand_paths(paths) -> list[Path]:
+    """Files as given, folders searched recursively for image files."""
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.is_file() and is_image_name(f))
+        else:
+            out.append(p)
+    return out
+
+
+def preprocess(lm: LoadedModel, path: str | Path) -> torch.Tensor:
+    pre = lm.preprocessing
+    return resize_center_crop(open_rgb(path), pre.resize_size, pre.image_size)
+
+
+@torch.no_grad()
+def predict_tensors(lm: LoadedModel, images: torch.Tensor, topk: int) -> list[list]:
+    pre = lm.preprocessing
+    x = to_model_input(images, pre.image_size, pre.mean, pre.std, channels_last=False)
+    probs = lm.model(x).softmax(1)
+    p, idx = probs.topk(min(topk, probs.shape[1]), dim=1)
+    return [[(lm.classes[i], float(v)) for v, i in zip(pv.tolist(), iv.tolist())]
+            for pv, iv in zip(p, idx)]
+
+
+def predict_paths(lm: LoadedModel, paths, topk: int = 5, batch_size: int = 16,
+                  state=None) -> list[Prediction]:
+    """Predictions in input order; unreadable files come back with ``error`` set."""
+    results: list[Prediction] = []
+    files = expand_paths(paths)
+    for start in range(0, len(files), batch_size):
+        if state is not None:
+            state.check()
+            state.report("Predicting", start, len(files))
+        chunk, tensors, slots = files[start:start + batch_size], [], []
+        for f in chunk:
+            try:
+                tensors.append(preprocess(lm, f))
+                slots.append(len(results))
+                results.append(None)
+            except UnreadableImage as exc:
+                results.append(Prediction(str(f), [], str(exc)))
+        if tensors:
+            for slot, top in zip(slots, predict_tensors(lm, torch.stack(tensors), topk)):
+                results[slot] = Prediction(str(files[slot]), top)
+    return results

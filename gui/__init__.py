@@ -1,0 +1,1 @@
+"""TransferLab's Qt front end: presents core/ and forwards user actions to it."""

@@ -1,0 +1,69 @@
+"""Shared fixtures: an isolated TransferLab home, no network, small image folders."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CIFAR = REPO.parent / "shared" / "datasets" / "cifar10-jpeg-train.tar.gz"
+sys.path.insert(0, str(REPO))
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory, monkeypatch):
+    """Each test gets its own caches and torch hub folder, and no network at all."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("TRANSFERLAB_HOME", str(home))
+    monkeypatch.setenv("TRANSFERLAB_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(home / "torch"))
+    import torch
+
+    torch.set_num_threads(2)
+    return home
+
+
+COLORS = [(220, 40, 40), (40, 200, 60), (50, 70, 230), (230, 220, 40)]
+
+
+def make_image(path: Path, color, size=(40, 40), seed=0, fmt=None):
+    """A noisy single-colour picture: different classes are easy to tell apart."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    arr = np.clip(np.array(color)[None, None, :] + rng.integers(-30, 30, (size[1], size[0], 3)),
+                  0, 255).astype("uint8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path, format=fmt)
+    return path
+
+
+def make_folder(root: Path, classes=3, per_class=12, size=(40, 40), ext="jpg") -> Path:
+    for c in range(classes):
+        for i in range(per_class):
+            make_image(root / f"class_{c}" / f"{i:03d}.{ext}", COLORS[c % len(COLORS)], size,
+                       seed=c * 1000 + i)
+    return root
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    """3 classes x 12 images, plus a text file and a truncated JPEG that must be skipped."""
+    root = make_folder(tmp_path / "pets")
+    (root / "class_0" / "notes.jpg").write_text("this is not an image")
+    good = (root / "class_1" / "000.jpg").read_bytes()
+    (root / "class_1" / "broken.jpg").write_bytes(good[: len(good) // 3])
+    return root
+
+
+@pytest.fixture
+def shared_cifar() -> Path:
+    if not SHARED_CIFAR.exists():
+        pytest.skip(f"shared CIFAR-10 copy not found at {SHARED_CIFAR} (it lives in ../shared "
+                    f"beside the checkout)")
+    return SHARED_CIFAR

@@ -1,0 +1,101 @@
+import os
+import tarfile
+
+import pytest
+import torch
+
+from core.data import load_dataset, stratified_split
+from core.data.batches import BatchLoader, to_model_input
+from core.errors import TransferLabError
+from tests.conftest import make_folder, make_image
+
+
+def test_folder_is_decoded_split_and_bad_files_are_skipped(image_folder):
+    ds = load_dataset(str(image_folder), image_size=224, val_split=0.25, seed=0)
+    assert ds.classes == ["class_0", "class_1", "class_2"]
+    assert len(ds.train.labels) + len(ds.val.labels) == 36
+    assert ds.class_counts(ds.val) == {"class_0": 3, "class_1": 3, "class_2": 3}
+    assert ds.train.images.dtype == torch.uint8
+    assert ds.train.images.shape[1:] == (3, 40, 40)  # small images stay at their own size
+    reasons = {os.path.basename(p): why for p, why in ds.skipped}
+    assert reasons["notes.jpg"] == "not an image"
+    assert reasons["broken.jpg"].startswith("corrupt image")
+    assert "skipped 2 unreadable files" in ds.describe()
+
+
+def test_split_is_seeded_and_stratified():
+    labels = torch.tensor([0] * 50 + [1] * 30)
+    a = stratified_split(labels, 0.1, seed=3)
+    b = stratified_split(labels, 0.1, seed=3)
+    c = stratified_split(labels, 0.1, seed=4)
+    assert torch.equal(a[1], b[1]) and not torch.equal(a[1], c[1])
+    assert torch.bincount(labels[a[1]]).tolist() == [5, 3]
+    assert set(a[0].tolist()).isdisjoint(a[1].tolist())
+
+
+def test_train_and_val_folders_are_used_as_given(tmp_path):
+    make_folder(tmp_path / "d" / "train", classes=2, per_class=5)
+    make_folder(tmp_path / "d" / "val", classes=2, per_class=2)
+    ds = load_dataset(str(tmp_path / "d"), image_size=32)
+    assert (len(ds.train.labels), len(ds.val.labels)) == (10, 4)
+    assert ds.val_source == "val/ folder"
+    assert ds.train.images.shape[-1] == 32  # larger than the training size: stored at it
+
+
+def test_decoded_images_are_cached_and_invalidated(image_folder, isolated_home):
+    load_dataset(str(image_folder), 224)
+    cached = list((isolated_home / "cache" / "decoded").glob("*.pt"))
+    assert len(cached) == 1
+    ds = load_dataset(str(image_folder), 224)
+    assert len(list((isolated_home / "cache" / "decoded").glob("*.pt"))) == 1
+    make_image(image_folder / "class_2" / "new.jpg", (0, 0, 0))
+    ds2 = load_dataset(str(image_folder), 224)
+    assert len(ds2.train.labels) + len(ds2.val.labels) == 37
+    assert len(list((isolated_home / "cache" / "decoded").glob("*.pt"))) == 2
+
+
+@pytest.mark.parametrize("setup,message", [
+    (lambda p: None, "not found"),
+    (lambda p: p.mkdir(), "no class folders with images"),
+    (lambda p: make_folder(p, classes=1), "only one class"),
+])
+def test_bad_folders_get_clear_errors(tmp_path, setup, message):
+    setup(tmp_path / "data")
+    with pytest.raises(TransferLabError, match=message):
+        load_dataset(str(tmp_path / "data"), 32)
+
+
+def test_archives_are_unpacked_once(tmp_path):
+    make_folder(tmp_path / "src" / "pics" / "train", classes=2, per_class=4)
+    archive = tmp_path / "pics.tar.gz"
+    with tarfile.open(archive, "w:gz") as t:
+        t.add(tmp_path / "src" / "pics", arcname="pics")
+    ds = load_dataset(str(archive), 32, val_split=0.25)
+    assert ds.classes == ["class_0", "class_1"] and len(ds.val.labels) == 2
+
+
+def test_cifar_without_network_explains(tmp_path):
+    with pytest.raises(TransferLabError, match="CIFAR-10 is not downloaded yet"):
+        load_dataset("cifar10", 32)
+
+
+def test_batches_are_resized_flipped_and_normalised():
+    images = torch.zeros(5, 3, 8, 8, dtype=torch.uint8)
+    images[:, :, :, :4] = 255  # left half white
+    x = to_model_input(images[:2], 16, (0.5,) * 3, (0.5,) * 3,
+                       flip_mask=torch.tensor([False, True]), channels_last=False)
+    assert x.shape == (2, 3, 16, 16)
+    assert x[0, 0, 0, 0] == pytest.approx(1.0) and x[0, 0, 0, -1] == pytest.approx(-1.0)
+    assert x[1, 0, 0, 0] == pytest.approx(-1.0)  # flipped
+    loader = BatchLoader(images, torch.arange(5), 2, 8, (0.5,) * 3, (0.5,) * 3, shuffle=True)
+    batches = list(loader)
+    assert len(loader) == 2 and [len(y) for _, y in batches] == [2, 3]
+    assert sorted(torch.cat([y for _, y in batches]).tolist()) == [0, 1, 2, 3, 4]
+
+
+def test_a_single_leftover_training_image_joins_the_last_batch():
+    images = torch.zeros(9, 3, 4, 4, dtype=torch.uint8)
+    train = BatchLoader(images, torch.arange(9), 4, 4, (0,) * 3, (1,) * 3, shuffle=True)
+    assert [len(y) for _, y in train] == [4, 5] and len(train) == 2
+    val = BatchLoader(images, torch.arange(9), 4, 4, (0,) * 3, (1,) * 3)
+    assert [len(y) for _, y in val] == [4, 4, 1]
