@@ -14,8 +14,8 @@ EXIT_USER_ERROR = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.config import OPTIMIZERS, PRESETS, SCHEDULERS
-    from core.models.registry import MODEL_NAMES
+    from core.config import BN_POLICIES, OPTIMIZERS, PRESETS, SCHEDULERS
+    from core.catalog import MODEL_NAMES
 
     p = argparse.ArgumentParser(prog="transferlab", description="Transfer learning for image "
                                 "classifiers. Without a command, opens the desktop app.")
@@ -35,9 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--optimizer", choices=OPTIMIZERS)
     t.add_argument("--scheduler", choices=SCHEDULERS)
     t.add_argument("--flip", action="store_true", default=None, help="random horizontal flips")
-    t.add_argument("--update-frozen-bn", action="store_true", default=None,
-                   help="let frozen BatchNorm layers update their statistics (the lesson's "
-                   "behaviour)")
+    t.add_argument("--bn", dest="bn_policy", choices=BN_POLICIES,
+                   help="BatchNorm statistics: frozen-eval (default: frozen layers keep theirs), "
+                   "eval (all keep theirs, also after unfreezing), train (the lesson's way)")
     t.add_argument("--out", help="run folder (default: a new one under the data folder)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     pr = sub.add_parser("predict", help="classify images")
@@ -73,7 +73,7 @@ def config_from_args(args):
         apply_preset(cfg, args.preset)
     for key in ("model", "weights", "data", "epochs", "freeze_epochs", "lr", "batch_size",
                 "image_size", "val_split", "limit", "seed", "threads", "log_every", "freeze",
-                "optimizer", "scheduler", "flip", "update_frozen_bn", "unfreeze_lr_factor",
+                "optimizer", "scheduler", "flip", "bn_policy", "unfreeze_lr_factor",
                 "weight_decay"):
         value = getattr(args, key, None)
         if value is not None:

@@ -7,7 +7,7 @@ import time
 from core.events import Callback
 
 
-def _fmt_time(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
     seconds = int(max(0, seconds))
     h, rem = divmod(seconds, 3600)
     return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60:02d}:{rem % 60:02d}"
@@ -44,7 +44,7 @@ class ConsoleReporter(Callback):
         filled = int(width * event.batch / event.batches)
         self.err.write(f"\rEpoch {event.epoch}/{event.epochs} [{'#' * filled}{'.' * (width - filled)}] "
                        f"{event.batch}/{event.batches} loss {event.loss:.4f} "
-                       f"{event.images_per_s:.0f} img/s ETA {_fmt_time(event.eta_s)}")
+                       f"{event.images_per_s:.0f} img/s ETA {format_duration(event.eta_s)}")
         self.err.flush()
         self._bar_shown = True
 

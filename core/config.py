@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from core.errors import TransferLabError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+BN_POLICIES = ("auto", "frozen-eval", "eval", "train")  # see core.layers.apply_bn_policy
 SCHEDULERS = ("step", "cosine", "none")
 
 
@@ -30,7 +31,7 @@ class TrainConfig:
     val_split: float = 0.1
     limit: int | None = None  # keep only this many training images
     flip: bool = False  # random horizontal flips
-    update_frozen_bn: bool = False  # True reproduces the lesson's BatchNorm behaviour
+    bn_policy: str = "auto"  # see core.layers.apply_bn_policy; "train" = the lesson
     channels_last: bool = True
     label_smoothing: float = 0.0
     seed: int = 0
@@ -47,11 +48,19 @@ class TrainConfig:
             (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.scheduler in SCHEDULERS, f"--scheduler must be one of {', '.join(SCHEDULERS)}"),
             (0 < self.val_split < 1, "--val-split must be between 0 and 1"),
+            (self.bn_policy in BN_POLICIES, f"--bn must be one of {', '.join(BN_POLICIES)}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise TransferLabError(message + ".")
         return self
+
+    def effective_bn_policy(self) -> str:
+        """``auto``: pretrained statistics are kept ("eval"); a network trained from random
+        weights has no statistics worth keeping, so only frozen layers keep theirs."""
+        if self.bn_policy != "auto":
+            return self.bn_policy
+        return "frozen-eval" if self.weights == "none" else "eval"
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -75,6 +75,12 @@ class FitEnd:
     history: list[dict] = field(default_factory=list)
 
 
+def epoch_line(epoch: int, train_loss: float, train_acc: float, val_acc: float) -> str:
+    """The lesson's per-epoch line, so its output and ours compare at a glance."""
+    return (f"Epoch {epoch} End | Train Loss: {train_loss:.4f} | Train Acc: {train_acc:.2f}% | "
+            f"Test Acc: {val_acc:.2f}%")
+
+
 def hook_name(event) -> str:
     """``BatchEnd`` -> ``on_batch_end``."""
     return "on_" + re.sub(r"(?<!^)(?=[A-Z])", "_", type(event).__name__).lower()

@@ -10,12 +10,22 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from torch import nn
+from typing import TYPE_CHECKING
 
 from core.errors import TransferLabError
 
+if TYPE_CHECKING:
+    from torch import nn
+
+# torch is imported lazily: the GUI imports this module (for the state names) before
+# PyTorch has finished loading in the background.
 TRAINABLE, FROZEN, PARTIAL, EMPTY = "trainable", "frozen", "partial", "empty"
-_BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+def _bn_types() -> tuple:
+    from torch import nn
+
+    return nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm
 
 
 @dataclass(eq=False)
@@ -151,7 +161,7 @@ def parse_spec(spec: str, tree: LayerTree, head: str) -> list[str]:
             paths += [p for p in _top_level(tree) if p != head and not head.startswith(p + ".")]
             paths += _siblings_outside(tree, head)
         elif item == "bn":
-            paths += [n.path for n in tree if isinstance(n.module, _BN_TYPES)]
+            paths += [n.path for n in tree if isinstance(n.module, _bn_types())]
         elif item.startswith("upto:"):
             paths += _before(tree, item[5:])
         elif m := re.fullmatch(r"(.+)\.(\d+)-(\d+)", item):
@@ -191,20 +201,48 @@ def _is_ancestor(node: LayerNode, other: LayerNode) -> bool:
     return other.path.startswith(node.path + ".")
 
 
-def apply_bn_policy(model: nn.Module, update_frozen_bn: bool = False) -> int:
-    """Put BatchNorm layers whose parameters are all frozen into eval mode.
+def apply_bn_policy(model: nn.Module, policy: str = "frozen-eval") -> int:
+    """Set BatchNorm layers' mode after ``model.train()``; returns how many are in eval.
+    (``TrainConfig.effective_bn_policy`` turns the config's "auto" into one of these.)
 
-    Call after ``model.train()``. In train mode BatchNorm keeps updating its running mean and
-    variance even with ``requires_grad=False`` (the lesson's weakness): a frozen layer would
-    still change. Returns how many layers were switched.
+    - ``frozen-eval`` (default): BatchNorm whose parameters are all frozen stays in eval mode.
+      In train mode it would keep updating its running mean and variance even with
+      ``requires_grad=False`` (the lesson's weakness): a frozen layer would still change.
+    - ``eval``: every BatchNorm uses its stored statistics, also once unfrozen (its affine
+      weights still train). Keras' fine-tuning advice; avoids the jump in the features the
+      head was trained on when the backbone unfreezes.
+    - ``train``: every BatchNorm updates its statistics (the lesson's behaviour).
     """
-    if update_frozen_bn:
+    if policy == "train":
         return 0
-    n = 0
+    n, bn_types = 0, _bn_types()
     for module in model.modules():
-        if isinstance(module, _BN_TYPES):
+        if isinstance(module, bn_types):
             params = list(module.parameters())
-            if params and not any(p.requires_grad for p in params):
+            if policy == "eval" or (params and not any(p.requires_grad for p in params)):
                 module.eval()
                 n += 1
     return n
+
+
+def output_shapes(model: nn.Module, image_size: int) -> dict[str, tuple[int, ...]]:
+    """Each module's output shape (without the batch dimension) from one dry forward pass."""
+    import torch
+
+    shapes: dict[str, tuple[int, ...]] = {}
+    hooks = []
+    for path, module in model.named_modules():
+        def hook(_m, _inp, out, path=path):
+            if isinstance(out, torch.Tensor):
+                shapes[path] = tuple(out.shape[1:])
+        hooks.append(module.register_forward_hook(hook))
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, 3, image_size, image_size))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return shapes

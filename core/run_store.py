@@ -16,6 +16,7 @@ from core.errors import TransferLabError
 from core.paths import atomic_path, runs_dir, write_text_atomic
 
 MODEL_FORMAT = "transferlab-model"
+BATCH_FIELDS = ["epoch", "batch", "batches", "loss", "lr"]
 METRIC_FIELDS = ["epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
                  "seconds", "images_per_s"]
 
@@ -50,12 +51,10 @@ class RunStore:
     def write_config(self, config: dict) -> None:
         write_text_atomic(self.dir / "config.json", json.dumps(config, indent=2) + "\n")
 
-    def write_metrics(self, history: list[dict]) -> None:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, METRIC_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(history)
-        write_text_atomic(self.dir / "metrics.csv", buf.getvalue())
+    def write_metrics(self, history: list[dict], batches: list[dict] | None = None) -> None:
+        write_metrics_csv(self.dir / "metrics.csv", history)
+        if batches is not None:
+            write_text_atomic(self.dir / "batches.csv", _csv(batches, BATCH_FIELDS))
 
     def save_checkpoint(self, payload: dict) -> None:
         _save(self.checkpoint_path, payload)
@@ -85,6 +84,18 @@ def model_payload(arch: str, model: nn.Module, classes: list[str], preprocessing
             "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}}
 
 
+def _csv(rows: list[dict], fields: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fields, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def write_metrics_csv(path: str | Path, history: list[dict]) -> None:
+    write_text_atomic(path, _csv(history, METRIC_FIELDS))
+
+
 def read_metrics(run_dir: str | Path) -> list[dict]:
     """A finished run's history, for reopening its charts."""
     path = Path(run_dir) / "metrics.csv"
@@ -97,6 +108,17 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
         out.append({k: (row[k] if k == "phase" else float(row[k])) for k in METRIC_FIELDS})
         out[-1]["epoch"] = int(out[-1]["epoch"])
     return out
+
+
+def read_batches(run_dir: str | Path) -> list[dict]:
+    """Per-batch losses of a run (empty for runs without batches.csv)."""
+    path = Path(run_dir) / "batches.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return [{"epoch": int(r["epoch"]), "batch": int(r["batch"]),
+                 "batches": int(r["batches"]), "loss": float(r["loss"]), "lr": float(r["lr"])}
+                for r in csv.DictReader(f)]
 
 
 def history_row(event) -> dict:

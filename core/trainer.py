@@ -23,7 +23,8 @@ from core.metrics import evaluate
 from core.models import build_model, head_path
 from core.optim import build_optimizer, lr_at, set_lr, unfrozen
 from core.progress import Cancelled, TaskState
-from core.run_store import RunStore, history_row, model_payload, new_run_dir
+from core.run_store import (RunStore, history_row, model_payload, new_run_dir,
+                             read_batches)
 
 
 class Trainer:
@@ -35,6 +36,7 @@ class Trainer:
         self.store = RunStore(run_dir or new_run_dir(config.model))
         self.resume = resume
         self.history: list[dict] = []
+        self.batch_log: list[dict] = []  # every batch's loss, for reopening a run's charts
         self.model = self.tree = self.opt = self.data = None
         self._epoch, self._batch = 0, 0
 
@@ -59,7 +61,8 @@ class Trainer:
         self.state.check()
         model, pre, info = build_model(cfg.model, cfg.weights, len(self.data.classes),
                                        self.state.download_progress("Downloading weights"))
-        self.log(f"{cfg.model}: weights {info.kind} ({info.source})")
+        self.log(f"{cfg.model}: weights {info.kind} ({info.source}); BatchNorm statistics: "
+                 f"{cfg.effective_bn_policy()}")
         self.preprocessing = pre.for_training(cfg.image_size)
         self.model = model.to(memory_format=torch.channels_last) if cfg.channels_last else model
         self.head = head_path(self.model)
@@ -150,14 +153,13 @@ class Trainer:
         self.history.append(history_row(event))
         self._save(epoch, result.accuracy)
         self.emit(event)
-        self.log(f"Epoch {epoch + 1} End | Train Loss: {train_loss:.4f} | Train Acc: "
-                 f"{train_acc:.2f}% | Test Acc: {result.accuracy:.2f}% "
-                 f"(val loss {result.loss:.4f}, {event.seconds:.0f} s)")
+        self.log(ev.epoch_line(epoch + 1, train_loss, train_acc, result.accuracy) +
+                 f" (val loss {result.loss:.4f}, {event.seconds:.0f} s)")
 
     def _train_one_epoch(self, epoch: int, loader: BatchLoader) -> tuple[float, float]:
         cfg, model = self.cfg, self.model
         model.train()
-        apply_bn_policy(model, cfg.update_frozen_bn)
+        apply_bn_policy(model, cfg.effective_bn_policy())
         total_loss, correct, seen = 0.0, 0, 0
         tick = time.perf_counter()
         for i, (x, y) in enumerate(loader):
@@ -165,7 +167,7 @@ class Trainer:
             self.state.check()  # pause / stop / queued freeze toggles, between batches only
             self._batch = i + 1
             if self._batch > 1 and self.opt is not None:
-                apply_bn_policy(model, cfg.update_frozen_bn)  # a toggle may have frozen BN
+                apply_bn_policy(model, cfg.effective_bn_policy())  # a toggle may have frozen BN
             lr = lr_at(cfg, epoch, i / len(loader))
             set_lr(self.opt, lr)
             loss, out = self._step(x, y)
@@ -194,6 +196,8 @@ class Trainer:
         return loss.item(), out.detach()
 
     def _emit_batch(self, epoch, i, n, loss, lr, ips) -> None:
+        self.batch_log.append({"epoch": epoch + 1, "batch": i + 1, "batches": n, "loss": loss,
+                               "lr": lr})
         elapsed = time.perf_counter() - self._t0
         remaining = (self.cfg.epochs - epoch) * n - (i + 1)
         rate = self._images_done / max(elapsed, 1e-9) / self.cfg.batch_size
@@ -212,7 +216,7 @@ class Trainer:
             "epoch": epoch, "config": cfg, "classes": list(self.data.classes),
             "preprocessing": pre, "history": self.history, "freeze": self.tree.frozen_spec(),
             "state_dict": self.model.state_dict(), "optimizer": self.opt.state_dict()})
-        self.store.write_metrics(self.history)
+        self.store.write_metrics(self.history, self.batch_log)
 
     def _restore(self) -> int:
         ck = self.store.load_checkpoint()
@@ -226,6 +230,7 @@ class Trainer:
         self.set_freeze(spec=ck["freeze"], message="Resume")
         self.opt.load_state_dict(ck["optimizer"])
         self.history = list(ck["history"])
+        self.batch_log = [b for b in read_batches(self.store.dir) if b["epoch"] <= ck["epoch"] + 1]
         self.log(f"Resuming {self.store.dir} after epoch {ck['epoch'] + 1}")
         return ck["epoch"] + 1
 

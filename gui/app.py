@@ -1,12 +1,66 @@
-"""Start the Qt application (placeholder window until the main window lands)."""
+"""Start the Qt application: the window first, PyTorch in the background."""
 from __future__ import annotations
+
+import argparse
+import time
+
+T0 = time.perf_counter()
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="transferlab", description="TransferLab desktop app")
+    p.add_argument("--screenshot", metavar="FILE.png",
+                   help="render the window to a PNG (after loading) and exit")
+    p.add_argument("--tab", choices=("data", "model", "train", "inference"), default=None)
+    p.add_argument("--run", metavar="RUN_DIR", help="open a finished run's charts")
+    p.add_argument("--data", metavar="SOURCE", help="dataset to show: cifar10, a folder…")
+    return p.parse_args(argv)
 
 
 def run_app(argv: list[str]) -> int:
-    from PySide6.QtWidgets import QApplication, QLabel
+    args = parse_args(argv)
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(["TransferLab"])
-    label = QLabel("TransferLab — use `python main.py train --help` for now.")
-    label.resize(480, 120)
-    label.show()
+    app.setApplicationName("TransferLab")
+    app.setStyle("Fusion")
+    from gui.main_window import MainWindow
+    from gui.style import STYLESHEET
+
+    app.setStyleSheet(STYLESHEET)
+    window = MainWindow()
+    if args.data:
+        window.data_tab.set_source(args.data)
+    if args.tab:
+        window.select_tab(args.tab)
+    window.show()
+    window.shown_after_s = time.perf_counter() - T0
+    QTimer.singleShot(0, window.start_loading_torch)
+    if args.run:
+        window.torchReady.connect(lambda: window.open_run(args.run))
+    if args.screenshot:
+        return _screenshot(app, window, args)
     return app.exec()
+
+
+def _screenshot(app, window, args) -> int:
+    """Wait for PyTorch (and a dataset scan, if any), render the window, quit."""
+    from PySide6.QtCore import QTimer
+
+    status = {"code": 1}
+
+    def shoot():
+        if window.data_tab.worker is not None and window.data_tab.worker.thread.isRunning():
+            QTimer.singleShot(200, shoot)
+            return
+        ok = window.grab().save(args.screenshot, "PNG")
+        print(f"window shown after {window.shown_after_s:.2f} s; saved {args.screenshot}"
+              if ok else f"could not write {args.screenshot}")
+        status["code"] = 0 if ok else 2
+        window.close()
+        app.quit()
+
+    window.torchReady.connect(lambda: QTimer.singleShot(500, shoot))
+    app.exec()
+    return status["code"]

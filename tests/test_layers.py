@@ -95,7 +95,19 @@ def test_lesson_bn_behaviour_is_available():
     model, _, _ = build_model("resnet18", "none", 4)
     LayerTree(model).apply_spec("backbone", head_path(model))
     model.train()
-    assert apply_bn_policy(model, update_frozen_bn=True) == 0
+    assert apply_bn_policy(model, "train") == 0
     before = model.bn1.running_mean.clone()
     model(torch.randn(2, 3, 64, 64))
     assert not torch.equal(model.bn1.running_mean, before)
+
+
+def test_eval_policy_keeps_unfrozen_batchnorm_statistics_too():
+    model, _, _ = build_model("resnet18", "none", 4)
+    model.train()
+    n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert apply_bn_policy(model, "frozen-eval") == 0  # nothing frozen: all BN train
+    assert apply_bn_policy(model, "eval") == n_bn
+    before = model.layer1[0].bn1.running_var.clone()
+    model(torch.randn(2, 3, 64, 64))
+    assert torch.equal(model.layer1[0].bn1.running_var, before)
+    assert model.layer1[0].bn1.weight.requires_grad

@@ -6,6 +6,7 @@ Unreadable files are skipped and counted, never fatal; the first few are named.
 from __future__ import annotations
 
 import hashlib
+import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,8 +60,14 @@ def _class_dirs(root: Path) -> list[Path]:
     return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
 
 
-def _image_files(class_dir: Path):
-    return (p for p in sorted(class_dir.rglob("*")) if p.is_file() and is_image_name(p))
+def _image_files(class_dir: Path) -> list[Path]:
+    """Image-named files below ``class_dir``, sorted. os.walk rather than Path.rglob: rglob
+    hashes every path in long GIL-holding stretches, which stalls the GUI thread."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(class_dir):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        out += [os.path.join(dirpath, f) for f in filenames if is_image_name(Path(f))]
+    return [Path(p) for p in sorted(out)]
 
 
 def list_files(root: Path, classes: list[str]) -> list[tuple[Path, int]]:

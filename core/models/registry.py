@@ -12,6 +12,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from core.catalog import MODEL_NAMES, MODELS
 from core.errors import TransferLabError
 from core.preprocess import Preprocessing
 from core.models import weights as W
@@ -40,18 +41,7 @@ class ModelSpec:
         return W.torchvision_preprocessing(self.source_name)
 
 
-_SPECS = {
-    s.name: s
-    for s in [
-        ModelSpec("mobilenet_v2", "MobileNetV2 (3.5M params, the lesson's model)", "torchvision",
-                  "mobilenet_v2"),
-        ModelSpec("resnet18", "ResNet-18 (11.7M params)", "torchvision", "resnet18"),
-        ModelSpec("resnet50", "ResNet-50 (25.6M params)", "torchvision", "resnet50"),
-        ModelSpec("efficientnet_lite0", "EfficientNet-Lite0 (4.7M params, weights ship offline)",
-                  "timm", "tf_efficientnet_lite0"),
-    ]
-}
-MODEL_NAMES = tuple(_SPECS)
+_SPECS = {m.name: ModelSpec(m.name, m.title, m.family, m.source_name) for m in MODELS}
 
 
 def get_spec(name: str) -> ModelSpec:

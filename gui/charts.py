@@ -1,0 +1,112 @@
+"""Live training charts: every curve is created once and then only ``setData`` is called."""
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+pg.setConfigOptions(background="w", foreground="#333", antialias=True)
+
+TRAIN_PEN = pg.mkPen("#1f77b4", width=2)
+VAL_PEN = pg.mkPen("#ff7f0e", width=2)
+RAW_PEN = pg.mkPen(color=(31, 119, 180, 70), width=1)
+MARKER_PEN = pg.mkPen("#2ca02c", width=1.5, style=pg.QtCore.Qt.DashLine)
+SMOOTHING = 0.9  # exponential moving average of the batch loss
+
+
+class ChartsView(QWidget):
+    """Batch loss (raw and smoothed), epoch loss, accuracy and learning rate.
+
+    The x axis is in epochs everywhere (batch 352 of 704 in epoch 2 is x = 1.5), so a marker
+    where the backbone unfroze lines up across all four plots.
+    """
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.layout_widget = pg.GraphicsLayoutWidget()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.layout_widget)
+        g = self.layout_widget
+        self.batch_plot = self._plot(g, 0, 0, "Batch loss", "loss")
+        self.loss_plot = self._plot(g, 0, 1, "Loss per epoch", "loss")
+        self.acc_plot = self._plot(g, 1, 0, "Accuracy", "%")
+        self.lr_plot = self._plot(g, 1, 1, "Learning rate", "lr")
+        self.lr_plot.setLogMode(y=True)
+        self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
+        self.curves = {
+            "batch_raw": self.batch_plot.plot(pen=RAW_PEN),
+            "batch_smooth": self.batch_plot.plot(pen=TRAIN_PEN, name="smoothed"),
+            "train_loss": self.loss_plot.plot(pen=TRAIN_PEN, symbol="o", symbolSize=6,
+                                              symbolBrush="#1f77b4", name="train"),
+            "val_loss": self.loss_plot.plot(pen=VAL_PEN, symbol="o", symbolSize=6,
+                                            symbolBrush="#ff7f0e", name="validation"),
+            "train_acc": self.acc_plot.plot(pen=TRAIN_PEN, symbol="o", symbolSize=6,
+                                            symbolBrush="#1f77b4", name="train"),
+            "val_acc": self.acc_plot.plot(pen=VAL_PEN, symbol="o", symbolSize=6,
+                                          symbolBrush="#ff7f0e", name="validation"),
+            "lr": self.lr_plot.plot(pen=TRAIN_PEN, stepMode=None),
+        }
+        self.markers: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
+        self.clear()
+
+    @staticmethod
+    def _plot(g, row, col, title, unit) -> pg.PlotItem:
+        p = g.addPlot(row=row, col=col, title=title)
+        p.showGrid(x=True, y=True, alpha=0.25)
+        p.setLabel("bottom", "epoch")
+        p.setLabel("left", unit)
+        if title in ("Loss per epoch", "Accuracy"):
+            p.addLegend(offset=(-10, 10))
+        return p
+
+    def clear(self) -> None:
+        self.batch_x, self.batch_raw, self.batch_smooth = [], [], []
+        self.epoch_x: list[float] = []
+        self.epoch = {k: [] for k in ("train_loss", "val_loss", "train_acc", "val_acc")}
+        self.lr_x, self.lr_y = [], []
+        for curve in self.curves.values():
+            curve.setData([], [])
+        for plot, line in self.markers:
+            plot.removeItem(line)
+        self.markers = []
+
+    def add_batch(self, epoch: int, batch: int, batches: int, loss: float, lr: float) -> None:
+        x = epoch - 1 + batch / batches
+        prev = self.batch_smooth[-1] if self.batch_smooth else loss
+        self.batch_x.append(x)
+        self.batch_raw.append(loss)
+        self.batch_smooth.append(SMOOTHING * prev + (1 - SMOOTHING) * loss)
+        self.lr_x.append(x)
+        self.lr_y.append(lr)
+        self.curves["batch_raw"].setData(self.batch_x, self.batch_raw)
+        self.curves["batch_smooth"].setData(self.batch_x, self.batch_smooth)
+        self.curves["lr"].setData(self.lr_x, self.lr_y)
+
+    def add_epoch(self, row: dict) -> None:
+        self.epoch_x.append(float(row["epoch"]))
+        for key, values in self.epoch.items():
+            values.append(float(row[key]))
+            self.curves[key].setData(self.epoch_x, values)
+
+    def add_marker(self, x: float, label: str) -> None:
+        for plot in (self.batch_plot, self.loss_plot, self.acc_plot, self.lr_plot):
+            line = pg.InfiniteLine(pos=x, angle=90, pen=MARKER_PEN,
+                                   label=label if plot is self.batch_plot else None,
+                                   labelOpts={"position": 0.9, "color": "#2ca02c"})
+            plot.addItem(line)
+            self.markers.append((plot, line))
+
+    def load_history(self, history: list[dict], batches: list[dict] = ()) -> None:
+        """A finished run's curves, from its metrics.csv and batches.csv."""
+        self.clear()
+        for b in batches:
+            self.add_batch(b["epoch"], b["batch"], b["batches"], b["loss"], b["lr"])
+        for row in history:
+            self.add_epoch(row)
+        phases = [r["phase"] for r in history]
+        for i in range(1, len(phases)):
+            if phases[i] != phases[i - 1]:
+                self.add_marker(i, "unfrozen" if phases[i] == "unfrozen" else phases[i])
+
+    def save_png(self, path: str) -> bool:
+        return self.layout_widget.grab().save(path, "PNG")

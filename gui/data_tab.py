@@ -1,0 +1,212 @@
+"""Data tab: choose CIFAR or a folder (dialog or drop), see classes, counts and samples.
+
+Scanning runs core's ``load_dataset`` in a worker thread (progress shown, cancellable); the
+decoded result is cached on disk by core, so training re-reads it quickly.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
+                               QHeaderView, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
+                               QScrollArea, QSplitter, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
+
+from core.catalog import DATASETS
+from gui.image_utils import chw_to_pixmap
+
+SAMPLES_PER_CLASS = 8
+MAX_CLASSES_SHOWN = 20
+THUMB = 56
+
+
+class DataTab(QWidget):
+    sourceChanged = Signal(str)
+    scanned = Signal(object)  # core.data.Dataset
+
+    def __init__(self, image_size_provider=lambda: 224, parent=None):
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.image_size_provider = image_size_provider
+        self.worker = None
+        self.dataset = None
+        self.torch_ready = False
+        self.combo = QComboBox()
+        for key, title in DATASETS:
+            self.combo.addItem(title, key)
+        self.combo.addItem("Image folder or archive…", "folder")
+        self.folder_btn = QPushButton("Choose folder…")
+        self.cancel_btn = QPushButton("Cancel")
+        self.path_label = QLabel("Drop a folder here: one sub-folder per class.")
+        self.path_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.progress = QProgressBar()
+        self.progress.hide()
+        self.cancel_btn.hide()
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["Class", "Train", "Validation"])
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.skipped = QPlainTextEdit(readOnly=True)
+        self.skipped.setPlaceholderText("Unreadable files will be listed here.")
+        self.skipped.setMaximumHeight(90)
+        self.grid_host = QWidget()
+        self.grid = QGridLayout(self.grid_host)
+        self.grid.setSpacing(3)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.grid_host)
+        self._build_layout(scroll)
+        self.source = ""
+        self.combo.activated.connect(self._combo_chosen)
+        self.folder_btn.clicked.connect(self.choose_folder)
+        self.cancel_btn.clicked.connect(self.cancel_scan)
+
+    def _build_layout(self, scroll) -> None:
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Dataset"))
+        top.addWidget(self.combo, 1)
+        top.addWidget(self.folder_btn)
+        left = QVBoxLayout()
+        left.addWidget(self.summary)
+        left.addWidget(self.table, 1)
+        left.addWidget(QLabel("Skipped files"))
+        left.addWidget(self.skipped)
+        left_w = QWidget()
+        left_w.setLayout(left)
+        samples = QGroupBox("Samples")
+        QVBoxLayout(samples).addWidget(scroll)
+        split = QSplitter()
+        split.addWidget(left_w)
+        split.addWidget(samples)
+        split.setSizes([330, 670])
+        prog = QHBoxLayout()
+        prog.addWidget(self.progress, 1)
+        prog.addWidget(self.cancel_btn)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.path_label)
+        layout.addLayout(prog)
+        layout.addWidget(split, 1)
+
+    # --- choosing ---------------------------------------------------------------------------
+    def _combo_chosen(self) -> None:
+        key = self.combo.currentData()
+        if key == "folder":
+            self.choose_folder()
+        else:
+            self.set_source(key)
+
+    def choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose an image folder")
+        if path:
+            self.set_source(path)
+
+    def dragEnterEvent(self, event) -> None:
+        urls = event.mimeData().urls()
+        if urls and urls[0].isLocalFile():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        path = Path(event.mimeData().urls()[0].toLocalFile())
+        if path.is_dir() or path.name.endswith((".tar.gz", ".tgz", ".tar", ".zip")):
+            self.set_source(str(path))
+            event.acceptProposedAction()
+        else:
+            self.summary.setText(f"<b>{path.name}</b> is not a folder: drop a folder with one "
+                                 "sub-folder per class.")
+
+    def set_source(self, source: str) -> None:
+        self.source = source
+        known = [self.combo.itemData(i) for i in range(self.combo.count())]
+        self.combo.setCurrentIndex(known.index(source) if source in known
+                                   else self.combo.count() - 1)
+        self.path_label.setText(source if source not in known else "")
+        self.sourceChanged.emit(source)
+        self.scan()
+
+    # --- scanning ---------------------------------------------------------------------------
+    def set_torch_ready(self) -> None:
+        self.torch_ready = True
+        if self.source:
+            self.scan()
+
+    def scan(self) -> None:
+        if not self.torch_ready or not self.source:
+            return
+        from core.data import load_dataset
+        from core.qt_worker import TaskWorker
+
+        self.cancel_scan()
+        source, size = self.source, self.image_size_provider()
+        self.worker = w = TaskWorker(lambda state: load_dataset(source, size, state=state))
+        w.progress.connect(self._on_progress)
+        w.done.connect(self._on_done)
+        w.failed.connect(self._on_failed)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.cancel_btn.show()
+        self.summary.setText("Scanning…")
+        w.start()
+
+    def cancel_scan(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        self.progress.hide()
+        self.cancel_btn.hide()
+
+    def _on_progress(self, event) -> None:
+        if event.total:
+            self.progress.setRange(0, event.total)
+            self.progress.setValue(event.done)
+            self.progress.setFormat(f"{event.stage}: %v / %m")
+        else:
+            self.progress.setRange(0, 0)
+        self.summary.setText(f"{event.stage}…")
+
+    def _on_failed(self, message: str) -> None:
+        self.progress.hide()
+        self.cancel_btn.hide()
+        self.dataset = None
+        self.table.setRowCount(0)
+        self._clear_grid()
+        self.summary.setText(f"<span style='color:#b00020'>{message}</span>")
+
+    def _on_done(self, ds) -> None:
+        self.progress.hide()
+        self.cancel_btn.hide()
+        self.dataset = ds
+        self.summary.setText(ds.describe().split("\n")[0])
+        train, val = ds.class_counts(ds.train), ds.class_counts(ds.val)
+        self.table.setRowCount(len(ds.classes))
+        for row, name in enumerate(ds.classes):
+            for col, value in enumerate((name, train[name], val[name])):
+                item = QTableWidgetItem(str(value))
+                if col:
+                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                self.table.setItem(row, col, item)
+        self.skipped.setPlainText("\n".join(f"{p}: {why}" for p, why in ds.skipped))
+        self._show_samples(ds)
+        self.scanned.emit(ds)
+
+    def _clear_grid(self) -> None:
+        while self.grid.count():
+            self.grid.takeAt(0).widget().deleteLater()
+
+    def _show_samples(self, ds) -> None:
+        self._clear_grid()
+        labels = ds.train.labels
+        for row, name in enumerate(ds.classes[:MAX_CLASSES_SHOWN]):
+            title = QLabel(name)
+            title.setMinimumWidth(90)
+            self.grid.addWidget(title, row, 0)
+            idx = (labels == row).nonzero().flatten()[:SAMPLES_PER_CLASS].tolist()
+            for col, i in enumerate(idx, start=1):
+                cell = QLabel()
+                cell.setPixmap(chw_to_pixmap(ds.train.images[i], THUMB))
+                self.grid.addWidget(cell, row, col)
+        self.grid.setColumnStretch(SAMPLES_PER_CLASS + 1, 1)

@@ -1,0 +1,133 @@
+"""The layer tree panel of the Model tab: presets, filter, expand depth and a summary line.
+
+Before a run, edits change the Model tab's own structure-only copy of the network and become
+the run's freeze spec. During a run, edits are forwarded to the worker (applied at the next
+batch boundary); the tree follows the worker's reports, so it always shows what really trains.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMenu,
+                               QToolButton, QTreeView, QVBoxLayout, QWidget)
+
+from gui.layer_tree_model import LayerTreeModel
+
+PRESETS = (("Freeze backbone", "backbone", "The lesson's phase 1: everything but the head"),
+           ("Unfreeze all", "none", "Everything trains"),
+           ("Freeze up to selected", "upto", "Freeze the selected layer and all before it"),
+           ("Freeze BatchNorm only", "bn", "Only BatchNorm layers stay fixed"))
+
+
+class LayerPanel(QWidget):
+    specChanged = Signal(str)  # the frozen spec after a user edit
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.model = LayerTreeModel()
+        self.head = ""
+        self.forward_to: Callable[[str | None, str | None, bool], None] | None = None
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setRecursiveFilteringEnabled(True)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseInsensitive)
+        self.proxy.setFilterKeyColumn(-1)
+        self.view = QTreeView()
+        self.view.setModel(self.proxy)
+        self.view.setAlternatingRowColors(True)
+        self.view.setUniformRowHeights(True)
+        self.view.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        header = self.view.header()
+        header.setSectionResizeMode(0, QHeaderView.Interactive)
+        header.resizeSection(0, 260)
+        for col in (1, 2, 3):
+            header.setSectionResizeMode(col, QHeaderView.ResizeToContents)
+        self.summary = QLabel("The layer tree appears once PyTorch has loaded.")
+        self.summary.setObjectName("summary")
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter layers (name or type)…")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.actions = {}
+        bar = QHBoxLayout()
+        for title, key, tip in PRESETS:
+            self.actions[key] = act = QAction(title, self)
+            act.setToolTip(tip)
+            act.triggered.connect(lambda _=False, k=key: self.apply_preset(k))
+            button = QToolButton()
+            button.setDefaultAction(act)
+            bar.addWidget(button)
+        bar.addStretch(1)
+        for title, depth in (("Depth 1", 0), ("Depth 2", 1), ("All", -1)):
+            button = QToolButton()
+            button.setText(title)
+            button.clicked.connect(lambda _=False, d=depth: self.expand(d))
+            bar.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.filter)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.view, 1)
+        self.model.dataChanged.connect(lambda *_: self.update_summary())
+        self.model.edited.connect(lambda: self.specChanged.emit(self.tree.frozen_spec()))
+        self.model.modelReset.connect(self.update_summary)
+
+    @property
+    def tree(self):
+        return self.model.tree
+
+    def set_tree(self, tree, shapes: dict, head: str) -> None:
+        self.head = head
+        self.model.set_tree(tree, shapes)
+        self.expand(0)
+        self.update_summary()
+
+    def expand(self, depth: int) -> None:
+        self.view.collapseAll()
+        if depth < 0:
+            self.view.expandAll()
+        else:
+            self.view.expandToDepth(depth)
+
+    def update_summary(self) -> None:
+        if self.tree is None:
+            return
+        frozen, total = self.tree.counts()
+        share = 100.0 * frozen / total if total else 0.0
+        self.summary.setText(f"frozen {frozen:,} / {total:,} parameters ({share:.1f}%) · "
+                             f"{self.tree.trainable_tensors()} trainable tensors")
+
+    def selected_path(self) -> str | None:
+        rows = self.view.selectionModel().selectedRows(0) if self.view.selectionModel() else []
+        if not rows:
+            return None
+        return self.proxy.mapToSource(rows[0]).internalPointer().path
+
+    def apply_preset(self, key: str) -> None:
+        """Apply a named preset; "upto" freezes the selected layer and everything before it."""
+        if self.tree is None:
+            return
+        if key == "upto":
+            path = self.selected_path()
+            if not path:
+                self.summary.setText("Select a layer first, then “Freeze up to selected”.")
+                return
+            key = f"upto:{path},{path}"
+        self.apply_spec(key)
+
+    def apply_spec(self, spec: str) -> None:
+        if self.forward_to is not None:
+            self.forward_to(spec, None, False)
+            return
+        self.tree.apply_spec(spec, self.head)
+        self.specChanged.emit(self.tree.frozen_spec())
+
+    def _context_menu(self, pos) -> None:
+        menu = QMenu(self)
+        for act in self.actions.values():
+            menu.addAction(act)
+        menu.exec(self.view.viewport().mapToGlobal(pos))

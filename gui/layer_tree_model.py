@@ -1,0 +1,146 @@
+"""A QAbstractItemModel over core's LayerTree (as napari's QtNodeTreeModel sits over its
+plain-Python tree): it stores nothing of its own and listens for the tree's change events.
+
+Column 0's checkbox means "frozen" (ticked = frozen, partly ticked = some of its parameters
+are). Ticking a parent acts on its whole subtree through ``LayerTree.set_trainable``; during a
+run the edit is forwarded to the worker instead (``edit_handler``), and the tree updates when
+the worker reports the change back.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+
+from core.layers import EMPTY, FROZEN, PARTIAL, LayerNode, LayerTree
+
+COLUMNS = ("Layer (✓ = frozen)", "Type", "Output shape", "Parameters", "Trainable")
+STATE_TEXT = {FROZEN: "frozen", PARTIAL: "partly", EMPTY: "—", "trainable": "trainable"}
+FROZEN_BG = QBrush(QColor("#e8eef9"))
+FROZEN_FG = QBrush(QColor("#5b6b85"))
+CHECK = {FROZEN: Qt.Checked, PARTIAL: Qt.PartiallyChecked, "trainable": Qt.Unchecked}
+
+
+class LayerTreeModel(QAbstractItemModel):
+    edited = Signal()  # the user ticked a box and the tree itself was changed
+
+    def __init__(self, tree: LayerTree | None = None, parent=None):
+        super().__init__(parent)
+        self.tree: LayerTree | None = None
+        self.shapes: dict[str, tuple] = {}
+        # (path, trainable) -> None; None means "apply to the tree directly"
+        self.edit_handler: Callable[[str, bool], None] | None = None
+        if tree is not None:
+            self.set_tree(tree)
+
+    def set_tree(self, tree: LayerTree | None, shapes: dict | None = None) -> None:
+        self.beginResetModel()
+        if self.tree is not None and self._on_changed in self.tree.listeners:
+            self.tree.listeners.remove(self._on_changed)
+        self.tree, self.shapes = tree, dict(shapes or {})
+        if tree is not None:
+            tree.listeners.append(self._on_changed)
+        self.endResetModel()
+
+    # --- structure ----------------------------------------------------------------------
+    def _node(self, index: QModelIndex) -> LayerNode | None:
+        if not index.isValid():
+            return self.tree.root if self.tree else None
+        return index.internalPointer()
+
+    def index(self, row: int, column: int, parent=QModelIndex()) -> QModelIndex:
+        node = self._node(parent)
+        if node is None or not 0 <= row < len(node.children) or not 0 <= column < len(COLUMNS):
+            return QModelIndex()
+        return self.createIndex(row, column, node.children[row])
+
+    def parent(self, index: QModelIndex = QModelIndex()) -> QModelIndex:  # noqa: A003
+        if not index.isValid():
+            return QModelIndex()
+        node = index.internalPointer()
+        parent = node.parent
+        if parent is None or parent.parent is None:
+            return QModelIndex()
+        return self.createIndex(parent.parent.children.index(parent), 0, parent)
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        if parent.isValid() and parent.column() != 0:
+            return 0
+        node = self._node(parent)
+        return len(node.children) if node is not None else 0
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):
+        if orientation == Qt.Horizontal and role == Qt.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def index_of(self, path: str, column: int = 0) -> QModelIndex:
+        node = self.tree.node(path)
+        if node.parent is None:
+            return QModelIndex()
+        return self.createIndex(node.parent.children.index(node), column, node)
+
+    # --- data -----------------------------------------------------------------------------
+    def data(self, index: QModelIndex, role=Qt.DisplayRole):
+        if not index.isValid():
+            return None
+        node: LayerNode = index.internalPointer()
+        col, state = index.column(), node.state
+        if role == Qt.DisplayRole:
+            return self._text(node, col, state)
+        if role == Qt.CheckStateRole and col == 0 and state != EMPTY:
+            return CHECK[state]
+        if role == Qt.ToolTipRole:
+            return f"{node.path}\n{node.total_params:,} parameters ({STATE_TEXT[state]})"
+        if role == Qt.BackgroundRole and state == FROZEN:
+            return FROZEN_BG
+        if role == Qt.ForegroundRole and state == FROZEN:
+            return FROZEN_FG
+        if role == Qt.TextAlignmentRole and col == 3:
+            return int(Qt.AlignRight | Qt.AlignVCenter)
+        return None
+
+    def _text(self, node: LayerNode, col: int, state: str) -> str:
+        if col == 0:
+            return node.path
+        if col == 1:
+            return node.type_name
+        if col == 2:
+            shape = self.shapes.get(node.path)
+            return " × ".join(map(str, shape)) if shape else ""
+        if col == 3:
+            return f"{node.total_params:,}" if node.total_params else ""
+        return STATE_TEXT[state]
+
+    def flags(self, index: QModelIndex):
+        if not index.isValid():
+            return Qt.NoItemFlags
+        flags = Qt.ItemIsEnabled | Qt.ItemIsSelectable
+        if index.column() == 0 and index.internalPointer().state != EMPTY:
+            flags |= Qt.ItemIsUserCheckable
+        return flags
+
+    def setData(self, index: QModelIndex, value, role=Qt.EditRole) -> bool:
+        if role != Qt.CheckStateRole or not index.isValid() or index.column() != 0:
+            return False
+        node: LayerNode = index.internalPointer()
+        if node.state == EMPTY:
+            return False
+        frozen = Qt.CheckState(value) != Qt.Unchecked
+        if self.edit_handler is not None:
+            self.edit_handler(node.path, not frozen)
+        else:
+            self.tree.set_trainable(node.path, not frozen)
+            self.edited.emit()
+        return True
+
+    def _on_changed(self, paths: list[str]) -> None:
+        """The tree changed (from any edit): repaint those rows, every column."""
+        last = len(COLUMNS) - 1
+        for path in paths:
+            if path:
+                self.dataChanged.emit(self.index_of(path, 0), self.index_of(path, last))

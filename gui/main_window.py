@@ -1,0 +1,173 @@
+"""The main window: four tabs, a status bar, menus, settings and a clean shutdown."""
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget)
+
+from gui.data_tab import DataTab
+from gui.dialogs import show_error
+from gui.inference_tab import InferenceTab
+from gui.model_tab import ModelTab
+from gui.settings import load_json, open_settings, save_json
+from gui.train_tab import TrainTab
+
+TABS = ("data", "model", "train", "inference")
+
+
+class MainWindow(QMainWindow):
+    torchReady = Signal()
+
+    def __init__(self):
+        super().__init__()
+        self.setWindowTitle("TransferLab")
+        self.setMinimumSize(1000, 700)
+        self.resize(1280, 820)
+        self.torch_ready = False
+        self.loader = None
+        self.tabs = QTabWidget()
+        self.data_tab = DataTab(lambda: self.train_tab.form.values()["image_size"])
+        self.model_tab = ModelTab()
+        self.train_tab = TrainTab(self.build_config)
+        self.inference_tab = InferenceTab()
+        for tab, title in ((self.data_tab, "1  Data"), (self.model_tab, "2  Model"),
+                           (self.train_tab, "3  Train"), (self.inference_tab, "4  Inference")):
+            self.tabs.addTab(tab, title)
+        self.setCentralWidget(self.tabs)
+        self.loading_label = QLabel("Loading PyTorch…")
+        self.statusBar().addPermanentWidget(self.loading_label)
+        self.train_tab.form.presetApplied.connect(self._preset_applied)
+        self.train_tab.trainingActive.connect(self._training_active)
+        self.train_tab.phaseChanged.connect(lambda e: self.model_tab.mirror(e.frozen_spec))
+        self.data_tab.scanned.connect(
+            lambda ds: self.model_tab.set_shape_inputs(num_classes=len(ds.classes)))
+        self.train_tab.form.changed.connect(
+            lambda: self.model_tab.set_shape_inputs(
+                image_size=self.train_tab.form.values()["image_size"]))
+        self._build_menu()
+        self.settings = open_settings()
+        self.restore_settings()
+
+    def _build_menu(self) -> None:
+        menu = self.menuBar().addMenu("&File")
+        for text, shortcut, slot in (("Open run folder…", "Ctrl+O", self.open_run),
+                                     ("Save charts as PNG…", None, self.train_tab.save_charts),
+                                     ("Export metrics CSV…", None, self.train_tab.export_csv),
+                                     ("Quit", QKeySequence.Quit, self.close)):
+            action = QAction(text, self)
+            if shortcut:
+                action.setShortcut(shortcut)
+            action.triggered.connect(slot)
+            menu.addAction(action)
+
+    # --- torch loading ----------------------------------------------------------------------
+    def start_loading_torch(self) -> None:
+        """Import torch and the engine off the GUI thread (≈3.5 s here)."""
+        from core.qt_worker import TaskWorker
+
+        def load(_state):
+            import core.models  # noqa: F401 - torch, torchvision
+            import core.trainer  # noqa: F401
+            import core.predict  # noqa: F401
+            import timm  # noqa: F401 - EfficientNet-Lite0; its imports would stall a run's start
+            return True
+
+        self.loader = TaskWorker(load)
+        self.loader.done.connect(self._torch_loaded)
+        self.loader.failed.connect(lambda m: show_error(self, "PyTorch failed to load", m))
+        self.loader.start()
+
+    def _torch_loaded(self) -> None:
+        import gc
+
+        # Move the ~1M objects torch's import created out of the collector's sight: a full
+        # collection in the worker holds the GIL and would freeze this thread for ~0.1-0.3 s.
+        gc.collect()
+        gc.freeze()
+        self.torch_ready = True
+        self.loading_label.setText("PyTorch ready")
+        self.data_tab.set_torch_ready()
+        self.model_tab.set_torch_ready()
+        self.train_tab.set_ready(True)
+        self.torchReady.emit()
+
+    # --- config -----------------------------------------------------------------------------
+    def build_config(self):
+        from core.config import TrainConfig
+        from core.errors import TransferLabError
+
+        if not self.data_tab.source:
+            raise TransferLabError("Choose a dataset on the Data tab first.")
+        values = dict(self.train_tab.form.values(), model=self.model_tab.model_name(),
+                      weights=self.model_tab.weights(), data=self.data_tab.source,
+                      freeze=self.model_tab.freeze_spec)
+        return TrainConfig(**values)
+
+    def _preset_applied(self, values: dict) -> None:
+        if "model" in values:
+            self.model_tab.set_model(values["model"], values.get("weights"))
+
+    def _training_active(self, active: bool) -> None:
+        self.data_tab.setEnabled(not active)
+        self.model_tab.combo.setEnabled(not active)
+        self.model_tab.attach_worker(self.train_tab.worker if active else None)
+
+    def select_tab(self, name: str) -> None:
+        self.tabs.setCurrentIndex(TABS.index(name))
+
+    # --- runs -------------------------------------------------------------------------------
+    def open_run(self, run_dir: str | None = None) -> None:
+        from core.errors import TransferLabError
+        from core.run_store import read_batches, read_metrics
+
+        run_dir = run_dir or QFileDialog.getExistingDirectory(self, "Open a run folder")
+        if not run_dir:
+            return
+        try:
+            history = read_metrics(run_dir)
+        except TransferLabError as exc:
+            show_error(self, "Cannot open run", str(exc))
+            return
+        self.train_tab.show_run(run_dir, history, read_batches(run_dir))
+        self.select_tab("train")
+
+    # --- settings and closing ---------------------------------------------------------------
+    def restore_settings(self) -> None:
+        s = self.settings
+        geometry = s.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        self.train_tab.form.set_values(load_json(s, "hyperparameters", {}))
+        self.model_tab.set_model(s.value("model", "mobilenet_v2"), s.value("weights", "imagenet"))
+        self.model_tab.freeze_spec = s.value("freeze", "backbone")
+        source = s.value("data", "")
+        if source:
+            self.data_tab.source = source
+            self.data_tab.set_source(source)
+
+    def save_settings(self) -> None:
+        s = self.settings
+        s.setValue("geometry", self.saveGeometry())
+        save_json(s, "hyperparameters", self.train_tab.form.values())
+        s.setValue("freeze", self.model_tab.freeze_spec)
+        s.setValue("model", self.model_tab.model_name())
+        s.setValue("weights", self.model_tab.weights())
+        s.setValue("data", self.data_tab.source)
+        s.sync()
+
+    def closeEvent(self, event) -> None:
+        if self.train_tab.running:
+            answer = QMessageBox.question(
+                self, "Training is running",
+                "Stop training and quit? The last finished epoch's checkpoint stays on disk.")
+            if answer != QMessageBox.Yes:
+                event.ignore()
+                return
+        self.train_tab.shutdown()
+        self.data_tab.cancel_scan()
+        if self.model_tab.structure_worker is not None:
+            self.model_tab.structure_worker.stop()
+        if self.loader is not None:
+            self.loader.stop()
+        self.save_settings()
+        event.accept()

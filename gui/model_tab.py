@@ -1,0 +1,175 @@
+"""Model tab: architecture and weights, the preprocessing they imply, and the layer tree."""
+from __future__ import annotations
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
+                               QVBoxLayout, QWidget)
+
+from core.catalog import MODELS
+from gui.layer_panel import LayerPanel
+
+
+class ModelTab(QWidget):
+    modelChanged = Signal(str, str)  # model name, weights
+    treeBuilt = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.torch_ready = False
+        self.combo = QComboBox()
+        for m in MODELS:
+            self.combo.addItem(m.title, m.name)
+        self.w_imagenet = QRadioButton("ImageNet-pretrained")
+        self.w_none = QRadioButton("Random initialisation (from scratch)")
+        self.w_file = QRadioButton("From a file:")
+        self.w_imagenet.setChecked(True)
+        self.group = QButtonGroup(self)
+        for b in (self.w_imagenet, self.w_none, self.w_file):
+            self.group.addButton(b)
+        self.file_edit = QLineEdit()
+        self.file_edit.setPlaceholderText("a state-dict .pth/.pt file")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self.choose_file)
+        file_row = QHBoxLayout()
+        file_row.addWidget(self.w_file)
+        file_row.addWidget(self.file_edit, 1)
+        file_row.addWidget(browse)
+        self.info = QLabel("Input size and normalisation appear once PyTorch has loaded.")
+        self.info.setWordWrap(True)
+        box = QGroupBox("Network")
+        form = QFormLayout(box)
+        form.addRow("Architecture", self.combo)
+        weights = QVBoxLayout()
+        weights.addWidget(self.w_imagenet)
+        weights.addWidget(self.w_none)
+        weights.addLayout(file_row)
+        form.addRow("Weights", weights)
+        form.addRow("Preprocessing", self.info)
+        self.tree_box = QGroupBox("Layers — tick what the frozen phase keeps fixed")
+        self.panel = LayerPanel()
+        QVBoxLayout(self.tree_box).addWidget(self.panel)
+        self.freeze_spec = "backbone"  # what the run's frozen epochs freeze
+        self.num_classes = 10
+        self.image_size = 224
+        self.structure_worker = None
+        self.panel.specChanged.connect(self._spec_edited)
+        self._rebuild_timer = QTimer(self, singleShot=True, interval=250)
+        self._rebuild_timer.timeout.connect(self.rebuild_tree)
+        layout = QVBoxLayout(self)
+        layout.addWidget(box)
+        layout.addWidget(self.tree_box, 1)
+        self.combo.currentIndexChanged.connect(self._changed)
+        self.group.buttonToggled.connect(lambda *_: self._changed())
+        self.file_edit.editingFinished.connect(self._changed)
+
+    def choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a weights file", "",
+                                              "PyTorch weights (*.pt *.pth *.bin);;All (*)")
+        if path:
+            self.file_edit.setText(path)
+            self.w_file.setChecked(True)
+            self._changed()
+
+    def model_name(self) -> str:
+        return self.combo.currentData()
+
+    def weights(self) -> str:
+        if self.w_none.isChecked():
+            return "none"
+        if self.w_file.isChecked():
+            return self.file_edit.text().strip() or "imagenet"
+        return "imagenet"
+
+    def set_model(self, name: str, weights: str | None = None) -> None:
+        i = self.combo.findData(name)
+        if i >= 0:
+            self.combo.setCurrentIndex(i)
+        if weights == "none":
+            self.w_none.setChecked(True)
+        elif weights and weights != "imagenet":
+            self.file_edit.setText(weights)
+            self.w_file.setChecked(True)
+        elif weights == "imagenet":
+            self.w_imagenet.setChecked(True)
+
+    def set_torch_ready(self) -> None:
+        self.torch_ready = True
+        self._changed()
+
+    def _changed(self) -> None:
+        self.modelChanged.emit(self.model_name(), self.weights())
+        if self.torch_ready:
+            self._show_preprocessing()
+            self._rebuild_timer.start()
+
+    # --- the layer tree ---------------------------------------------------------------------
+    def set_shape_inputs(self, num_classes: int | None = None, image_size: int | None = None):
+        """The head size and input size shown in the tree (from the Data and Train tabs)."""
+        changed = (num_classes or self.num_classes, image_size or self.image_size) != \
+            (self.num_classes, self.image_size)
+        self.num_classes = num_classes or self.num_classes
+        self.image_size = image_size or self.image_size
+        if changed and self.torch_ready:
+            self._rebuild_timer.start()
+
+    def rebuild_tree(self) -> None:
+        """Build a structure-only copy (random weights) of the network in a worker thread."""
+        from core.qt_worker import TaskWorker
+
+        if self.structure_worker is not None:
+            self.structure_worker.stop()
+        name, n, size = self.model_name(), self.num_classes, self.image_size
+
+        def build(_state):
+            from core.layers import LayerTree, output_shapes
+            from core.models import build_model, head_path
+
+            model, _, _ = build_model(name, "none", n)
+            return LayerTree(model), output_shapes(model, size), head_path(model)
+
+        self.structure_worker = w = TaskWorker(build)
+        w.done.connect(self._tree_built)
+        w.failed.connect(lambda m: self.panel.summary.setText(m))
+        w.start()
+
+    def _tree_built(self, result) -> None:
+        tree, shapes, head = result
+        try:
+            tree.apply_spec(self.freeze_spec, head)
+        except Exception:  # noqa: BLE001 - a spec from another architecture: start over
+            self.freeze_spec = "backbone"
+            tree.apply_spec(self.freeze_spec, head)
+        self.panel.set_tree(tree, shapes, head)
+        self.treeBuilt.emit()
+
+    def _spec_edited(self, spec: str) -> None:
+        self.freeze_spec = spec
+
+    def attach_worker(self, worker) -> None:
+        """During a run, edits go to the worker; the tree mirrors what it reports back."""
+        if worker is None:
+            self.panel.forward_to = None
+            self.panel.model.edit_handler = None
+            if self.panel.tree is not None:  # back to showing the plan for the next run
+                self.panel.tree.apply_spec(self.freeze_spec, self.panel.head)
+            return
+        self.panel.forward_to = lambda spec, path, flag: (
+            worker.apply_freeze(spec) if spec else worker.set_trainable(path, flag))
+        self.panel.model.edit_handler = worker.set_trainable
+
+    def mirror(self, frozen_spec: str) -> None:
+        """Show the trainer's reported state (PhaseChanged) on the structure copy."""
+        if self.panel.tree is not None:
+            self.panel.tree.apply_spec(frozen_spec, self.panel.head)
+
+    def _show_preprocessing(self) -> None:
+        from core.models import get_spec
+
+        pre = get_spec(self.model_name()).imagenet_preprocessing()
+        mean = ", ".join(f"{v:.3f}" for v in pre.mean)
+        std = ", ".join(f"{v:.3f}" for v in pre.std)
+        self.info.setText(
+            f"ImageNet input {pre.image_size} px (shorter side resized to {pre.resize_size}, "
+            f"centre crop); mean ({mean}), std ({std}). Training resizes to the Train tab's "
+            f"image size and saves this with the model.")

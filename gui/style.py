@@ -1,0 +1,14 @@
+"""A light, calm look on top of Qt's Fusion style."""
+STYLESHEET = """
+QMainWindow, QWidget { font-size: 10pt; }
+QTabBar::tab { padding: 7px 18px; }
+QTabBar::tab:selected { font-weight: bold; }
+QGroupBox { font-weight: bold; border: 1px solid #d0d4da; border-radius: 6px;
+            margin-top: 10px; padding-top: 6px; }
+QGroupBox::title { subcontrol-origin: margin; left: 10px; padding: 0 4px; }
+QPushButton { padding: 5px 12px; }
+QPushButton#primary { background: #2563eb; color: white; border-radius: 4px;
+                      font-weight: bold; padding: 6px 14px; }
+QPushButton#primary:disabled { background: #9db5e8; }
+QPlainTextEdit { background: #fbfbfc; }
+"""

@@ -1,0 +1,125 @@
+"""The hyper-parameter form with presets; reads and writes plain dicts of TrainConfig keys."""
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QSpinBox,
+                               QWidget)
+
+from core.config import BN_POLICIES, OPTIMIZERS, PRESETS, SCHEDULERS, TrainConfig
+
+CUSTOM = "custom"
+PRESET_TITLES = {"seed": "seed — the lesson's recipe (224 px, slow on CPU)"}
+
+
+def _spin(lo, hi, value, step=1) -> QSpinBox:
+    w = QSpinBox()
+    w.setRange(lo, hi)
+    w.setSingleStep(step)
+    w.setValue(value)
+    return w
+
+
+def _dspin(lo, hi, value, decimals, step) -> QDoubleSpinBox:
+    w = QDoubleSpinBox()
+    w.setRange(lo, hi)
+    w.setDecimals(decimals)
+    w.setSingleStep(step)
+    w.setValue(value)
+    return w
+
+
+class TrainForm(QWidget):
+    presetApplied = Signal(dict)  # the preset's values, including model/weights
+    changed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        d = TrainConfig()
+        self.preset = QComboBox()
+        self.preset.addItem("custom", CUSTOM)
+        for name in PRESETS:
+            self.preset.addItem(PRESET_TITLES.get(name, name), name)
+        self.fields = {
+            "epochs": _spin(1, 500, d.epochs),
+            "freeze_epochs": _spin(0, 500, d.freeze_epochs),
+            "lr": _dspin(1e-6, 10.0, d.lr, 6, 1e-4),
+            "unfreeze_lr_factor": _dspin(0.0001, 10.0, d.unfreeze_lr_factor, 4, 0.05),
+            "optimizer": self._combo(OPTIMIZERS, d.optimizer),
+            "scheduler": self._combo(SCHEDULERS, d.scheduler),
+            "batch_size": _spin(1, 1024, d.batch_size, 8),
+            "image_size": _spin(32, 512, d.image_size, 16),
+            "val_split": _dspin(0.01, 0.9, d.val_split, 2, 0.05),
+            "limit": _spin(0, 10_000_000, 0, 500),
+            "flip": QCheckBox("random horizontal flips"),
+            "bn_policy": self._combo(BN_POLICIES, d.bn_policy),
+            "seed": _spin(0, 2**31 - 1, d.seed),
+        }
+        self.fields["limit"].setSpecialValueText("all images")
+        self.fields["bn_policy"].setToolTip(
+            "frozen-eval: frozen BatchNorm keeps its ImageNet statistics\n"
+            "eval: every BatchNorm keeps them, also after unfreezing\n"
+            "train: every BatchNorm updates them (the lesson's behaviour)")
+        labels = {"freeze_epochs": "Frozen epochs", "lr": "Learning rate",
+                  "unfreeze_lr_factor": "LR x at unfreeze", "batch_size": "Batch size",
+                  "image_size": "Image size (px)", "val_split": "Validation share",
+                  "limit": "Train images", "bn_policy": "BatchNorm stats", "flip": "Augment"}
+        form = QFormLayout(self)
+        form.addRow("Preset", self.preset)
+        for key, w in self.fields.items():
+            form.addRow(labels.get(key, key.replace("_", " ").capitalize()), w)
+            signal = getattr(w, "valueChanged", None) or getattr(w, "currentIndexChanged", None) \
+                or w.toggled
+            signal.connect(self._edited)
+        self.preset.currentIndexChanged.connect(self._preset_chosen)
+        self._applying = False
+
+    @staticmethod
+    def _combo(items, value) -> QComboBox:
+        w = QComboBox()
+        w.addItems(list(items))
+        w.setCurrentText(value)
+        return w
+
+    def _edited(self) -> None:
+        if not self._applying:
+            self.preset.setCurrentIndex(0)  # any edit makes it a custom recipe
+            self.changed.emit()
+
+    def _preset_chosen(self) -> None:
+        name = self.preset.currentData()
+        if name and name != CUSTOM:
+            self.set_values(PRESETS[name])
+            self.presetApplied.emit(dict(PRESETS[name]))
+
+    def values(self) -> dict:
+        out = {}
+        for key, w in self.fields.items():
+            if isinstance(w, QCheckBox):
+                out[key] = w.isChecked()
+            elif isinstance(w, QComboBox):
+                out[key] = w.currentText()
+            else:
+                out[key] = w.value()
+        out["limit"] = out["limit"] or None
+        return out
+
+    def set_values(self, values: dict) -> None:
+        self._applying = True
+        try:
+            for key, value in values.items():
+                w = self.fields.get(key)
+                if w is None or value is None and key != "limit":
+                    continue
+                if isinstance(w, QCheckBox):
+                    w.setChecked(bool(value))
+                elif isinstance(w, QComboBox):
+                    w.setCurrentText(str(value))
+                else:
+                    w.setValue(value or 0)
+        finally:
+            self._applying = False
+
+    def set_enabled(self, enabled: bool) -> None:
+        self.preset.setEnabled(enabled)
+        for w in self.fields.values():
+            w.setEnabled(enabled)

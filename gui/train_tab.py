@@ -1,0 +1,247 @@
+"""Train tab: hyper-parameters, Start/Pause/Stop, progress, the log and live charts.
+
+It only forwards: the TrainingWorker runs core's Trainer in a QThread, and this tab turns the
+worker's plain-data events into chart points and log lines.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
+                               QPushButton, QSplitter, QVBoxLayout, QWidget, QGroupBox)
+
+from core.cli_progress import format_duration
+from core.events import epoch_line
+from gui.charts import ChartsView
+from gui.dialogs import show_error, show_info
+from gui.train_form import TrainForm
+
+
+class TrainTab(QWidget):
+    runFinished = Signal(object)  # FitEnd
+    trainingActive = Signal(bool)
+    phaseChanged = Signal(object)  # PhaseChanged, for the layer tree
+
+    def __init__(self, config_provider: Callable[[], object], parent=None):
+        super().__init__(parent)
+        self.config_provider = config_provider
+        self.worker = None
+        self.history: list[dict] = []
+        self.last_run_dir: str | None = None
+        self.form = TrainForm()
+        self.start_btn = QPushButton("Start training")
+        self.start_btn.setObjectName("primary")
+        self.pause_btn = QPushButton("Pause")
+        self.stop_btn = QPushButton("Stop")
+        self.progress = QProgressBar()
+        self.progress.setFormat("%p%")
+        self.status = QLabel("Waiting for PyTorch to load…")
+        self.log_view = QPlainTextEdit(readOnly=True)
+        self.log_view.setFont(QFont("monospace", 9))
+        self.log_view.setMaximumBlockCount(5000)
+        self.charts = ChartsView()
+        self._build_layout()
+        self.start_btn.clicked.connect(self.start)
+        self.pause_btn.clicked.connect(self.toggle_pause)
+        self.stop_btn.clicked.connect(self.stop)
+        self.set_ready(False)
+
+    def _build_layout(self) -> None:
+        controls = QHBoxLayout()
+        for b in (self.start_btn, self.pause_btn, self.stop_btn):
+            controls.addWidget(b)
+        left = QVBoxLayout()
+        box = QGroupBox("Recipe")
+        QVBoxLayout(box).addWidget(self.form)
+        left.addWidget(box)
+        left.addLayout(controls)
+        left.addStretch(1)
+        left_w = QWidget()
+        left_w.setLayout(left)
+        left_w.setMaximumWidth(380)
+        save_png = QPushButton("Save charts…")
+        save_csv = QPushButton("Export metrics CSV…")
+        save_png.clicked.connect(self.save_charts)
+        save_csv.clicked.connect(self.export_csv)
+        bar = QHBoxLayout()
+        bar.addWidget(self.progress, 1)
+        bar.addWidget(save_png)
+        bar.addWidget(save_csv)
+        right_split = QSplitter(Qt.Vertical)
+        right_split.addWidget(self.charts)
+        right_split.addWidget(self.log_view)
+        right_split.setSizes([460, 160])
+        right = QVBoxLayout()
+        right.addLayout(bar)
+        right.addWidget(self.status)
+        right.addWidget(right_split, 1)
+        main = QHBoxLayout(self)
+        main.addWidget(left_w)
+        main.addLayout(right, 1)
+
+    # --- state ----------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.worker is not None and self.worker.thread.isRunning()
+
+    def set_ready(self, ready: bool) -> None:
+        """Enable Start once PyTorch is loaded and no run is active."""
+        self.start_btn.setEnabled(ready and not self.running)
+        self.pause_btn.setEnabled(self.running)
+        self.stop_btn.setEnabled(self.running)
+        self.form.set_enabled(not self.running)
+        if ready and self.worker is None and not self.history:
+            self.status.setText("Ready. Choose data and a model, then press Start.")
+
+    # --- actions --------------------------------------------------------------------------
+    def start(self) -> None:
+        from core.errors import TransferLabError
+        from core.qt_worker import TrainingWorker
+
+        try:
+            config = self.config_provider()
+            config.validate()
+        except TransferLabError as exc:
+            show_error(self, "Cannot start training", str(exc))
+            return
+        self.charts.clear()
+        self.history = []
+        self.log_view.clear()
+        self.worker = w = TrainingWorker(config)
+        w.progress.connect(self._on_progress)
+        w.runStarted.connect(self._on_run_started)
+        w.batchEnd.connect(self._on_batch)
+        w.epochEnd.connect(self._on_epoch)
+        w.phaseChanged.connect(self._on_phase)
+        w.log.connect(self.append_log)
+        w.done.connect(self._on_done)
+        w.failed.connect(self._on_failed)
+        w.thread.finished.connect(self._on_thread_finished)
+        self.status.setText("Preparing data and model…")
+        self.progress.setRange(0, 0)
+        w.start()
+        self.pause_btn.setText("Pause")
+        self.set_ready(True)
+        self.trainingActive.emit(True)
+
+    def toggle_pause(self) -> None:
+        if not self.running:
+            return
+        if self.worker.state.paused:
+            self.worker.resume_training()
+            self.pause_btn.setText("Pause")
+            self.append_log("Resumed.")
+        else:
+            self.worker.pause()
+            self.pause_btn.setText("Resume")
+            self.append_log("Paused (takes effect after the current batch).")
+
+    def stop(self) -> None:
+        if self.running:
+            self.append_log("Stopping after the current batch…")
+            self.worker.state.cancel()
+
+    def shutdown(self) -> None:
+        """Stop a running worker and wait for its thread: no orphan thread on exit."""
+        if self.worker is not None:
+            self.worker.stop()
+
+    # --- worker events ----------------------------------------------------------------------
+    def append_log(self, message: str) -> None:
+        self.log_view.appendPlainText(message)
+
+    def _on_progress(self, event) -> None:
+        if event.total:
+            self.progress.setRange(0, event.total)
+            self.progress.setValue(event.done)
+        self.status.setText(f"{event.stage}…")
+
+    def _on_run_started(self, event) -> None:
+        self.last_run_dir = event.run_dir
+        self.progress.setRange(0, event.epochs * event.batches_per_epoch)
+        self.progress.setValue(event.start_epoch * event.batches_per_epoch)
+        self.append_log(f"Run folder: {event.run_dir}")
+
+    def _on_batch(self, e) -> None:
+        self.charts.add_batch(e.epoch, e.batch, e.batches, e.loss, e.lr)
+        self.progress.setValue((e.epoch - 1) * e.batches + e.batch)
+        paused = " · paused" if self.worker and self.worker.state.paused else ""
+        self.status.setText(f"Epoch {e.epoch}/{e.epochs} · batch {e.batch}/{e.batches} · "
+                            f"loss {e.loss:.4f} · {e.images_per_s:.0f} img/s · "
+                            f"ETA {format_duration(e.eta_s)}{paused}")
+
+    def _on_epoch(self, e) -> None:
+        from core.run_store import history_row
+
+        row = history_row(e)
+        self.history.append(row)
+        self.charts.add_epoch(row)
+
+    def _on_phase(self, e) -> None:
+        if e.epoch > 1 or e.batch > 0:
+            label = "unfrozen" if e.message.startswith("Epoch") else "layers changed"
+            batches = max(1, self.progress.maximum() // max(1, self.form.values()["epochs"]))
+            self.charts.add_marker(e.epoch - 1 + e.batch / batches, label)
+        self.phaseChanged.emit(e)
+
+    def _on_done(self, result) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if result.status == "finished" else 0)
+        best = f" Best validation accuracy {result.best_val_acc:.2f}%." \
+            if result.best_val_acc is not None else ""
+        text = {"finished": "Training finished.", "stopped": "Training stopped.",
+                "failed": "Training failed."}[result.status]
+        self.status.setText(f"{text}{best} Model: {result.run_dir}/model.pt")
+        self.append_log(f"{text}{best}")
+        if result.status == "failed":
+            show_error(self, "Training failed", result.message)
+        self.runFinished.emit(result)
+
+    def _on_failed(self, message: str) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.status.setText("Training could not run.")
+        self.append_log(f"Error: {message}")
+        show_error(self, "Training failed", message)
+
+    def _on_thread_finished(self) -> None:
+        self.pause_btn.setText("Pause")
+        self.set_ready(True)
+        self.trainingActive.emit(False)
+
+    # --- files ------------------------------------------------------------------------------
+    def show_run(self, run_dir: str, history: list[dict], batches: list[dict] = ()) -> None:
+        self.history = list(history)
+        self.last_run_dir = run_dir
+        self.charts.load_history(history, batches)
+        self.log_view.clear()
+        self.append_log(f"Run folder: {run_dir}")
+        for r in history:
+            self.append_log(epoch_line(r["epoch"], r["train_loss"], r["train_acc"], r["val_acc"])
+                            + f" ({r['phase']}, lr {r['lr']:g})")
+        last = history[-1] if history else None
+        if last:
+            self.status.setText(f"Run {run_dir}: {len(history)} epochs, last val acc "
+                                f"{last['val_acc']:.2f}%")
+
+    def save_charts(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save charts", "charts.png", "PNG (*.png)")
+        if path and not self.charts.save_png(path):
+            show_error(self, "Could not save", f"Could not write {path}.")
+
+    def export_csv(self) -> None:
+        from core.errors import TransferLabError
+        from core.run_store import write_metrics_csv
+
+        if not self.history:
+            show_info(self, "Nothing to export", "No epoch has finished yet.")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export metrics", "metrics.csv",
+                                              "CSV (*.csv)")
+        if path:
+            try:
+                write_metrics_csv(path, self.history)
+            except TransferLabError as exc:
+                show_error(self, "Could not save", str(exc))
