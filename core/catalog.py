@@ -15,16 +15,22 @@ class ModelEntry:
     family: str  # "torchvision" or "timm"
     source_name: str  # the name in that family's own registry
     offline_weights: bool  # ImageNet weights ship with the app
+    early: str  # freeze spec of the high-resolution layers (output stride <= 8): the costly ones
+    cam_layer: str  # the last convolutional stage, where Grad-CAM looks
 
 
 MODELS = (
     ModelEntry("mobilenet_v2", "MobileNetV2 — 3.5M params, the lesson's model", "torchvision",
-               "mobilenet_v2", False),
-    ModelEntry("resnet18", "ResNet-18 — 11.7M params", "torchvision", "resnet18", False),
-    ModelEntry("resnet50", "ResNet-50 — 25.6M params", "torchvision", "resnet50", False),
+               "mobilenet_v2", False, "features.0-6", "features.18"),
+    ModelEntry("resnet18", "ResNet-18 — 11.7M params", "torchvision", "resnet18", False, "conv1,bn1,layer1,layer2",
+               "layer4"),
+    ModelEntry("resnet50", "ResNet-50 — 25.6M params", "torchvision", "resnet50", False, "conv1,bn1,layer1,layer2",
+               "layer4"),
     ModelEntry("efficientnet_lite0", "EfficientNet-Lite0 — 4.7M params, works offline", "timm",
-               "tf_efficientnet_lite0", True),
+               "tf_efficientnet_lite0", True, "conv_stem,bn1,blocks.0-2", "bn2"),
 )
 MODEL_NAMES = tuple(m.name for m in MODELS)
+EARLY_LAYERS = {m.name: m.early for m in MODELS}
+CAM_LAYERS = {m.name: m.cam_layer for m in MODELS}
 DATASETS = (("cifar10", "CIFAR-10 (downloads 170 MB once)"),
             ("cifar100", "CIFAR-100 (downloads 170 MB once)"))

@@ -137,23 +137,32 @@ class LayerTree:
         visit(self.root)
         return ",".join(out) or "none"
 
-    def apply_spec(self, spec: str, head: str) -> None:
+    def apply_spec(self, spec: str, head: str, arch: str | None = None) -> None:
         """Make exactly ``spec`` frozen and everything else trainable (see ``parse_spec``)."""
+        paths = parse_spec(spec, self, head, arch)  # first: a bad spec changes nothing
         self.set_trainable("", True)
-        for path in parse_spec(spec, self, head):
+        for path in paths:
             self.set_trainable(path, False)
 
 
-def parse_spec(spec: str, tree: LayerTree, head: str) -> list[str]:
+def parse_spec(spec: str, tree: LayerTree, head: str, arch: str | None = None) -> list[str]:
     """Expand a freeze spec into module paths.
 
     Items are comma-separated: ``backbone`` (all but the head, the lesson's phase 1), ``none``,
-    ``all``, ``bn`` (every BatchNorm), ``upto:PATH`` (every layer before PATH in forward
-    order), a module path, or a range ``features.0-13``.
+    ``all``, ``bn`` (every BatchNorm), ``early`` (the network's high-resolution layers, see
+    core.catalog; needs ``arch``), ``upto:PATH`` (every layer before PATH in forward order),
+    a module path, or a range ``features.0-13``.
     """
+    from core.catalog import EARLY_LAYERS
+
     paths: list[str] = []
     for item in (s.strip() for s in (spec or "none").split(",")):
         if item in ("", "none"):
+            continue
+        if item == "early":
+            if arch not in EARLY_LAYERS:
+                raise TransferLabError("The 'early' freeze needs a known architecture.")
+            paths += parse_spec(EARLY_LAYERS[arch], tree, head)
             continue
         if item == "all":
             paths.append("")

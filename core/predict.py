@@ -5,7 +5,8 @@ the caller, so a prediction sees the pixels the way training did.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -26,6 +27,8 @@ class LoadedModel:
     classes: list[str]
     preprocessing: Preprocessing
     source: str
+    # one user of the network at a time: prediction and Grad-CAM run in different workers
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Prediction:
     path: str
     topk: list[tuple[str, float]]  # (class, probability), most likely first
     error: str = ""  # set when the file could not be read; topk is then empty
+    thumb: tuple[int, int, bytes] | None = None  # (width, height, RGB bytes), on request
 
 
 def load_model_file(path: str | Path) -> LoadedModel:
@@ -85,21 +89,34 @@ def preprocess(lm: LoadedModel, path: str | Path) -> torch.Tensor:
 def predict_tensors(lm: LoadedModel, images: torch.Tensor, topk: int) -> list[list]:
     pre = lm.preprocessing
     x = to_model_input(images, pre.image_size, pre.mean, pre.std, channels_last=False)
-    probs = lm.model(x).softmax(1)
+    with lm.lock:
+        probs = lm.model(x).softmax(1)
     p, idx = probs.topk(min(topk, probs.shape[1]), dim=1)
     return [[(lm.classes[i], float(v)) for v, i in zip(pv.tolist(), iv.tolist())]
             for pv, iv in zip(p, idx)]
 
 
+def _thumb(image: torch.Tensor, size: int) -> tuple[int, int, bytes]:
+    small = torch.nn.functional.interpolate(image[None].float(), size=(size, size),
+                                            mode="bilinear", antialias=True, align_corners=False)
+    arr = small[0].round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
+    return size, size, arr.numpy().tobytes()
+
+
 def predict_paths(lm: LoadedModel, paths, topk: int = 5, batch_size: int = 16,
-                  state=None) -> list[Prediction]:
-    """Predictions in input order; unreadable files come back with ``error`` set."""
+                  state=None, on_results=None, thumb_size: int = 0) -> list[Prediction]:
+    """Predictions in input order; unreadable files come back with ``error`` set.
+
+    ``on_results(list)`` hears each batch's predictions as soon as they exist (the GUI fills
+    its table while a thousand images are still being read).
+    """
     results: list[Prediction] = []
     files = expand_paths(paths)
     for start in range(0, len(files), batch_size):
         if state is not None:
             state.check()
             state.report("Predicting", start, len(files))
+        first = len(results)
         chunk, tensors, slots = files[start:start + batch_size], [], []
         for f in chunk:
             try:
@@ -109,6 +126,29 @@ def predict_paths(lm: LoadedModel, paths, topk: int = 5, batch_size: int = 16,
             except UnreadableImage as exc:
                 results.append(Prediction(str(f), [], str(exc)))
         if tensors:
-            for slot, top in zip(slots, predict_tensors(lm, torch.stack(tensors), topk)):
-                results[slot] = Prediction(str(files[slot]), top)
+            tops = predict_tensors(lm, torch.stack(tensors), topk)
+            for slot, top, image in zip(slots, tops, tensors):
+                results[slot] = Prediction(str(files[slot]), top, thumb=_thumb(image, thumb_size)
+                                           if thumb_size else None)
+        if on_results is not None:
+            on_results(results[first:])
+    if state is not None:
+        state.report("Predicting", len(files), len(files))
     return results
+
+
+def write_predictions_csv(path: str | Path, predictions: list[Prediction]) -> None:
+    """file, top-1, probability, then the rest of the top-k as class:probability pairs."""
+    import csv
+    import io
+
+    from core.paths import write_text_atomic
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["file", "top1", "probability", "topk", "error"])
+    for p in predictions:
+        top1, prob = p.topk[0] if p.topk else ("", "")
+        writer.writerow([p.path, top1, f"{prob:.6f}" if p.topk else "",
+                         "; ".join(f"{c}:{v:.4f}" for c, v in p.topk), p.error])
+    write_text_atomic(path, buf.getvalue())

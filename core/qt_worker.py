@@ -90,6 +90,12 @@ class TaskWorker(QObject):
         return self.thread.wait() if wait_ms < 0 else self.thread.wait(wait_ms)
 
 
+class PartialTaskWorker(TaskWorker):
+    """A TaskWorker whose task also hands over partial results as it goes (``partial``)."""
+
+    partial = Signal(object)
+
+
 class TrainingWorker(TaskWorker):
     """Runs ``core.trainer.Trainer.fit`` and re-emits its events as signals."""
 

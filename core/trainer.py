@@ -17,10 +17,12 @@ from core import events as ev
 from core.config import TrainConfig
 from core.data import Dataset, load_dataset
 from core.data.batches import BatchLoader
+from core.feature_cache import PrefixCaches
 from core.errors import StopTraining, TransferLabError
 from core.layers import LayerTree, apply_bn_policy
 from core.metrics import evaluate
 from core.models import build_model, head_path
+from core.models.staging import frozen_prefix, stages
 from core.optim import build_optimizer, lr_at, set_lr, unfrozen
 from core.progress import Cancelled, TaskState
 from core.run_store import (RunStore, history_row, model_payload, new_run_dir,
@@ -67,6 +69,8 @@ class Trainer:
         self.model = model.to(memory_format=torch.channels_last) if cfg.channels_last else model
         self.head = head_path(self.model)
         self.tree = LayerTree(self.model)
+        self.stage_list = stages(cfg.model, self.model)
+        self.caches: PrefixCaches | None = None
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
     def loaders(self) -> tuple[BatchLoader, BatchLoader]:
@@ -87,16 +91,44 @@ class Trainer:
         Queue this through ``state.queue`` from other threads: it then runs between batches.
         """
         if spec is not None:
-            self.tree.apply_spec(spec, self.head)
+            self.tree.apply_spec(spec, self.head, self.cfg.model)
         if path is not None:
             self.tree.set_trainable(path, trainable)
-        self.opt = build_optimizer(self.cfg, self.model, self.opt)
+        self.opt = build_optimizer(self.cfg, self.model, self.opt, self.head)
+        self._plan_cache()
         phase = self.phase
         summary = self.tree.summary()
         self.log(f"{message or 'Trainable layers changed'}: {summary} "
                  f"({self.tree.trainable_tensors()} trainable tensors)")
         self.emit(ev.PhaseChanged(self._epoch + 1, self._batch, phase, summary,
                                   self.tree.frozen_spec(), message))
+
+    def _plan_cache(self) -> None:
+        """Cache the frozen prefix when it is valid and worth it; drop a stale cache."""
+        cfg = self.cfg
+        k = 0
+        if cfg.cache_frozen and cfg.effective_bn_policy() != "train":
+            k = frozen_prefix(self.tree, self.stage_list)
+        if k == (self.caches.k if self.caches else 0):
+            return
+        self.caches = None
+        if k:
+            self.caches = PrefixCaches(self.stage_list, k, len(self.data.train.labels),
+                                       len(self.data.val.labels), cfg.flip)
+            self.log(f"Caching the frozen layers up to {self.stage_list[k - 1].path or 'pool'} "
+                     f"({k} stages): epochs after the first skip them")
+
+    def _forward(self, loader: BatchLoader, idx, flips) -> torch.Tensor:
+        if self.caches is not None:
+            return self.caches.forward_tail(self.caches.train.features(loader, idx, flips))
+        return self.model(loader.inputs(idx, flips))
+
+    def _validate(self, loader: BatchLoader):
+        n = len(self.data.classes)
+        if self.caches is not None:
+            return evaluate(self.model, self.caches.val.batches(loader), n, self.state,
+                            forward=self.caches.forward_tail)
+        return evaluate(self.model, loader, n, self.state)
 
     @property
     def phase(self) -> str:
@@ -145,7 +177,7 @@ class Trainer:
         started = time.perf_counter()
         train_loss, train_acc = self._train_one_epoch(epoch, train_loader)
         seconds = time.perf_counter() - started
-        result = evaluate(self.model, val_loader, len(self.data.classes), self.state)
+        result = self._validate(val_loader)
         event = ev.EpochEnd(epoch + 1, cfg.epochs, self.phase, train_loss, train_acc,
                             result.loss, result.accuracy, lr_at(cfg, epoch),
                             time.perf_counter() - started,
@@ -162,7 +194,7 @@ class Trainer:
         apply_bn_policy(model, cfg.effective_bn_policy())
         total_loss, correct, seen = 0.0, 0, 0
         tick = time.perf_counter()
-        for i, (x, y) in enumerate(loader):
+        for i, (idx, flips) in enumerate(loader.indices()):
             self._batch = i  # batches done: what a queued toggle's event reports
             self.state.check()  # pause / stop / queued freeze toggles, between batches only
             self._batch = i + 1
@@ -170,7 +202,8 @@ class Trainer:
                 apply_bn_policy(model, cfg.effective_bn_policy())  # a toggle may have frozen BN
             lr = lr_at(cfg, epoch, i / len(loader))
             set_lr(self.opt, lr)
-            loss, out = self._step(x, y)
+            y = loader.labels[idx]
+            loss, out = self._step(self._forward(loader, idx, flips), y)
             total_loss += loss * len(y)
             correct += (out.argmax(1) == y).sum().item()
             seen += len(y)
@@ -183,8 +216,7 @@ class Trainer:
                          f"Loss: {loss:.4f}")
         return total_loss / max(seen, 1), 100.0 * correct / max(seen, 1)
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, torch.Tensor]:
-        out = self.model(x)
+    def _step(self, out: torch.Tensor, y: torch.Tensor) -> tuple[float, torch.Tensor]:
         loss = self.criterion(out, y)
         if not torch.isfinite(loss):
             raise StopTraining(

@@ -14,6 +14,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--tab", choices=("data", "model", "train", "inference"), default=None)
     p.add_argument("--run", metavar="RUN_DIR", help="open a finished run's charts")
     p.add_argument("--data", metavar="SOURCE", help="dataset to show: cifar10, a folder…")
+    p.add_argument("--predict", nargs="+", metavar="IMAGE",
+                   help="images (or folders) to classify in the Inference tab")
+    p.add_argument("--cam", action="store_true", help="with --predict: show the Grad-CAM")
     return p.parse_args(argv)
 
 
@@ -39,9 +42,31 @@ def run_app(argv: list[str]) -> int:
     QTimer.singleShot(0, window.start_loading_torch)
     if args.run:
         window.torchReady.connect(lambda: window.open_run(args.run))
+    if args.predict:
+        _predict_on_start(window, args.predict, args.cam)
     if args.screenshot:
         return _screenshot(app, window, args)
     return app.exec()
+
+
+def _predict_on_start(window, paths: list[str], cam: bool) -> None:
+    tab = window.inference_tab
+    once = {"done": False}
+
+    def go(_text):
+        if not once["done"]:
+            once["done"] = True
+            tab.predict(paths)
+
+    tab.modelLoaded.connect(go)
+    if cam:
+        tab.predictionsDone.connect(lambda _n: tab.cam_box.setChecked(True))
+
+
+def _busy(window) -> bool:
+    workers = [window.data_tab.worker, window.model_tab.structure_worker,
+               *window.inference_tab.workers.values()]
+    return any(w is not None and w.thread.isRunning() for w in workers)
 
 
 def _screenshot(app, window, args) -> int:
@@ -51,7 +76,8 @@ def _screenshot(app, window, args) -> int:
     status = {"code": 1}
 
     def shoot():
-        if window.data_tab.worker is not None and window.data_tab.worker.thread.isRunning():
+        wanted = bool(args.predict) and not window.inference_tab.predictions
+        if _busy(window) or wanted:
             QTimer.singleShot(200, shoot)
             return
         ok = window.grab().save(args.screenshot, "PNG")
@@ -61,6 +87,6 @@ def _screenshot(app, window, args) -> int:
         window.close()
         app.quit()
 
-    window.torchReady.connect(lambda: QTimer.singleShot(500, shoot))
+    window.torchReady.connect(lambda: QTimer.singleShot(800, shoot))
     app.exec()
     return status["code"]

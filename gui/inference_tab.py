@@ -1,14 +1,339 @@
-"""Inference tab (its own issue): drop images, see predictions."""
+"""Inference tab: drop images (files, folders, the clipboard), see what the model thinks and
+where it looked. Prediction and Grad-CAM run in worker threads; the table fills batch by batch
+so a thousand dropped images never freeze the window."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QSize, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QImageReader, QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
+                               QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox,
+                               QSplitter, QTableView, QVBoxLayout, QWidget)
+
+from core.catalog import MODELS
+from gui.dialogs import show_error, show_info
+from gui.image_utils import heat_overlay
+from gui.prediction_table import PredictionTableModel
+from gui.topk_bars import TopKBars
+
+MODEL_SUFFIXES = (".pt", ".pth")
+TRAINED = "trained"
+PREVIEW = 360
 
 
 class InferenceTab(QWidget):
+    modelLoaded = Signal(str)  # a description of the model now in use
+    predictionsDone = Signal(int)  # how many files were processed
+
     def __init__(self, parent=None):
         super().__init__(parent)
-        label = QLabel("Prediction on your own images comes here. For now use:\n"
-                       "python main.py predict RUN/model.pt photo.jpg")
-        label.setAlignment(Qt.AlignCenter)
-        QVBoxLayout(self).addWidget(label)
+        self.setAcceptDrops(True)
+        self.torch_ready = False
+        self.lm = None  # core.predict.LoadedModel
+        self.trained_model_file: str | None = None
+        self.predictions, self.skipped = [], []
+        self.workers = {}  # role -> TaskWorker, at most one each
+        self._build_widgets()
+        self._build_layout()
+        QShortcut(QKeySequence.Paste, self, activated=self.paste)
+
+    # --- layout -----------------------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.source = QComboBox()
+        self.source.addItem("Model from the last training run", TRAINED)
+        for m in MODELS:
+            self.source.addItem(f"ImageNet {m.title.split(' —')[0]} (1000 classes)", m.name)
+        self.source.setCurrentIndex(self.source.count() - 1)  # Lite0 works offline
+        self.source.activated.connect(lambda _: self.load_selected_model())
+        self.load_file_btn = QPushButton("Load model file…")
+        self.load_file_btn.clicked.connect(self.choose_model_file)
+        self.model_label = QLabel("No model loaded yet.")
+        self.open_btn = QPushButton("Open images…")
+        self.open_btn.clicked.connect(self.choose_images)
+        self.export_btn = QPushButton("Export CSV…")
+        self.export_btn.clicked.connect(self.export_csv)
+        self.clear_btn = QPushButton("Clear")
+        self.clear_btn.clicked.connect(self.clear)
+        self.topk = QSpinBox(minimum=1, maximum=10, value=5, prefix="top-")
+        self.progress = QProgressBar()
+        self.progress.hide()
+        self.table_model = PredictionTableModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.table_model)
+        self.proxy.setSortRole(Qt.UserRole)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QTableView.SelectRows)
+        self.table.setSelectionMode(QTableView.SingleSelection)
+        self.table.verticalHeader().setDefaultSectionSize(52)
+        self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.ElideRight)
+        self.table.setIconSize(QSize(48, 48))
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(1, QHeaderView.Stretch)
+        header.resizeSection(0, 56)
+        self.table.selectionModel().currentRowChanged.connect(lambda *_: self.show_selected())
+        self.hint = QLabel("Drop photos or folders here — or paste an image (Ctrl+V).")
+        self.hint.setAlignment(Qt.AlignCenter)
+        self.hint.setObjectName("dropHint")
+        self.preview = QLabel()
+        self.preview.setAlignment(Qt.AlignCenter)
+        self.preview.setMinimumSize(PREVIEW, PREVIEW)
+        self.bars = TopKBars()
+        self.cam_box = QCheckBox("Show Grad-CAM for")
+        self.cam_class = QComboBox()
+        self.cam_box.toggled.connect(lambda _: self.show_selected())
+        self.cam_class.activated.connect(lambda _: self.show_selected())
+        self.skipped_view = QPlainTextEdit(readOnly=True)
+        self.skipped_view.setMaximumHeight(80)
+        self.skipped_view.setPlaceholderText("Files that could not be read are listed here.")
+
+    def _build_layout(self) -> None:
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Model"))
+        top.addWidget(self.source, 1)
+        top.addWidget(self.load_file_btn)
+        actions = QHBoxLayout()
+        for w in (self.open_btn, self.topk, self.export_btn, self.clear_btn):
+            actions.addWidget(w)
+        actions.addWidget(self.progress, 1)
+        actions.addStretch(1)
+        left = QVBoxLayout()
+        left.addWidget(self.hint)
+        left.addWidget(self.table, 1)
+        left.addWidget(QLabel("Skipped"))
+        left.addWidget(self.skipped_view)
+        left_w = QWidget()
+        left_w.setLayout(left)
+        cam_row = QHBoxLayout()
+        cam_row.addWidget(self.cam_box)
+        cam_row.addWidget(self.cam_class, 1)
+        right = QVBoxLayout()
+        right.addWidget(self.preview, 1)
+        right.addLayout(cam_row)
+        right.addWidget(self.bars)
+        right_w = QWidget()
+        right_w.setLayout(right)
+        split = QSplitter()
+        split.addWidget(left_w)
+        split.addWidget(right_w)
+        split.setSizes([620, 420])
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.model_label)
+        layout.addLayout(actions)
+        layout.addWidget(split, 1)
+
+    # --- models -----------------------------------------------------------------------------
+    def set_torch_ready(self) -> None:
+        self.torch_ready = True
+        if self.lm is None:
+            self.load_selected_model()
+
+    def set_trained_model(self, model_file: str) -> None:
+        """A run finished: offer (and switch to) its model."""
+        self.trained_model_file = model_file
+        self.source.setCurrentIndex(0)
+        if self.torch_ready:
+            self.load_model_file(model_file)
+
+    def load_selected_model(self) -> None:
+        key = self.source.currentData()
+        if key == TRAINED:
+            if self.trained_model_file:
+                self.load_model_file(self.trained_model_file)
+            else:
+                self.model_label.setText("No training run has finished in this session yet: "
+                                         "train one, or load a model file.")
+            return
+        from core.predict import load_imagenet_model
+
+        self._load(lambda state: load_imagenet_model(
+            key, state.download_progress("Downloading weights")))
+
+    def choose_model_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load a trained model", "",
+                                              "TransferLab model (*.pt *.pth);;All (*)")
+        if path:
+            self.load_model_file(path)
+
+    def load_model_file(self, path: str) -> None:
+        from core.predict import load_model_file
+
+        self._load(lambda _state: load_model_file(path))
+
+    def _load(self, fn) -> None:
+        self.model_label.setText("Loading the model…")
+        w = self._start("model", fn, self._model_loaded)
+        w.failed.connect(self._model_failed)
+
+    def _model_failed(self, message: str) -> None:
+        self.model_label.setText("No model loaded.")
+        show_error(self, "Cannot load the model", message)
+
+    def _model_loaded(self, lm) -> None:
+        self.lm = lm
+        pre = lm.preprocessing
+        text = f"{lm.source}: {lm.arch}, {len(lm.classes)} classes, input {pre.image_size} px"
+        self.model_label.setText(text)
+        self.cam_class.clear()
+        self.cam_class.addItems(lm.classes)
+        self.modelLoaded.emit(text)
+        if self.predictions:  # re-run what is on screen with the new model
+            self.predict([p.path for p in self.predictions])
+
+    # --- images -----------------------------------------------------------------------------
+    def choose_images(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Open images", "", "Images (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif "
+            "*.tiff);;All files (*)")
+        if paths:
+            self.predict(paths)
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls() or event.mimeData().hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        mime = event.mimeData()
+        paths = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+        event.acceptProposedAction()
+        self.handle_drop(paths, mime.imageData() if mime.hasImage() else None)
+
+    def handle_drop(self, paths: list[str], image=None) -> None:
+        """A dropped model file loads as the model; everything else is predicted."""
+        models = [p for p in paths if p.lower().endswith(MODEL_SUFFIXES)]
+        if models:
+            self.load_model_file(models[0])
+        others = [p for p in paths if not p.lower().endswith(MODEL_SUFFIXES)]
+        if image is not None and not others:
+            others = [self._save_clipboard_image(image)]
+        if others:
+            self.predict(others)
+
+    def paste(self) -> None:
+        mime = QGuiApplication.clipboard().mimeData()
+        if mime is not None and mime.hasImage():
+            self.predict([self._save_clipboard_image(mime.imageData())])
+        elif mime is not None and mime.hasUrls():
+            self.handle_drop([u.toLocalFile() for u in mime.urls() if u.isLocalFile()])
+
+    def _save_clipboard_image(self, image) -> str:
+        path = Path(tempfile.mkdtemp(prefix="transferlab-paste-")) / "pasted image.png"
+        image.save(str(path), "PNG")
+        return str(path)
+
+    def predict(self, paths: list[str]) -> None:
+        if self.lm is None:
+            show_info(self, "No model yet", "Choose or load a model first (it may still be "
+                      "loading).")
+            return
+        from core.predict import predict_paths
+
+        self.clear()
+        lm, k = self.lm, self.topk.value()
+        w = self._start("predict", None, self._predicted)
+        w.fn = lambda state: predict_paths(lm, paths, k, 16, state,
+                                           on_results=w.partial.emit, thumb_size=48)
+        w.partial.connect(self._batch_ready)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        w.start()
+
+    def _batch_ready(self, predictions) -> None:
+        self.table_model.append(predictions)
+        new_skipped = [p for p in predictions if p.error]
+        if new_skipped:
+            self.skipped += new_skipped
+            self.skipped_view.appendPlainText(
+                "\n".join(f"{Path(p.path).name}: {p.error}" for p in new_skipped))
+        self.hint.setVisible(self.table_model.rowCount() == 0 and not self.skipped)
+        if self.table.currentIndex().row() < 0 and self.table_model.rowCount():
+            self.table.selectRow(0)
+
+    def _predicted(self, predictions) -> None:
+        self.predictions = predictions
+        self.progress.hide()
+        self.predictionsDone.emit(len(predictions))
+
+    def clear(self) -> None:
+        self._stop("predict")
+        self.table_model.clear()
+        self.predictions, self.skipped = [], []
+        self.skipped_view.clear()
+        self.preview.clear()
+        self.bars.set_items([])
+        self.hint.show()
+
+    # --- details and Grad-CAM ---------------------------------------------------------------
+    def selected(self):
+        index = self.table.currentIndex()
+        if not index.isValid():
+            return None
+        return self.table_model.rows[self.proxy.mapToSource(index).row()]
+
+    def show_selected(self) -> None:
+        p = self.selected()
+        if p is None:
+            return
+        self.bars.set_items(p.topk)
+        if self.cam_class.findText(p.topk[0][0]) >= 0 and not self.cam_box.isChecked():
+            self.cam_class.setCurrentText(p.topk[0][0])
+        reader = QImageReader(p.path)
+        reader.setAutoTransform(True)
+        image = reader.read()
+        self._show_image(image)
+        if self.cam_box.isChecked() and self.lm is not None and not image.isNull():
+            from core.explain import gradcam
+
+            lm, path, cls = self.lm, p.path, self.cam_class.currentIndex()
+            w = self._start("cam", lambda _s: gradcam(lm, path, cls),
+                            lambda heat: self._show_image(heat_overlay(image, heat)))
+            w.failed.connect(lambda m: show_error(self, "Grad-CAM failed", m))
+
+    def _show_image(self, image) -> None:
+        if image.isNull():
+            self.preview.setText("(cannot display this image)")
+            return
+        self.preview.setPixmap(QPixmap.fromImage(image).scaled(
+            PREVIEW, PREVIEW, Qt.KeepAspectRatio, Qt.SmoothTransformation))
+
+    # --- export and workers -----------------------------------------------------------------
+    def export_csv(self) -> None:
+        from core.errors import TransferLabError
+        from core.predict import write_predictions_csv
+
+        if not self.predictions:
+            show_info(self, "Nothing to export", "Predict some images first.")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export predictions", "predictions.csv",
+                                              "CSV (*.csv)")
+        if path:
+            try:
+                write_predictions_csv(path, self.predictions)
+            except TransferLabError as exc:
+                show_error(self, "Could not save", str(exc))
+
+    def _start(self, role: str, fn, on_done):
+        from core.qt_worker import PartialTaskWorker
+
+        self._stop(role)
+        self.workers[role] = w = PartialTaskWorker(fn)
+        w.done.connect(on_done)
+        w.failed.connect(lambda _m: self.progress.hide())
+        if fn is not None:
+            w.start()
+        return w
+
+    def _stop(self, role: str) -> None:
+        w = self.workers.pop(role, None)
+        if w is not None:
+            w.stop()
+
+    def shutdown(self) -> None:
+        for role in list(self.workers):
+            self._stop(role)

@@ -27,7 +27,7 @@ class LayerPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.model = LayerTreeModel()
-        self.head = ""
+        self.head, self.arch = "", None
         self.forward_to: Callable[[str | None, str | None, bool], None] | None = None
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
@@ -80,8 +80,8 @@ class LayerPanel(QWidget):
     def tree(self):
         return self.model.tree
 
-    def set_tree(self, tree, shapes: dict, head: str) -> None:
-        self.head = head
+    def set_tree(self, tree, shapes: dict, head: str, arch: str | None = None) -> None:
+        self.head, self.arch = head, arch
         self.model.set_tree(tree, shapes)
         self.expand(0)
         self.update_summary()
@@ -123,7 +123,7 @@ class LayerPanel(QWidget):
         if self.forward_to is not None:
             self.forward_to(spec, None, False)
             return
-        self.tree.apply_spec(spec, self.head)
+        self.tree.apply_spec(spec, self.head, self.arch)
         self.specChanged.emit(self.tree.frozen_spec())
 
     def _context_menu(self, pos) -> None:

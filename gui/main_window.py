@@ -38,6 +38,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.loading_label)
         self.train_tab.form.presetApplied.connect(self._preset_applied)
         self.train_tab.trainingActive.connect(self._training_active)
+        self.train_tab.runFinished.connect(self._run_finished)
         self.train_tab.phaseChanged.connect(lambda e: self.model_tab.mirror(e.frozen_spec))
         self.data_tab.scanned.connect(
             lambda ds: self.model_tab.set_shape_inputs(num_classes=len(ds.classes)))
@@ -88,6 +89,7 @@ class MainWindow(QMainWindow):
         self.loading_label.setText("PyTorch ready")
         self.data_tab.set_torch_ready()
         self.model_tab.set_torch_ready()
+        self.inference_tab.set_torch_ready()
         self.train_tab.set_ready(True)
         self.torchReady.emit()
 
@@ -104,6 +106,8 @@ class MainWindow(QMainWindow):
         return TrainConfig(**values)
 
     def _preset_applied(self, values: dict) -> None:
+        if "freeze" in values:
+            self.model_tab.set_freeze_spec(values["freeze"])
         if "model" in values:
             self.model_tab.set_model(values["model"], values.get("weights"))
 
@@ -111,6 +115,13 @@ class MainWindow(QMainWindow):
         self.data_tab.setEnabled(not active)
         self.model_tab.combo.setEnabled(not active)
         self.model_tab.attach_worker(self.train_tab.worker if active else None)
+
+    def _run_finished(self, result) -> None:
+        from pathlib import Path
+
+        model_file = Path(result.run_dir) / "model.pt"
+        if model_file.exists():
+            self.inference_tab.set_trained_model(str(model_file))
 
     def select_tab(self, name: str) -> None:
         self.tabs.setCurrentIndex(TABS.index(name))
@@ -165,6 +176,7 @@ class MainWindow(QMainWindow):
                 return
         self.train_tab.shutdown()
         self.data_tab.cancel_scan()
+        self.inference_tab.shutdown()
         if self.model_tab.structure_worker is not None:
             self.model_tab.structure_worker.stop()
         if self.loader is not None:

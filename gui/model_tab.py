@@ -126,7 +126,7 @@ class ModelTab(QWidget):
             from core.models import build_model, head_path
 
             model, _, _ = build_model(name, "none", n)
-            return LayerTree(model), output_shapes(model, size), head_path(model)
+            return LayerTree(model), output_shapes(model, size), head_path(model), name
 
         self.structure_worker = w = TaskWorker(build)
         w.done.connect(self._tree_built)
@@ -134,14 +134,22 @@ class ModelTab(QWidget):
         w.start()
 
     def _tree_built(self, result) -> None:
-        tree, shapes, head = result
+        from core.errors import TransferLabError
+
+        tree, shapes, head, arch = result
         try:
-            tree.apply_spec(self.freeze_spec, head)
-        except Exception:  # noqa: BLE001 - a spec from another architecture: start over
+            tree.apply_spec(self.freeze_spec, head, arch)
+        except TransferLabError:  # a spec naming another architecture's layers: start over
             self.freeze_spec = "backbone"
-            tree.apply_spec(self.freeze_spec, head)
-        self.panel.set_tree(tree, shapes, head)
+            tree.apply_spec(self.freeze_spec, head, arch)
+        self.panel.set_tree(tree, shapes, head, arch)
         self.treeBuilt.emit()
+
+    def set_freeze_spec(self, spec: str) -> None:
+        """A preset's freeze plan (e.g. 'early'); shown once the tree is (re)built."""
+        self.freeze_spec = spec
+        if self.panel.tree is not None:
+            self.panel.tree.apply_spec(spec, self.panel.head, self.panel.arch)
 
     def _spec_edited(self, spec: str) -> None:
         self.freeze_spec = spec
@@ -152,7 +160,7 @@ class ModelTab(QWidget):
             self.panel.forward_to = None
             self.panel.model.edit_handler = None
             if self.panel.tree is not None:  # back to showing the plan for the next run
-                self.panel.tree.apply_spec(self.freeze_spec, self.panel.head)
+                self.panel.tree.apply_spec(self.freeze_spec, self.panel.head, self.panel.arch)
             return
         self.panel.forward_to = lambda spec, path, flag: (
             worker.apply_freeze(spec) if spec else worker.set_trainable(path, flag))
@@ -161,7 +169,7 @@ class ModelTab(QWidget):
     def mirror(self, frozen_spec: str) -> None:
         """Show the trainer's reported state (PhaseChanged) on the structure copy."""
         if self.panel.tree is not None:
-            self.panel.tree.apply_spec(frozen_spec, self.panel.head)
+            self.panel.tree.apply_spec(frozen_spec, self.panel.head, self.panel.arch)
 
     def _show_preprocessing(self) -> None:
         from core.models import get_spec

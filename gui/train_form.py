@@ -8,7 +8,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 from core.config import BN_POLICIES, OPTIMIZERS, PRESETS, SCHEDULERS, TrainConfig
 
 CUSTOM = "custom"
-PRESET_TITLES = {"seed": "seed — the lesson's recipe (224 px, slow on CPU)"}
+PRESET_TITLES = {"seed": "seed — the lesson's recipe (224 px, slow on CPU)",
+                 "fast-cpu": "fast-cpu — EfficientNet-Lite0, 128 px, cached early layers"}
 
 
 def _spin(lo, hi, value, step=1) -> QSpinBox:
@@ -44,6 +45,8 @@ class TrainForm(QWidget):
             "freeze_epochs": _spin(0, 500, d.freeze_epochs),
             "lr": _dspin(1e-6, 10.0, d.lr, 6, 1e-4),
             "unfreeze_lr_factor": _dspin(0.0001, 10.0, d.unfreeze_lr_factor, 4, 0.05),
+            "backbone_lr_factor": _dspin(0.0001, 10.0, d.backbone_lr_factor, 4, 0.05),
+            "weight_decay": _dspin(0.0, 1.0, d.weight_decay, 4, 0.01),
             "optimizer": self._combo(OPTIMIZERS, d.optimizer),
             "scheduler": self._combo(SCHEDULERS, d.scheduler),
             "batch_size": _spin(1, 1024, d.batch_size, 8),
@@ -61,6 +64,7 @@ class TrainForm(QWidget):
             "train: every BatchNorm updates them (the lesson's behaviour)")
         labels = {"freeze_epochs": "Frozen epochs", "lr": "Learning rate",
                   "unfreeze_lr_factor": "LR x at unfreeze", "batch_size": "Batch size",
+                  "backbone_lr_factor": "LR x below the head",
                   "image_size": "Image size (px)", "val_split": "Validation share",
                   "limit": "Train images", "bn_policy": "BatchNorm stats", "flip": "Augment"}
         form = QFormLayout(self)

@@ -220,3 +220,14 @@ def test_tree_edits_before_a_run_become_its_freeze_spec(window, qtbot, image_fol
     qt.setData(qt.index_of("features.18"), Qt.Unchecked.value, Qt.CheckStateRole)
     config = window.build_config()
     assert config.freeze == ",".join(f"features.{i}" for i in range(17))
+
+
+def test_fast_cpu_preset_carries_its_freeze_plan(qtbot):
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.data_tab.source = "cifar10"
+    form = w.train_tab.form
+    form.preset.setCurrentIndex(form.preset.findData("fast-cpu"))
+    config = w.build_config()
+    assert (config.model, config.freeze, config.image_size) == ("efficientnet_lite0", "early", 128)
+    assert config.backbone_lr_factor == pytest.approx(0.1) and config.scheduler == "cosine"

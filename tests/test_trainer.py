@@ -109,7 +109,8 @@ def test_a_toggle_during_training_rebuilds_the_optimizer(image_folder, tmp_path)
     change = [e for e in events.of(PhaseChanged) if e.message.startswith("User")][0]
     assert change.batch == 1  # applied before batch 2 ran
     assert "features.18" not in change.frozen_spec.split(",")
-    assert len(trainer.opt.param_groups[0]["params"]) == 2 + 3  # head + conv/bn of block 18
+    groups = trainer.opt.param_groups
+    assert [len(g["params"]) for g in groups] == [2, 3]  # head; conv+bn of block 18
 
 
 def test_diverging_loss_stops_with_a_clear_message(image_folder, tmp_path):
@@ -141,3 +142,12 @@ def test_predictions_from_a_saved_model(image_folder, tmp_path):
     for r in good:
         probs = [p for _, p in r.topk]
         assert probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-6
+
+
+def test_discriminative_learning_rates(image_folder, tmp_path):
+    cfg = tiny(image_folder, epochs=1, freeze_epochs=0, backbone_lr_factor=0.1, lr=2e-3)
+    trainer = Trainer(cfg, run_dir=tmp_path / "r")
+    trainer.fit()
+    head, rest = trainer.opt.param_groups
+    assert len(head["params"]) == 2 and head["lr"] == pytest.approx(2e-3)
+    assert rest["lr"] == pytest.approx(2e-4)

@@ -48,12 +48,21 @@ class BatchLoader:
     def __len__(self) -> int:
         return len(self._bounds()) - 1
 
-    def __iter__(self):
+    def indices(self):
+        """(indices, flip mask or None) per batch, for callers that fetch inputs themselves
+        (the frozen-prefix cache)."""
         n = len(self.labels)
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
         bounds = self._bounds()
         for start, end in zip(bounds, bounds[1:]):
             idx = order[start:end]
-            flips = torch.rand(len(idx), generator=self.generator) < 0.5 if self.flip else None
-            yield (to_model_input(self.images[idx], self.image_size, self.mean, self.std,
-                                  flips, self.channels_last), self.labels[idx])
+            yield idx, (torch.rand(len(idx), generator=self.generator) < 0.5
+                        if self.flip else None)
+
+    def inputs(self, idx: torch.Tensor, flips=None) -> torch.Tensor:
+        return to_model_input(self.images[idx], self.image_size, self.mean, self.std, flips,
+                              self.channels_last)
+
+    def __iter__(self):
+        for idx, flips in self.indices():
+            yield self.inputs(idx, flips), self.labels[idx]

@@ -1,0 +1,43 @@
+"""Shared helpers for the benchmarks: the shared CIFAR-10 copy, slices of it, peak memory."""
+from __future__ import annotations
+
+import resource
+import sys
+import tarfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "datasets" / "cifar10-jpeg-train.tar.gz"
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+def require_shared() -> Path:
+    if not SHARED.exists():
+        sys.exit(f"skipped: the shared CIFAR-10 copy is not at {SHARED}")
+    return SHARED
+
+
+def extract_slice(dest: Path, n_train: int, n_val: int) -> Path:
+    """A class-balanced slice as dest/train/<class>/*.jpg and dest/val/<class>/*.jpg."""
+    per_train, per_val = n_train // 10, n_val // 10
+    counts: dict[str, int] = {}
+    with tarfile.open(require_shared()) as tar:
+        for member in tar:
+            parts = Path(member.name).parts
+            if not member.isfile() or len(parts) < 4:
+                continue
+            cls = parts[-2]
+            i = counts.get(cls, 0)
+            if i >= per_train + per_val:
+                continue
+            counts[cls] = i + 1
+            split = "train" if i < per_train else "val"
+            out = dest / split / cls / parts[-1]
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(tar.extractfile(member).read())
+    return dest
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2

@@ -1,0 +1,79 @@
+"""Wall time to accuracy of the `fast-cpu` preset on the full shared CIFAR-10 train split.
+
+    .venv/bin/python bench/time_to_accuracy.py [--model efficientnet_lite0] [--out RUN_DIR]
+        [--epochs N] [--threads 2]
+
+45,000 train / 5,000 held-out validation images (seeded 10% split), ImageNet weights
+(EfficientNet-Lite0 ships offline; mobilenet_v2 works where its weights can be downloaded).
+The clock starts before the archive is unpacked and the images decoded (a fresh
+TRANSFERLAB_HOME, so no cache from earlier runs helps) and includes every epoch's
+validation. The run is saved like `train --out`, so `main.py evaluate RUN/model.pt` works.
+Goal: >= 90% validation accuracy within 30 minutes on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import common  # noqa: F401 - sets sys.path
+from common import peak_rss_gb, require_shared
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default=None, help="default: the preset's model")
+    ap.add_argument("--preset", default="fast-cpu")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=None, help="train on fewer images (a quick try)")
+    args = ap.parse_args()
+    data = require_shared()
+    os.environ["TRANSFERLAB_HOME"] = tempfile.mkdtemp(prefix="tl-tta-home-")
+    t0 = time.perf_counter()
+
+    import torch
+
+    from core.config import TrainConfig, apply_preset
+    from core.events import Callback
+    from core.trainer import Trainer
+
+    torch.set_num_threads(args.threads)
+    cfg = apply_preset(TrainConfig(), args.preset)
+    cfg.data, cfg.log_every, cfg.limit = str(data), 0, args.limit
+    if args.model:
+        cfg.model = args.model
+    if args.epochs:
+        cfg.epochs = args.epochs
+    out = args.out or tempfile.mkdtemp(prefix="tl-tta-run-")
+    print(f"preset {args.preset}: {cfg.model}, {cfg.image_size} px, {cfg.epochs} epochs, "
+          f"freeze '{cfg.freeze}' for {cfg.freeze_epochs}, batch {cfg.batch_size}, "
+          f"{cfg.optimizer} lr {cfg.lr:g} {cfg.scheduler}, flips {cfg.flip}, "
+          f"{torch.get_num_threads()} threads; run folder {out}", flush=True)
+
+    class Report(Callback):
+        def on_log_line(self, e):
+            if not e.message.startswith("Epoch "):
+                print(f"[{time.perf_counter() - t0:7.1f} s] {e.message}", flush=True)
+
+        def on_epoch_end(self, e):
+            print(f"[{time.perf_counter() - t0:7.1f} s] epoch {e.epoch}/{e.epochs}: "
+                  f"val acc {e.val_acc:.2f}%  val loss {e.val_loss:.4f}  train acc "
+                  f"{e.train_acc:.2f}%  ({e.seconds:.0f} s, {e.images_per_s:.0f} img/s)  "
+                  f"peak memory {peak_rss_gb():.2f} GB", flush=True)
+
+    result = Trainer(cfg, [Report()], run_dir=out).fit()
+    wall = time.perf_counter() - t0
+    best = max(result.history, key=lambda h: h["val_acc"])
+    reached = [h for h in result.history if h["val_acc"] >= 90.0]
+    print(f"\nwall time: {wall / 60:.1f} min for {len(result.history)} epochs; best val acc "
+          f"{best['val_acc']:.2f}% (epoch {best['epoch']})")
+    print(f"reached 90%: {'epoch ' + str(reached[0]['epoch']) if reached else 'no'}")
+    print(f"peak memory: {peak_rss_gb():.2f} GB")
+    print(f"model: {out}/model.pt")
+
+
+if __name__ == "__main__":
+    main()

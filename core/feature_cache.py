@@ -1,0 +1,86 @@
+"""Frozen-prefix caching: compute the frozen leading stages once per image, train the rest.
+
+When the first K stages are frozen and their BatchNorm layers are in eval mode, their output
+is a fixed function of the image (and of its mirror image, when flips are on). The cache is
+filled lazily during the first epoch that uses it, so that epoch costs no more than a normal
+forward pass; every later epoch skips the prefix entirely. Features are kept in RAM, as
+float16 where their range allows. Dropout inside a cached prefix runs in eval mode (none of
+the offered networks has any there).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from core.data.batches import BatchLoader
+from core.models.staging import Stage, run
+
+
+class FeatureCache:
+    def __init__(self, prefix: list[Stage], n: int, variants: int):
+        self.prefix = prefix
+        self.variants = variants  # 2 with flips: the image and its mirror
+        self.filled = torch.zeros(n, dtype=torch.bool)
+        self.store: torch.Tensor | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return 0 if self.store is None else self.store.numel() * self.store.element_size()
+
+    @torch.no_grad()
+    def _compute(self, loader: BatchLoader, idx: torch.Tensor) -> torch.Tensor:
+        for stage in self.prefix:
+            if isinstance(stage.fn, nn.Module):
+                stage.fn.eval()
+        x = loader.inputs(idx)
+        outs = [run(self.prefix, x)]
+        if self.variants == 2:
+            outs.append(run(self.prefix, x.flip(-1)))
+        return torch.stack(outs, 1)
+
+    @staticmethod
+    def _storage_dtype(feats: torch.Tensor) -> torch.dtype:
+        """float16 halves the memory and holds pretrained features (values of order 1); a
+        prefix with random weights can produce values that float16 would flush to zero or
+        overflow, so those stay float32."""
+        magnitude = feats.abs()
+        nonzero = magnitude[magnitude > 0]
+        if len(nonzero) and magnitude.max() < 3e4 and nonzero.median() > 1e-3:
+            return torch.float16
+        return torch.float32
+
+    def features(self, loader: BatchLoader, idx: torch.Tensor, flips=None) -> torch.Tensor:
+        missing = idx[~self.filled[idx]]
+        if len(missing):
+            feats = self._compute(loader, missing)
+            if self.store is None:
+                self.store = torch.empty((len(self.filled), *feats.shape[1:]),
+                                         dtype=self._storage_dtype(feats))
+            self.store[missing] = feats.to(self.store.dtype)
+            self.filled[missing] = True
+        variant = flips.long() if flips is not None and self.variants == 2 \
+            else torch.zeros(len(idx), dtype=torch.long)
+        out = self.store[idx, variant].float()
+        return out.contiguous(memory_format=torch.channels_last) if out.dim() == 4 else out
+
+    def batches(self, loader: BatchLoader):
+        """(features, labels) over a whole split, for validation."""
+        for idx, _ in loader.indices():
+            yield self.features(loader, idx), loader.labels[idx]
+
+
+class PrefixCaches:
+    """The train and validation caches for one cut point K; rebuilt when K changes."""
+
+    def __init__(self, stage_list: list[Stage], k: int, n_train: int, n_val: int, flip: bool):
+        self.k = k
+        self.tail = stage_list[k:]
+        self.train = FeatureCache(stage_list[:k], n_train, 2 if flip else 1)
+        self.val = FeatureCache(stage_list[:k], n_val, 1)
+
+    def forward_tail(self, feats: torch.Tensor) -> torch.Tensor:
+        return run(self.tail, feats)
+
+    @property
+    def nbytes(self) -> int:
+        return self.train.nbytes + self.val.nbytes

@@ -1,0 +1,98 @@
+"""Frozen-prefix caching: the same training, without recomputing the frozen layers."""
+import pytest
+import torch
+
+from core.config import TrainConfig
+from core.events import EventCollector, LogLine
+from core.layers import LayerTree
+from core.models import build_model, head_path
+from core.models.staging import frozen_prefix, run, stages
+from core.trainer import Trainer
+
+
+@pytest.mark.parametrize("arch", ["mobilenet_v2", "resnet18", "efficientnet_lite0"])
+def test_stages_compose_to_the_models_forward(arch):
+    model, _, _ = build_model(arch, "none", 5)
+    model.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(run(stages(arch, model), x), model(x), atol=1e-5)
+
+
+def test_the_cut_follows_the_layer_tree():
+    model, _, _ = build_model("mobilenet_v2", "none", 5)
+    tree, st = LayerTree(model), stages("mobilenet_v2", model)
+    tree.apply_spec("backbone", head_path(model))
+    assert frozen_prefix(tree, st) == 20  # 19 feature blocks + the pooling glue
+    tree.apply_spec("features.0-13", head_path(model))
+    assert frozen_prefix(tree, st) == 14
+    tree.apply_spec("features.1-13", head_path(model))
+    assert frozen_prefix(tree, st) == 0  # a trainable first block: nothing to cache
+    tree.apply_spec("early", head_path(model), "mobilenet_v2")
+    assert frozen_prefix(tree, st) == 7
+
+
+def tiny(folder, **kw):
+    base = dict(model="mobilenet_v2", weights="none", data=str(folder), epochs=3,
+                freeze_epochs=3, image_size=32, batch_size=8, val_split=0.25, log_every=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def count_calls(module):
+    calls = []
+    module.register_forward_hook(lambda *a: calls.append(1))
+    return calls
+
+
+def test_cached_epochs_skip_the_prefix_and_learn_the_same(image_folder, tmp_path):
+    results = {}
+    for cache in (True, False):
+        events = EventCollector()
+        trainer = Trainer(tiny(image_folder, cache_frozen=cache), [events],
+                          run_dir=tmp_path / str(cache))
+        trainer.prepare()
+        calls = count_calls(trainer.model.features[0])
+        trainer.prepare = lambda: None  # keep the instrumented model
+        results[cache] = (trainer.fit(), len(calls), trainer)
+        logs = [e.message for e in events.of(LogLine)]
+        assert any(m.startswith("Caching the frozen layers") for m in logs) == cache
+    cached, plain = results[True], results[False]
+    train_batches, val_batches = 4, 1
+    assert cached[1] == train_batches + val_batches  # epoch 1 only
+    assert plain[1] == 3 * (train_batches + val_batches)
+    for a, b in zip(cached[0].history, plain[0].history):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=2e-2)
+        assert a["val_acc"] == pytest.approx(b["val_acc"], abs=12.0)  # one of 9 images
+
+
+def test_flips_cache_both_orientations(image_folder, tmp_path):
+    trainer = Trainer(tiny(image_folder, flip=True, epochs=1), run_dir=tmp_path / "r")
+    trainer.fit()
+    store = trainer.caches.train.store
+    assert store.shape[:2] == (27, 2)
+    assert store.dtype == torch.float32  # random weights: values too small for float16
+    assert bool(trainer.caches.train.filled.all())
+
+
+def test_unfreezing_a_cached_layer_drops_the_cache(image_folder, tmp_path):
+    trainer = Trainer(tiny(image_folder, epochs=1), run_dir=tmp_path / "r")
+    trainer.prepare()
+    trainer.set_freeze(spec="features")
+    assert trainer.caches.k == 20
+    trainer.set_freeze(path="features.3", trainable=True)
+    assert trainer.caches.k == 3
+    trainer.set_freeze(spec="none")
+    assert trainer.caches is None
+    lesson_bn = Trainer(tiny(image_folder, bn_policy="train"), run_dir=tmp_path / "s")
+    lesson_bn.prepare()
+    lesson_bn.set_freeze(spec="features")
+    assert lesson_bn.caches is None  # BatchNorm would still change: not a fixed function
+
+
+def test_pretrained_features_are_stored_as_float16(image_folder, tmp_path):
+    cfg = tiny(image_folder, model="efficientnet_lite0", weights="imagenet", epochs=1)
+    trainer = Trainer(cfg, run_dir=tmp_path / "r")
+    result = trainer.fit()
+    assert trainer.caches.train.store.dtype == torch.float16
+    assert result.status == "finished"
