@@ -42,6 +42,21 @@ test: venv
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests
 	$(VENV)/bin/lint-imports
 
+# The slow checks, outside the default suite (each prints its figures).
+bench: venv
+	$(PY) bench/vs_lesson.py
+	$(PY) bench/inference_latency.py
+	$(PY) bench/ui_stall.py
+	$(PY) bench/time_to_accuracy.py
+
+# A onedir PyInstaller build in dist/TransferLab/ and its smoke test.
+dist: venv
+	$(VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN build.spec
+	@du -sh dist/TransferLab
+
+dist-test: venv
+	$(PY) scripts/dist_smoke_test.py
+
 lint: venv
 	$(VENV)/bin/lint-imports
 

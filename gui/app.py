@@ -28,6 +28,11 @@ def run_app(argv: list[str]) -> int:
     app = QApplication.instance() or QApplication(["TransferLab"])
     app.setApplicationName("TransferLab")
     app.setStyle("Fusion")
+    from PySide6.QtGui import QIcon
+
+    from gui.resources import resource_path
+
+    app.setWindowIcon(QIcon(str(resource_path("icon.svg"))))
     from gui.main_window import MainWindow
     from gui.style import STYLESHEET
 

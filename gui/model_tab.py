@@ -172,12 +172,14 @@ class ModelTab(QWidget):
             self.panel.tree.apply_spec(frozen_spec, self.panel.head, self.panel.arch)
 
     def _show_preprocessing(self) -> None:
-        from core.models import get_spec
+        from core.models import get_spec, imagenet_preprocessing
+        from core.models.weights import imagenet_weights_status
 
-        pre = get_spec(self.model_name()).imagenet_preprocessing()
+        spec = get_spec(self.model_name())
+        pre = imagenet_preprocessing(spec)
         mean = ", ".join(f"{v:.3f}" for v in pre.mean)
         std = ", ".join(f"{v:.3f}" for v in pre.std)
         self.info.setText(
             f"ImageNet input {pre.image_size} px (shorter side resized to {pre.resize_size}, "
             f"centre crop); mean ({mean}), std ({std}). Training resizes to the Train tab's "
-            f"image size and saves this with the model.")
+            f"image size and saves this with the model.\n{imagenet_weights_status(spec)}")

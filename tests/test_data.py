@@ -99,3 +99,52 @@ def test_a_single_leftover_training_image_joins_the_last_batch():
     assert [len(y) for _, y in train] == [4, 5] and len(train) == 2
     val = BatchLoader(images, torch.arange(9), 4, 4, (0,) * 3, (1,) * 3)
     assert [len(y) for _, y in val] == [4, 4, 1]
+
+
+def _fake_cifar10(tmp_path):
+    """A tiny archive in CIFAR-10's own format (pickled batches), with its md5 sums."""
+    import hashlib
+    import io
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    files, sums = {}, {}
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        batch = {"data": rng.integers(0, 255, (4, 3072), dtype=np.uint8),
+                 "labels": [0, 1, 2, 3]}
+        files[name] = pickle.dumps(batch)
+    files["batches.meta"] = pickle.dumps({"label_names": [f"c{i}" for i in range(10)]})
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, payload in files.items():
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+            sums[name] = hashlib.md5(payload).hexdigest()
+    return archive, sums, hashlib.md5(archive.read_bytes()).hexdigest()
+
+
+def test_cifar_downloads_with_progress_then_loads(tmp_path, monkeypatch):
+    """The real download path, served from a local file:// URL instead of the internet."""
+    import torchvision.datasets as tvd
+
+    from core.progress import TaskState
+
+    archive, sums, archive_md5 = _fake_cifar10(tmp_path)
+    cls = tvd.CIFAR10
+    monkeypatch.setattr(cls, "url", archive.as_uri())
+    monkeypatch.setattr(cls, "tgz_md5", archive_md5)
+    monkeypatch.setattr(cls, "train_list", [[n, sums[n]] for n in sums if n.startswith("data")])
+    monkeypatch.setattr(cls, "test_list", [["test_batch", sums["test_batch"]]])
+    monkeypatch.setattr(cls, "meta", dict(cls.meta, md5=sums["batches.meta"]))
+    events = []
+    ds = load_dataset("cifar10", 32, state=TaskState(on_progress=events.append))
+    assert ds.classes == [f"c{i}" for i in range(10)]
+    assert ds.train.images.shape == (20, 3, 32, 32) and len(ds.val.labels) == 4
+    assert ds.val_source == "official test split"
+    stages = {e.stage for e in events}
+    assert "Downloading CIFAR-10" in stages and "Extracting CIFAR-10" in stages
+    assert events[0].total == archive.stat().st_size

