@@ -36,6 +36,7 @@ def many_images(root: Path, n: int) -> Path:
     from PIL import Image
 
     rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         p = root / f"{i:04d}.jpg"
         Image.fromarray(rng.integers(0, 255, (160, 200, 3), dtype="uint8")).save(p)

@@ -52,6 +52,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--image-size", type=int, default=64)
+    ap.add_argument("--tab", default="model", choices=("data", "model", "train", "inference"),
+                    help="the tab on screen during the run (model: the layer tree, fully "
+                    "expanded, mirrors every freeze change: the heaviest repaint)")
     args = ap.parse_args()
     home = tempfile.mkdtemp(prefix="tl-bench-")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -81,6 +84,12 @@ def main() -> None:
         app.processEvents()
         time.sleep(0.01)
 
+    while w.model_tab.panel.tree is None or w.model_tab.model_name() != "efficientnet_lite0" \
+            or w.model_tab.panel.arch != "efficientnet_lite0":
+        app.processEvents()
+        time.sleep(0.01)
+    w.select_tab(args.tab)
+    w.model_tab.panel.expand(-1)
     gaps, clock, batches = [], QElapsedTimer(), []
     clock.start()
     last = [clock.elapsed()]
@@ -113,7 +122,7 @@ def main() -> None:
     stalls.sort()
     print(f"training: {len(batches)} batch updates shown in {args.seconds:.0f} s "
           f"({'shared CIFAR-10 slice' if SHARED.exists() else 'generated images'}, "
-          f"{args.image_size} px)")
+          f"{args.image_size} px, {args.tab} tab on screen)")
     print(f"probe ticks: {len(gaps)}; median gap {statistics.median(gaps):.1f} ms")
     print(f"UI stall p99: {stalls[int(len(stalls) * 0.99)]:.0f} ms")
     print(f"max UI stall: {stalls[-1]:.0f} ms (goal < 50 ms)")

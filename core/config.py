@@ -35,6 +35,7 @@ class TrainConfig:
     bn_policy: str = "auto"  # see core.layers.apply_bn_policy; "train" = the lesson
     channels_last: bool = True
     cache_frozen: bool = True  # compute a frozen prefix once (core.feature_cache)
+    micro_batch: int = 16  # images per forward/backward inside a batch (Trainer._chunks); 0 = off
     label_smoothing: float = 0.0
     seed: int = 0
     log_every: int = 200

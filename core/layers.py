@@ -7,6 +7,7 @@ switched, so every view of "what is frozen" agrees.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -37,6 +38,7 @@ class LayerNode:
     children: list["LayerNode"] = field(default_factory=list, repr=False)
     own_params: int = 0
     total_params: int = 0
+    trainable_params: int = 0  # kept current by LayerTree (recounted after every edit)
 
     @property
     def name(self) -> str:
@@ -44,10 +46,6 @@ class LayerNode:
 
     def parameters(self):
         return self.module.parameters()
-
-    @property
-    def trainable_params(self) -> int:
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     @property
     def state(self) -> str:
@@ -71,7 +69,9 @@ class LayerTree:
         self.model = model
         self.root = self._build("", model, None)
         self._by_path = {n.path: n for n in self.root.walk()}
+        self.recount()
         self.listeners: list[Callable[[list[str]], None]] = []
+        self._held: list[str] | None = None  # paths collected while notifications are held
 
     def _build(self, path: str, module: nn.Module, parent: LayerNode | None) -> LayerNode:
         own = sum(p.numel() for p in module.parameters(recurse=False))
@@ -80,6 +80,17 @@ class LayerTree:
             node.children.append(self._build(f"{path}.{name}" if path else name, child, node))
         node.total_params = own + sum(c.total_params for c in node.children)
         return node
+
+    def recount(self) -> None:
+        """Refresh every node's trainable count, bottom-up (views read it many times a
+        second; summing parameters on each read made a repaint of the tree take seconds)."""
+        def visit(node: LayerNode) -> int:
+            own = sum(p.numel() for p in node.module.parameters(recurse=False)
+                      if p.requires_grad)
+            node.trainable_params = own + sum(visit(c) for c in node.children)
+            return node.trainable_params
+
+        visit(self.root)
 
     def node(self, path: str) -> LayerNode:
         try:
@@ -95,6 +106,8 @@ class LayerTree:
         node = self.node(path)
         for p in node.parameters():
             p.requires_grad_(trainable)
+        if self._held is None:
+            self.recount()
         self._notify(node)
 
     def _notify(self, node: LayerNode) -> None:
@@ -103,8 +116,28 @@ class LayerTree:
         while parent is not None:
             changed.append(parent.path)
             parent = parent.parent
+        if self._held is not None:
+            self._held += changed
+            return
         for listener in list(self.listeners):
             listener(changed)
+
+    @contextmanager
+    def batch(self):
+        """Edit many subtrees, then tell listeners once (each path once): a spec touches
+        every layer, and a view repainting per edit would stall the GUI."""
+        if self._held is not None:  # already inside a batch
+            yield
+            return
+        self._held = []
+        try:
+            yield
+        finally:
+            changed, self._held = list(dict.fromkeys(self._held)), None
+            self.recount()
+            if changed:
+                for listener in list(self.listeners):
+                    listener(changed)
 
     def counts(self) -> tuple[int, int]:
         """(frozen, total) parameter counts."""
@@ -140,9 +173,10 @@ class LayerTree:
     def apply_spec(self, spec: str, head: str, arch: str | None = None) -> None:
         """Make exactly ``spec`` frozen and everything else trainable (see ``parse_spec``)."""
         paths = parse_spec(spec, self, head, arch)  # first: a bad spec changes nothing
-        self.set_trainable("", True)
-        for path in paths:
-            self.set_trainable(path, False)
+        with self.batch():
+            self.set_trainable("", True)
+            for path in paths:
+                self.set_trainable(path, False)
 
 
 def parse_spec(spec: str, tree: LayerTree, head: str, arch: str | None = None) -> list[str]:

@@ -191,19 +191,19 @@ class Trainer:
     def _train_one_epoch(self, epoch: int, loader: BatchLoader) -> tuple[float, float]:
         cfg, model = self.cfg, self.model
         model.train()
-        apply_bn_policy(model, cfg.effective_bn_policy())
+        self._set_bn_modes()
         total_loss, correct, seen = 0.0, 0, 0
         tick = time.perf_counter()
         for i, (idx, flips) in enumerate(loader.indices()):
             self._batch = i  # batches done: what a queued toggle's event reports
             self.state.check()  # pause / stop / queued freeze toggles, between batches only
             self._batch = i + 1
-            if self._batch > 1 and self.opt is not None:
-                apply_bn_policy(model, cfg.effective_bn_policy())  # a toggle may have frozen BN
+            if self._batch > 1:
+                self._set_bn_modes()  # a queued toggle may have frozen BatchNorm layers
             lr = lr_at(cfg, epoch, i / len(loader))
             set_lr(self.opt, lr)
             y = loader.labels[idx]
-            loss, out = self._step(self._forward(loader, idx, flips), y)
+            loss, out = self._step(loader, idx, flips, y)
             total_loss += loss * len(y)
             correct += (out.argmax(1) == y).sum().item()
             seen += len(y)
@@ -216,16 +216,37 @@ class Trainer:
                          f"Loss: {loss:.4f}")
         return total_loss / max(seen, 1), 100.0 * correct / max(seen, 1)
 
-    def _step(self, out: torch.Tensor, y: torch.Tensor) -> tuple[float, torch.Tensor]:
-        loss = self.criterion(out, y)
-        if not torch.isfinite(loss):
-            raise StopTraining(
-                f"The loss became {loss.item()} at epoch {self._epoch + 1}, batch {self._batch}: "
-                f"training diverged. Try a lower learning rate (now {self.cfg.lr:g}).")
+    def _set_bn_modes(self) -> None:
+        apply_bn_policy(self.model, self.cfg.effective_bn_policy())
+        self._bn_trains = any(m.training for m in self.model.modules()
+                              if isinstance(m, torch.nn.modules.batchnorm._BatchNorm))
+
+    def _chunks(self, n: int) -> list[slice]:
+        """Micro-batches for one optimizer step. On CPU, forward+backward over 16 images at a
+        time runs ~3x faster than over 64 (cache-sized activations); the gradients are summed
+        before the step, so the step is the batch's. Only used while no BatchNorm layer is in
+        train mode: then the result is the same as one pass over the whole batch."""
+        size = self.cfg.micro_batch
+        if not size or size >= n or self._bn_trains:
+            return [slice(0, n)]
+        return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+    def _step(self, loader: BatchLoader, idx, flips, y) -> tuple[float, torch.Tensor]:
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        total, outs = 0.0, []
+        for part in self._chunks(len(idx)):
+            out = self._forward(loader, idx[part], None if flips is None else flips[part])
+            loss = self.criterion(out, y[part])
+            if not torch.isfinite(loss):
+                raise StopTraining(
+                    f"The loss became {loss.item()} at epoch {self._epoch + 1}, batch "
+                    f"{self._batch}: training diverged. Try a lower learning rate "
+                    f"(now {self.cfg.lr:g}).")
+            (loss * (len(out) / len(idx))).backward()
+            total += loss.item() * len(out)
+            outs.append(out.detach())
         self.opt.step()
-        return loss.item(), out.detach()
+        return total / len(idx), torch.cat(outs)
 
     def _emit_batch(self, epoch, i, n, loss, lr, ips) -> None:
         self.batch_log.append({"epoch": epoch + 1, "batch": i + 1, "batches": n, "loss": loss,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMenu,
                                QToolButton, QTreeView, QVBoxLayout, QWidget)
@@ -32,6 +32,9 @@ class LayerPanel(QWidget):
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setRecursiveFilteringEnabled(True)
+        # the filter is on names and types, which never change: don't re-filter on every
+        # trainable-state change (that re-read the whole tree per edit)
+        self.proxy.setDynamicSortFilter(False)
         self.proxy.setFilterCaseSensitivity(Qt.CaseInsensitive)
         self.proxy.setFilterKeyColumn(-1)
         self.view = QTreeView()
@@ -43,8 +46,9 @@ class LayerPanel(QWidget):
         header = self.view.header()
         header.setSectionResizeMode(0, QHeaderView.Interactive)
         header.resizeSection(0, 260)
-        for col in (1, 2, 3):
-            header.setSectionResizeMode(col, QHeaderView.ResizeToContents)
+        # widths are fitted once per tree (set_tree): ResizeToContents would re-measure every
+        # row on each change and stall the GUI while a run updates the tree
+
         self.summary = QLabel("The layer tree appears once PyTorch has loaded.")
         self.summary.setObjectName("summary")
         self.filter = QLineEdit()
@@ -72,7 +76,9 @@ class LayerPanel(QWidget):
         layout.addWidget(self.filter)
         layout.addWidget(self.summary)
         layout.addWidget(self.view, 1)
-        self.model.dataChanged.connect(lambda *_: self.update_summary())
+        self._summary_timer = QTimer(self, singleShot=True, interval=0)
+        self._summary_timer.timeout.connect(self.update_summary)
+        self.model.dataChanged.connect(lambda *_: self._summary_timer.start())
         self.model.edited.connect(lambda: self.specChanged.emit(self.tree.frozen_spec()))
         self.model.modelReset.connect(self.update_summary)
 
@@ -83,6 +89,9 @@ class LayerPanel(QWidget):
     def set_tree(self, tree, shapes: dict, head: str, arch: str | None = None) -> None:
         self.head, self.arch = head, arch
         self.model.set_tree(tree, shapes)
+        self.expand(-1)
+        for col in (1, 2, 3):
+            self.view.resizeColumnToContents(col)
         self.expand(0)
         self.update_summary()
 

@@ -168,8 +168,9 @@ class ModelTab(QWidget):
 
     def mirror(self, frozen_spec: str) -> None:
         """Show the trainer's reported state (PhaseChanged) on the structure copy."""
-        if self.panel.tree is not None:
-            self.panel.tree.apply_spec(frozen_spec, self.panel.head, self.panel.arch)
+        tree = self.panel.tree
+        if tree is not None and tree.frozen_spec() != frozen_spec:
+            tree.apply_spec(frozen_spec, self.panel.head, self.panel.arch)
 
     def _show_preprocessing(self) -> None:
         from core.models import get_spec, imagenet_preprocessing

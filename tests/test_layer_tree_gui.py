@@ -65,7 +65,8 @@ def test_freeze_up_to_block_13_takes_two_clicks(qtbot):
     assert all(not p.requires_grad for i in range(14) for p in model.features[i].parameters())
     assert all(p.requires_grad for p in model.features[14].parameters())
     frozen_n = sum(p.numel() for i in range(14) for p in model.features[i].parameters())
-    assert panel.summary.text().startswith(f"frozen {frozen_n:,} / ")
+    qtbot.waitUntil(lambda: panel.summary.text().startswith(f"frozen {frozen_n:,} / "),
+                    timeout=2000)
 
 
 def test_presets_and_filter(qtbot):

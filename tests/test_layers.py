@@ -111,3 +111,12 @@ def test_eval_policy_keeps_unfrozen_batchnorm_statistics_too():
     model(torch.randn(2, 3, 64, 64))
     assert torch.equal(model.layer1[0].bn1.running_var, before)
     assert model.layer1[0].bn1.weight.requires_grad
+
+
+def test_a_spec_notifies_listeners_once(mobilenet):
+    tree = fresh(mobilenet)
+    heard = []
+    tree.listeners.append(heard.append)
+    tree.apply_spec("features.0-13", head_path(mobilenet))
+    assert len(heard) == 1
+    assert len(heard[0]) == len(set(heard[0])) and "features.13.conv.1" in heard[0]

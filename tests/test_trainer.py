@@ -151,3 +151,25 @@ def test_discriminative_learning_rates(image_folder, tmp_path):
     head, rest = trainer.opt.param_groups
     assert len(head["params"]) == 2 and head["lr"] == pytest.approx(2e-3)
     assert rest["lr"] == pytest.approx(2e-4)
+
+
+def test_micro_batches_give_the_same_step_as_the_whole_batch(image_folder, tmp_path):
+    """With BatchNorm in eval mode, 16-image chunks with summed gradients = one 64 pass."""
+    weights = {}
+    for micro in (0, 4):
+        cfg = tiny(image_folder, epochs=1, freeze_epochs=0, bn_policy="eval", batch_size=16,
+                   micro_batch=micro, seed=3, flip=True)
+        trainer = Trainer(cfg, run_dir=tmp_path / str(micro))
+        trainer.fit()
+        assert len(trainer._chunks(16)) == (4 if micro else 1)
+        weights[micro] = trainer.model.features[5].conv[0][0].weight.detach().clone()
+    assert torch.allclose(weights[0], weights[4], atol=1e-5)
+
+
+def test_micro_batches_stay_off_while_batchnorm_trains(image_folder, tmp_path):
+    trainer = Trainer(tiny(image_folder, freeze_epochs=0, bn_policy="train", micro_batch=4),
+                      run_dir=tmp_path / "r")
+    trainer.prepare()
+    trainer.model.train()
+    trainer._set_bn_modes()
+    assert trainer._chunks(16) == [slice(0, 16)]
