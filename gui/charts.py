@@ -32,7 +32,6 @@ class ChartsView(QWidget):
         self.acc_plot = self._plot(g, 1, 0, "Accuracy", "%")
         self.lr_plot = self._plot(g, 1, 1, "Learning rate", "lr")
         self.lr_plot.setLogMode(y=True)
-        self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
         self.curves = {
             "batch_raw": self.batch_plot.plot(pen=RAW_PEN),
             "batch_smooth": self.batch_plot.plot(pen=TRAIN_PEN, name="smoothed"),
@@ -55,6 +54,7 @@ class ChartsView(QWidget):
         p.showGrid(x=True, y=True, alpha=0.25)
         p.setLabel("bottom", "epoch")
         p.setLabel("left", unit)
+        p.getAxis("left").enableAutoSIPrefix(False)
         if title in ("Loss per epoch", "Accuracy"):
             p.addLegend(offset=(-10, 10))
         return p

@@ -139,8 +139,22 @@ class MainWindow(QMainWindow):
         except TransferLabError as exc:
             show_error(self, "Cannot open run", str(exc))
             return
+        self._show_run_config(run_dir)
         self.train_tab.show_run(run_dir, history, read_batches(run_dir))
         self.select_tab("train")
+
+    def _show_run_config(self, run_dir: str) -> None:
+        """Put a reopened run's recipe back in the form and the Model tab."""
+        import json
+        from pathlib import Path
+
+        try:
+            config = json.loads((Path(run_dir) / "config.json").read_text())
+        except (OSError, ValueError):
+            return
+        self.train_tab.form.set_values(config)
+        self.model_tab.set_freeze_spec(config.get("freeze", "backbone"))
+        self.model_tab.set_model(config.get("model", "mobilenet_v2"), config.get("weights"))
 
     # --- settings and closing ---------------------------------------------------------------
     def restore_settings(self) -> None:

@@ -216,6 +216,8 @@ class TrainTab(QWidget):
         self.history = list(history)
         self.last_run_dir = run_dir
         self.charts.load_history(history, batches)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if history else 0)
         self.log_view.clear()
         self.append_log(f"Run folder: {run_dir}")
         for r in history:
