@@ -92,6 +92,12 @@ def _screenshot(app, window, args) -> int:
         window.close()
         app.quit()
 
+    def failed(message: str) -> None:
+        print(f"error: PyTorch failed to load: {message}")
+        status["code"] = 2
+        app.quit()
+
     window.torchReady.connect(lambda: QTimer.singleShot(800, shoot))
+    window.torchFailed.connect(failed)
     app.exec()
     return status["code"]

@@ -291,9 +291,20 @@ class InferenceTab(QWidget):
             from core.explain import gradcam
 
             lm, path, cls = self.lm, p.path, self.cam_class.currentIndex()
-            w = self._start("cam", lambda _s: gradcam(lm, path, cls),
-                            lambda heat: self._show_image(heat_overlay(image, heat)))
-            w.failed.connect(lambda m: show_error(self, "Grad-CAM failed", m))
+            self._cam_base = image
+            w = self._start("cam", lambda _s: gradcam(lm, path, cls), self._cam_ready)
+            w.failed.connect(self._cam_failed)
+
+    # Worker signals connect to bound methods, never lambdas: PySide runs a lambda in the
+    # emitting (worker) thread, while a method of this QObject is queued into the GUI thread.
+    def _cam_ready(self, heat) -> None:
+        self._show_image(heat_overlay(self._cam_base, heat))
+
+    def _cam_failed(self, message: str) -> None:
+        show_error(self, "Grad-CAM failed", message)
+
+    def _worker_failed(self, _message: str) -> None:
+        self.progress.hide()
 
     def _show_image(self, image) -> None:
         if image.isNull():
@@ -324,7 +335,7 @@ class InferenceTab(QWidget):
         self._stop(role)
         self.workers[role] = w = PartialTaskWorker(fn)
         w.done.connect(on_done)
-        w.failed.connect(lambda _m: self.progress.hide())
+        w.failed.connect(self._worker_failed)
         if fn is not None:
             w.start()
         return w

@@ -17,6 +17,7 @@ TABS = ("data", "model", "train", "inference")
 
 class MainWindow(QMainWindow):
     torchReady = Signal()
+    torchFailed = Signal(str)
 
     def __init__(self):
         super().__init__()
@@ -75,8 +76,13 @@ class MainWindow(QMainWindow):
 
         self.loader = TaskWorker(load)
         self.loader.done.connect(self._torch_loaded)
-        self.loader.failed.connect(lambda m: show_error(self, "PyTorch failed to load", m))
+        self.loader.failed.connect(self._torch_failed)
         self.loader.start()
+
+    def _torch_failed(self, message: str) -> None:
+        self.loading_label.setText("PyTorch failed to load")
+        show_error(self, "PyTorch failed to load", message)
+        self.torchFailed.emit(message)
 
     def _torch_loaded(self) -> None:
         import gc

@@ -130,8 +130,11 @@ class ModelTab(QWidget):
 
         self.structure_worker = w = TaskWorker(build)
         w.done.connect(self._tree_built)
-        w.failed.connect(lambda m: self.panel.summary.setText(m))
+        w.failed.connect(self._tree_failed)
         w.start()
+
+    def _tree_failed(self, message: str) -> None:  # a bound method: runs in the GUI thread
+        self.panel.summary.setText(message)
 
     def _tree_built(self, result) -> None:
         from core.errors import TransferLabError

@@ -149,13 +149,21 @@ def test_pasted_image_is_predicted(tab, qtbot):
     assert tab.predictions[0].path.endswith("pasted image.png")
 
 
-def test_gradcam_toggle_overlays_the_preview(tab, qtbot, chelsea):
+def test_gradcam_toggle_overlays_the_preview(tab, qtbot, chelsea, monkeypatch):
+    import threading
+
     with qtbot.waitSignal(tab.predictionsDone, timeout=60_000):
         tab.handle_drop([str(chelsea)])
     tab.table.selectRow(0)
     plain = tab.preview.pixmap().toImage()
+    shown_in = []
+    original = tab._show_image
+    monkeypatch.setattr(tab, "_show_image", lambda image: (
+        shown_in.append(threading.current_thread() is threading.main_thread()),
+        original(image)))
     tab.cam_box.setChecked(True)
     qtbot.waitUntil(lambda: "cam" in tab.workers and not tab.workers["cam"].thread.isRunning(),
                     timeout=60_000)
-    qtbot.wait(50)
+    qtbot.waitUntil(lambda: len(shown_in) >= 2, timeout=10_000)
+    assert all(shown_in)  # the worker's result was painted from the GUI thread
     assert tab.preview.pixmap().toImage() != plain
