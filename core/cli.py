@@ -84,7 +84,6 @@ def config_from_args(args):
 
 def cmd_train(args) -> int:
     from core.cli_progress import ConsoleReporter
-    from core.config import TrainConfig
     from core.progress import TaskState
     from core.trainer import Trainer
 

@@ -113,6 +113,7 @@ class Trainer:
             return
         self.caches = None
         if k:
+            self._cache_epoch = self._epoch  # the epoch that fills the cache
             self.caches = PrefixCaches(self.stage_list, k, len(self.data.train.labels),
                                        len(self.data.val.labels), cfg.flip)
             self.log(f"Caching the frozen layers up to {self.stage_list[k - 1].path or 'pool'} "
@@ -183,6 +184,8 @@ class Trainer:
                             time.perf_counter() - started,
                             len(self.data.train.labels) / max(seconds, 1e-9))
         self.history.append(history_row(event))
+        if self.caches is not None and epoch == self._cache_epoch:
+            self.log(f"Cached features: {self.caches.nbytes / 1024**3:.2f} GB in RAM")
         self._save(epoch, result.accuracy)
         self.emit(event)
         self.log(ev.epoch_line(epoch + 1, train_loss, train_acc, result.accuracy) +

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import torch
 from torch import nn
 
 from core.catalog import MODEL_NAMES, MODELS, ModelEntry
@@ -85,15 +84,3 @@ def build_model(
             raise TransferLabError(f"A classifier needs at least 2 classes, got {num_classes}.")
         replace_head(model, num_classes)
     return model, preprocessing, info
-
-
-def count_parameters(model: nn.Module) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, total
-
-
-def set_threads(n: int | None) -> None:
-    if n:
-        torch.set_num_threads(n)
