@@ -240,9 +240,16 @@ class InferenceTab(QWidget):
         w.fn = lambda state: predict_paths(lm, paths, k, 16, state,
                                            on_results=w.partial.emit, thumb_size=48)
         w.partial.connect(self._batch_ready)
+        w.progress.connect(self._on_progress)
         self.progress.setRange(0, 0)
         self.progress.show()
         w.start()
+
+    def _on_progress(self, event) -> None:
+        if event.total:
+            self.progress.setRange(0, event.total)
+            self.progress.setValue(event.done)
+            self.progress.setFormat(f"{event.stage} %v / %m")
 
     def _batch_ready(self, predictions) -> None:
         self.table_model.append(predictions)

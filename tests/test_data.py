@@ -21,6 +21,7 @@ def test_folder_is_decoded_split_and_bad_files_are_skipped(image_folder):
     assert reasons["notes.jpg"] == "not an image"
     assert reasons["broken.jpg"].startswith("corrupt image")
     assert "skipped 2 unreadable files" in ds.describe()
+    assert "per class (train/val): class_0 9/3, class_1 9/3, class_2 9/3" in ds.describe()
 
 
 def test_split_is_seeded_and_stratified():

@@ -36,6 +36,10 @@ class Dataset:
     def describe(self) -> str:
         lines = [f"{self.name}: {len(self.classes)} classes, {len(self.train.labels)} train / "
                  f"{len(self.val.labels)} val images ({self.val_source})"]
+        if len(self.classes) <= 20:
+            train, val = self.class_counts(self.train), self.class_counts(self.val)
+            lines.append("per class (train/val): " + ", ".join(
+                f"{c} {train[c]}/{val[c]}" for c in self.classes))
         if self.skipped:
             first = "; ".join(f"{Path(p).name}: {why}" for p, why in self.skipped[:3])
             lines.append(f"skipped {len(self.skipped)} unreadable files (first: {first})")
