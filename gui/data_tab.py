@@ -36,6 +36,8 @@ class DataTab(QWidget):
         for key, title in DATASETS:
             self.combo.addItem(title, key)
         self.combo.addItem("Image folder or archive…", "folder")
+        self.combo.setPlaceholderText("Choose a dataset…")
+        self.combo.setCurrentIndex(-1)  # nothing chosen yet: the placeholder shows
         self.folder_btn = QPushButton("Choose folder…")
         self.cancel_btn = QPushButton("Cancel")
         self.path_label = QLabel("Drop a folder here: one sub-folder per class.")
@@ -43,7 +45,8 @@ class DataTab(QWidget):
         self.progress = QProgressBar()
         self.progress.hide()
         self.cancel_btn.hide()
-        self.summary = QLabel("")
+        self.summary = QLabel("Choose a dataset above: CIFAR-10 or CIFAR-100 (downloaded once), "
+                              "or a folder of your own images — one sub-folder per class.")
         self.summary.setWordWrap(True)
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["Class", "Train", "Validation"])
