@@ -97,3 +97,23 @@ def test_resume_from_the_cli(trained, capsys):
     assert main(["train", "--out", str(run), "--resume", "--epochs", "3"]) == 0
     out = capsys.readouterr().out
     assert "Resuming" in out and "Epoch 3 End" in out and "Epoch 2 End" not in out
+
+
+def test_a_run_folder_that_cannot_be_written(trained, capsys, tmp_path):
+    _, folder, _ = trained
+    blocker = tmp_path / "a-file"
+    blocker.write_text("a file where the run folder's parent should be")
+    err = run_error(["train", "--data", str(folder), "--weights", "none",
+                     "--out", str(blocker / "run")], capsys)
+    assert "Cannot create the run folder" in err
+
+
+def test_export_to_an_unwritable_place_keeps_the_old_file(tmp_path):
+    from core.errors import TransferLabError
+    from core.paths import write_text_atomic
+
+    target = tmp_path / "metrics.csv"
+    write_text_atomic(target, "old")
+    with pytest.raises(TransferLabError, match="Cannot write"):
+        write_text_atomic(target / "sub" / "x.csv", "new")
+    assert target.read_text() == "old"
