@@ -174,6 +174,7 @@ def test_screenshot_option_renders_a_png(tmp_path, isolated_home):
     proc = subprocess.run([sys.executable, str(REPO / "main.py"), "--screenshot", str(out),
                            "--tab", "train"], capture_output=True, text=True, timeout=120,
                           env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin",
+                               "TRANSFERLAB_OFFLINE": "1",
                                "TRANSFERLAB_HOME": str(isolated_home)})
     assert proc.returncode == 0, proc.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
