@@ -30,6 +30,7 @@ class TrainTab(QWidget):
         self.worker = None
         self.history: list[dict] = []
         self.last_run_dir: str | None = None
+        self.batches_per_epoch = 1
         self.form = TrainForm()
         self.start_btn = QPushButton("Start training")
         self.start_btn.setObjectName("primary")
@@ -160,6 +161,7 @@ class TrainTab(QWidget):
 
     def _on_run_started(self, event) -> None:
         self.last_run_dir = event.run_dir
+        self.batches_per_epoch = event.batches_per_epoch
         self.progress.setRange(0, event.epochs * event.batches_per_epoch)
         self.progress.setValue(event.start_epoch * event.batches_per_epoch)
         self.append_log(f"Run folder: {event.run_dir}")
@@ -182,8 +184,7 @@ class TrainTab(QWidget):
     def _on_phase(self, e) -> None:
         if e.epoch > 1 or e.batch > 0:
             label = "unfrozen" if e.message.startswith("Epoch") else "layers changed"
-            batches = max(1, self.progress.maximum() // max(1, self.form.values()["epochs"]))
-            self.charts.add_marker(e.epoch - 1 + e.batch / batches, label)
+            self.charts.add_marker(e.epoch - 1 + e.batch / self.batches_per_epoch, label)
         self.phaseChanged.emit(e)
 
     def _on_done(self, result) -> None:
