@@ -63,8 +63,9 @@ class TaskState:
         if self.on_progress:
             self.on_progress(ProgressEvent(stage, done, total))
 
-    def check(self) -> None:
-        """Between units of work: wait while paused, run queued actions, raise if cancelled."""
+    def check(self) -> bool:
+        """Between units of work: wait while paused, run queued actions, raise if cancelled.
+        Returns whether any queued action ran (the caller may need to refresh state)."""
         self._running.wait()
         with self._lock:
             actions, self._actions = self._actions, []
@@ -72,6 +73,7 @@ class TaskState:
             action()
         if self._cancel.is_set():
             raise Cancelled("Cancelled.")
+        return bool(actions)
 
     def download_progress(self, stage: str) -> Callable[[int, int], None]:
         """A ``progress(done, total)`` callback for ``core.download`` that also honours cancel."""

@@ -192,17 +192,16 @@ class Trainer:
                  f" (val loss {result.loss:.4f}, {event.seconds:.0f} s)")
 
     def _train_one_epoch(self, epoch: int, loader: BatchLoader) -> tuple[float, float]:
-        cfg, model = self.cfg, self.model
-        model.train()
+        cfg = self.cfg
         self._set_bn_modes()
         total_loss, correct, seen = 0.0, 0, 0
         tick = time.perf_counter()
         for i, (idx, flips) in enumerate(loader.indices()):
             self._batch = i  # batches done: what a queued toggle's event reports
-            self.state.check()  # pause / stop / queued freeze toggles, between batches only
+            # pause / stop / queued freeze toggles, between batches only
+            if self.state.check():
+                self._set_bn_modes()  # a toggle may have frozen (or unfrozen) BatchNorm
             self._batch = i + 1
-            if self._batch > 1:
-                self._set_bn_modes()  # a queued toggle may have frozen BatchNorm layers
             lr = lr_at(cfg, epoch, i / len(loader))
             set_lr(self.opt, lr)
             y = loader.labels[idx]
@@ -220,6 +219,9 @@ class Trainer:
         return total_loss / max(seen, 1), 100.0 * correct / max(seen, 1)
 
     def _set_bn_modes(self) -> None:
+        """Train mode, then the BatchNorm policy: also after a toggle, so a layer unfrozen
+        mid-epoch gets train-mode BatchNorm at once (policy permitting), not next epoch."""
+        self.model.train()
         apply_bn_policy(self.model, self.cfg.effective_bn_policy())
         self._bn_trains = any(m.training for m in self.model.modules()
                               if isinstance(m, torch.nn.modules.batchnorm._BatchNorm))

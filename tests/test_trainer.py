@@ -173,3 +173,25 @@ def test_micro_batches_stay_off_while_batchnorm_trains(image_folder, tmp_path):
     trainer.model.train()
     trainer._set_bn_modes()
     assert trainer._chunks(16) == [slice(0, 16)]
+
+
+def test_unfreezing_mid_epoch_puts_that_batchnorm_in_train_mode_at_once(image_folder,
+                                                                         tmp_path):
+    state = TaskState()
+    seen = {}
+
+    class Toggle(EventCollector):
+        def on_event(self, event):
+            super().on_event(event)
+            t = holder["trainer"]
+            if isinstance(event, BatchEnd) and event.batch == 1:
+                state.queue(lambda: t.set_freeze(path="features.18", trainable=True))
+            if isinstance(event, BatchEnd) and event.batch == 2:
+                seen["bn_training"] = t.model.features[18][1].training
+
+    holder = {}
+    trainer = Trainer(tiny(image_folder, epochs=1, freeze_epochs=1), [Toggle()], state,
+                      run_dir=tmp_path / "r")
+    holder["trainer"] = trainer
+    trainer.fit()
+    assert seen["bn_training"] is True  # frozen-eval policy: unfrozen BatchNorm trains
