@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QGroupBox, Q
                                QVBoxLayout, QWidget)
 
 from core.catalog import DATASETS
+from gui.dialogs import show_progress
 from gui.image_utils import chw_to_pixmap
 
 SAMPLES_PER_CLASS = 8
@@ -163,12 +164,7 @@ class DataTab(QWidget):
         self.cancel_btn.hide()
 
     def _on_progress(self, event) -> None:
-        if event.total:
-            self.progress.setRange(0, event.total)
-            self.progress.setValue(event.done)
-            self.progress.setFormat(f"{event.stage}: %v / %m")
-        else:
-            self.progress.setRange(0, 0)
+        show_progress(self.progress, event)
         self.summary.setText(f"{event.stage}…")
 
     def _on_failed(self, message: str) -> None:

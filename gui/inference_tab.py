@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, Q
                                QSplitter, QTableView, QVBoxLayout, QWidget)
 
 from core.catalog import MODELS
-from gui.dialogs import show_error, show_info
+from gui.dialogs import save_with_dialog, show_error, show_info, show_progress
 from gui.image_utils import heat_overlay
 from gui.prediction_table import PredictionTableModel
 from gui.topk_bars import TopKBars
@@ -246,10 +246,7 @@ class InferenceTab(QWidget):
         w.start()
 
     def _on_progress(self, event) -> None:
-        if event.total:
-            self.progress.setRange(0, event.total)
-            self.progress.setValue(event.done)
-            self.progress.setFormat(f"{event.stage} %v / %m")
+        show_progress(self.progress, event)
 
     def _batch_ready(self, predictions) -> None:
         self.table_model.append(predictions)
@@ -322,19 +319,13 @@ class InferenceTab(QWidget):
 
     # --- export and workers -----------------------------------------------------------------
     def export_csv(self) -> None:
-        from core.errors import TransferLabError
         from core.predict import write_predictions_csv
 
         if not self.predictions:
             show_info(self, "Nothing to export", "Predict some images first.")
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export predictions", "predictions.csv",
-                                              "CSV (*.csv)")
-        if path:
-            try:
-                write_predictions_csv(path, self.predictions)
-            except TransferLabError as exc:
-                show_error(self, "Could not save", str(exc))
+        save_with_dialog(self, "Export predictions", "predictions.csv", "CSV (*.csv)",
+                         lambda path: write_predictions_csv(path, self.predictions))
 
     def _start(self, role: str, fn, on_done):
         from core.qt_worker import PartialTaskWorker

@@ -9,13 +9,13 @@ from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
                                QPushButton, QSplitter, QVBoxLayout, QWidget, QGroupBox)
 
 from core.cli_progress import format_duration
 from core.events import epoch_line
 from gui.charts import ChartsView
-from gui.dialogs import show_error, show_info
+from gui.dialogs import save_with_dialog, show_error, show_info, show_progress
 from gui.train_form import TrainForm
 
 
@@ -154,14 +154,13 @@ class TrainTab(QWidget):
         self.log_view.appendPlainText(message)
 
     def _on_progress(self, event) -> None:
-        if event.total:
-            self.progress.setRange(0, event.total)
-            self.progress.setValue(event.done)
+        show_progress(self.progress, event)
         self.status.setText(f"{event.stage}…")
 
     def _on_run_started(self, event) -> None:
         self.last_run_dir = event.run_dir
         self.batches_per_epoch = event.batches_per_epoch
+        self.progress.setFormat("%p%")  # preparation showed "stage: done / total"
         self.progress.setRange(0, event.epochs * event.batches_per_epoch)
         self.progress.setValue(event.start_epoch * event.batches_per_epoch)
         self.append_log(f"Run folder: {event.run_dir}")
@@ -217,6 +216,7 @@ class TrainTab(QWidget):
         self.history = list(history)
         self.last_run_dir = run_dir
         self.charts.load_history(history, batches)
+        self.progress.setFormat("%p%")
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if history else 0)
         self.log_view.clear()
@@ -230,21 +230,19 @@ class TrainTab(QWidget):
                                 f"{last['val_acc']:.2f}%")
 
     def save_charts(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save charts", "charts.png", "PNG (*.png)")
-        if path and not self.charts.save_png(path):
-            show_error(self, "Could not save", f"Could not write {path}.")
+        from core.errors import TransferLabError
+
+        def write(path: str) -> None:
+            if not self.charts.save_png(path):
+                raise TransferLabError(f"Could not write {path}.")
+
+        save_with_dialog(self, "Save charts", "charts.png", "PNG (*.png)", write)
 
     def export_csv(self) -> None:
-        from core.errors import TransferLabError
         from core.run_store import write_metrics_csv
 
         if not self.history:
             show_info(self, "Nothing to export", "No epoch has finished yet.")
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export metrics", "metrics.csv",
-                                              "CSV (*.csv)")
-        if path:
-            try:
-                write_metrics_csv(path, self.history)
-            except TransferLabError as exc:
-                show_error(self, "Could not save", str(exc))
+        save_with_dialog(self, "Export metrics", "metrics.csv", "CSV (*.csv)",
+                         lambda path: write_metrics_csv(path, self.history))

@@ -233,3 +233,28 @@ def test_fast_cpu_preset_carries_its_freeze_plan(qtbot):
     config = w.build_config()
     assert (config.model, config.freeze, config.image_size) == ("efficientnet_lite0", "early", 128)
     assert config.backbone_lr_factor == pytest.approx(0.1) and config.scheduler == "cosine"
+
+
+def test_exports_write_files_and_report_unwritable_places(window, qtbot, image_folder, tmp_path,
+                                                          monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    from core.config import TrainConfig
+    from core.trainer import Trainer
+
+    run = tmp_path / "run"
+    Trainer(TrainConfig(model="mobilenet_v2", weights="none", data=str(image_folder),
+                        epochs=1, freeze_epochs=0, image_size=32, batch_size=8),
+            run_dir=run).fit()
+    window.open_run(str(run))
+    target = {"path": str(tmp_path / "out.csv")}
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda *a, **k: (target["path"], "CSV (*.csv)"))
+    window.train_tab.export_csv()
+    assert (tmp_path / "out.csv").read_text().splitlines()[0].startswith("epoch,phase,")
+    target["path"] = str(tmp_path / "charts.png")
+    window.train_tab.save_charts()
+    assert (tmp_path / "charts.png").read_bytes()[:4] == b"\x89PNG"
+    target["path"] = str(tmp_path / "out.csv" / "nested.csv")  # a file as the folder
+    window.train_tab.export_csv()
+    assert any("Cannot write" in m for m in messages(window))
