@@ -69,3 +69,15 @@ def atomic_path(target: str | os.PathLike):
 def write_text_atomic(target: str | os.PathLike, text: str) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def write_csv_atomic(target: str | os.PathLike, rows: list[dict], fields: list[str]) -> None:
+    """Rows of dicts as CSV (keys outside ``fields`` ignored), written atomically."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fields, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(target, buf.getvalue())

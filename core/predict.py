@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from core.data.batches import to_model_input
-from core.data.images import UnreadableImage, is_image_name, open_rgb, resize_center_crop
+from core.data.folder import image_files
+from core.data.images import UnreadableImage, open_rgb, resize_center_crop
 from core.errors import TransferLabError
 from core.models import build_model, imagenet_categories
 from core.preprocess import Preprocessing
@@ -74,7 +75,7 @@ def expand_paths(paths) -> list[Path]:
     out = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.is_file() and is_image_name(f))
+            out += image_files(p)
         else:
             out.append(p)
     return out
@@ -138,17 +139,11 @@ def predict_paths(lm: LoadedModel, paths, topk: int = 5, batch_size: int = 16,
 
 
 def write_predictions_csv(path: str | Path, predictions: list[Prediction]) -> None:
-    """file, top-1, probability, then the rest of the top-k as class:probability pairs."""
-    import csv
-    import io
+    """file, top-1, probability, then the top-k as class:probability pairs."""
+    from core.paths import write_csv_atomic
 
-    from core.paths import write_text_atomic
-
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["file", "top1", "probability", "topk", "error"])
-    for p in predictions:
-        top1, prob = p.topk[0] if p.topk else ("", "")
-        writer.writerow([p.path, top1, f"{prob:.6f}" if p.topk else "",
-                         "; ".join(f"{c}:{v:.4f}" for c, v in p.topk), p.error])
-    write_text_atomic(path, buf.getvalue())
+    rows = [{"file": p.path, "top1": p.topk[0][0] if p.topk else "",
+             "probability": f"{p.topk[0][1]:.6f}" if p.topk else "",
+             "topk": "; ".join(f"{c}:{v:.4f}" for c, v in p.topk), "error": p.error}
+            for p in predictions]
+    write_csv_atomic(path, rows, ["file", "top1", "probability", "topk", "error"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import time
 from dataclasses import asdict
@@ -13,7 +12,7 @@ import torch
 from torch import nn
 
 from core.errors import TransferLabError
-from core.paths import atomic_path, runs_dir, write_text_atomic
+from core.paths import atomic_path, runs_dir, write_csv_atomic, write_text_atomic
 
 MODEL_FORMAT = "transferlab-model"
 BATCH_FIELDS = ["epoch", "batch", "batches", "loss", "lr"]
@@ -54,7 +53,7 @@ class RunStore:
     def write_metrics(self, history: list[dict], batches: list[dict] | None = None) -> None:
         write_metrics_csv(self.dir / "metrics.csv", history)
         if batches is not None:
-            write_text_atomic(self.dir / "batches.csv", _csv(batches, BATCH_FIELDS))
+            write_csv_atomic(self.dir / "batches.csv", batches, BATCH_FIELDS)
 
     def save_checkpoint(self, payload: dict) -> None:
         _save(self.checkpoint_path, payload)
@@ -84,16 +83,8 @@ def model_payload(arch: str, model: nn.Module, classes: list[str], preprocessing
             "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}}
 
 
-def _csv(rows: list[dict], fields: list[str]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fields, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
 def write_metrics_csv(path: str | Path, history: list[dict]) -> None:
-    write_text_atomic(path, _csv(history, METRIC_FIELDS))
+    write_csv_atomic(path, history, METRIC_FIELDS)
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:

@@ -44,7 +44,7 @@ def find_layout(root: Path) -> FolderLayout:
     if (root / "train").is_dir() and _class_dirs(root / "train"):
         train = root / "train"
         held_out = next((root / n for n in ("val", "test") if (root / n).is_dir()), None)
-    classes = [d.name for d in _class_dirs(train) if any(_image_files(d))]
+    classes = [d.name for d in _class_dirs(train) if any(image_files(d))]
     if not classes:
         raise TransferLabError(
             f"{root} has no class folders with images. Expected {root}/<class name>/<image>.jpg "
@@ -60,7 +60,7 @@ def _class_dirs(root: Path) -> list[Path]:
     return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
 
 
-def _image_files(class_dir: Path) -> list[Path]:
+def image_files(class_dir: Path) -> list[Path]:
     """Image-named files below ``class_dir``, sorted. os.walk rather than Path.rglob: rglob
     hashes every path in long GIL-holding stretches, which stalls the GUI thread."""
     out = []
@@ -75,7 +75,7 @@ def list_files(root: Path, classes: list[str]) -> list[tuple[Path, int]]:
     files = []
     for label, name in enumerate(classes):
         if (root / name).is_dir():
-            files += [(p, label) for p in _image_files(root / name)]
+            files += [(p, label) for p in image_files(root / name)]
     return files
 
 
