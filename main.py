@@ -7,7 +7,7 @@ CLI_COMMANDS = {"train", "predict", "evaluate"}
 
 def main(argv: list[str]) -> int:
     if argv and (argv[0] in CLI_COMMANDS or argv[0] in ("-h", "--help")):
-        from core.cli import main as cli_main
+        from core.frontends.cli import main as cli_main
 
         return cli_main(argv)
     from gui.app import run_app

@@ -55,7 +55,7 @@ def main() -> None:
     import torch
 
     from core.models import build_model
-    from core.predict import LoadedModel, predict_paths
+    from core.inference.predict import LoadedModel, predict_paths
 
     torch.set_num_threads(2)
     model, pre, _ = build_model(args.model, "none", None)

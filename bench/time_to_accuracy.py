@@ -38,7 +38,7 @@ def main() -> None:
 
     from core.config import TrainConfig, apply_preset
     from core.events import Callback
-    from core.trainer import Trainer
+    from core.training.trainer import Trainer
 
     torch.set_num_threads(args.threads)
     cfg = apply_preset(TrainConfig(), args.preset)

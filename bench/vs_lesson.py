@@ -87,7 +87,7 @@ def lesson_train_model(root: Path, image_size: int, epochs=5, freeze_epochs=2, b
 def engine(root: Path, image_size: int, epochs=5, freeze_epochs=2):
     from core.config import TrainConfig, apply_preset
     from core.events import Callback
-    from core.trainer import Trainer
+    from core.training.trainer import Trainer
 
     cfg = apply_preset(TrainConfig(), "seed")
     cfg.weights, cfg.data, cfg.image_size, cfg.log_every = "none", str(root), image_size, 0

@@ -1,13 +1,16 @@
 """Training settings and named presets, saved with every run as ``config.json``."""
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, fields
 
 from core.errors import TransferLabError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-BN_POLICIES = ("auto", "frozen-eval", "eval", "train")  # see core.layers.apply_bn_policy
+BN_POLICIES = ("auto", "frozen-eval", "eval", "train")  # see core.models.layers.apply_bn_policy
 SCHEDULERS = ("step", "cosine", "none")
+PRECISIONS = ("auto", "32", "bf16", "16-mixed")  # see core.training.device
+DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?|mps"
 
 
 @dataclass
@@ -17,7 +20,7 @@ class TrainConfig:
     data: str = "cifar10"  # "cifar10", "cifar100", a folder or an archive of one
     epochs: int = 5
     freeze_epochs: int = 2  # epochs with ``freeze`` applied; then everything trains
-    freeze: str = "backbone"  # a freeze spec, see core.layers.parse_spec
+    freeze: str = "backbone"  # a freeze spec, see core.models.layers.parse_spec
     lr: float = 1e-3
     unfreeze_lr_factor: float = 0.1
     backbone_lr_factor: float = 1.0  # LR of every layer but the head, relative to --lr
@@ -32,14 +35,17 @@ class TrainConfig:
     val_split: float = 0.1
     limit: int | None = None  # keep only this many training images
     flip: bool = False  # random horizontal flips
-    bn_policy: str = "auto"  # see core.layers.apply_bn_policy; "train" = the lesson
+    bn_policy: str = "auto"  # see core.models.layers.apply_bn_policy; "train" = the lesson
     channels_last: bool = True
-    cache_frozen: bool = True  # compute a frozen prefix once (core.feature_cache)
-    micro_batch: int = 16  # images per forward/backward inside a batch (Trainer._chunks); 0 = off
+    cache_frozen: bool = True  # compute a frozen prefix once (core.training.feature_cache)
+    micro_batch: int = 16  # images per forward/backward inside a batch (FitLoop.chunks); 0 = off
     label_smoothing: float = 0.0
     seed: int = 0
     log_every: int = 200
     threads: int | None = None
+    device: str = "auto"  # auto, cpu, cuda, cuda:N, mps (core.training.device)
+    precision: str = "auto"  # auto, 32, bf16, 16-mixed
+    compile: bool = False  # torch.compile the part of the network that trains
 
     def validate(self) -> "TrainConfig":
         checks = [
@@ -52,6 +58,10 @@ class TrainConfig:
             (self.scheduler in SCHEDULERS, f"--scheduler must be one of {', '.join(SCHEDULERS)}"),
             (0 < self.val_split < 1, "--val-split must be between 0 and 1"),
             (self.bn_policy in BN_POLICIES, f"--bn must be one of {', '.join(BN_POLICIES)}"),
+            (str(self.precision) in PRECISIONS,
+             f"--precision must be one of {', '.join(PRECISIONS)}"),
+            (re.fullmatch(DEVICE_PATTERN, str(self.device)) is not None,
+             "--device must be auto, cpu, cuda, cuda:N or mps"),
         ]
         for ok, message in checks:
             if not ok:
@@ -83,7 +93,7 @@ PRESETS: dict[str, dict] = {
                  flip=False),
     # Measured on 2 CPU cores (bench/time_to_accuracy.py): EfficientNet-Lite0 (offline
     # ImageNet weights) at 128 px; its high-resolution layers stay frozen for the whole run,
-    # so their output is computed once (core.feature_cache) and only the rest trains, the head
+    # so their output is computed once (core.training.feature_cache) and only the rest trains, the head
     # at 1e-3 and the pretrained layers at 1e-4 (on 5,000 images: 82% after one epoch).
     "fast-cpu": dict(model="efficientnet_lite0", weights="imagenet", epochs=5,
                      freeze_epochs=100, freeze="early", lr=1e-3, backbone_lr_factor=0.1,

@@ -49,15 +49,22 @@ class EpochEnd:
     images_per_s: float
 
 
+# Why the trainable set changed (PhaseChanged.reason): consumers pick chart markers and
+# wording from this field, never from the message text.
+START, RESUME, SCHEDULE, USER = "start", "resume", "schedule", "user"
+
+
 @dataclass(frozen=True)
 class PhaseChanged:
-    """The trainable set changed: the schedule unfroze the backbone or the user toggled."""
+    """The trainable set changed: the run started or resumed, the schedule unfroze the
+    backbone, or the user toggled a layer or applied a preset."""
     epoch: int
     batch: int
     phase: str
     frozen_summary: str
     frozen_spec: str
     message: str
+    reason: str = USER  # START, RESUME, SCHEDULE or USER
 
 
 @dataclass(frozen=True)

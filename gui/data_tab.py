@@ -141,8 +141,8 @@ class DataTab(QWidget):
     def scan(self) -> None:
         if not self.torch_ready or not self.source:
             return
-        from core.data import load_dataset
-        from core.qt_worker import TaskWorker
+        from core.data.datasets import load_dataset
+        from core.frontends.qt_worker import TaskWorker
 
         self.cancel_scan()
         source, size = self.source, self.image_size_provider()

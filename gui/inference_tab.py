@@ -31,7 +31,7 @@ class InferenceTab(QWidget):
         super().__init__(parent)
         self.setAcceptDrops(True)
         self.torch_ready = False
-        self.lm = None  # core.predict.LoadedModel
+        self.lm = None  # core.inference.predict.LoadedModel
         self.trained_model_file: str | None = None
         self.predictions, self.skipped = [], []
         self.workers = {}  # role -> TaskWorker, at most one each
@@ -150,7 +150,7 @@ class InferenceTab(QWidget):
                 self.model_label.setText("No training run has finished in this session yet: "
                                          "train one, or load a model file.")
             return
-        from core.predict import load_imagenet_model
+        from core.inference.predict import load_imagenet_model
 
         self._load(lambda state: load_imagenet_model(
             key, state.download_progress("Downloading weights")))
@@ -162,7 +162,7 @@ class InferenceTab(QWidget):
             self.load_model_file(path)
 
     def load_model_file(self, path: str) -> None:
-        from core.predict import load_model_file
+        from core.inference.predict import load_model_file
 
         self._load(lambda _state: load_model_file(path))
 
@@ -232,7 +232,7 @@ class InferenceTab(QWidget):
             show_info(self, "No model yet", "Choose or load a model first (it may still be "
                       "loading).")
             return
-        from core.predict import predict_paths
+        from core.inference.predict import predict_paths
 
         self.clear()
         lm, k = self.lm, self.topk.value()
@@ -292,7 +292,7 @@ class InferenceTab(QWidget):
         image = reader.read()
         self._show_image(image)
         if self.cam_box.isChecked() and self.lm is not None and not image.isNull():
-            from core.explain import gradcam
+            from core.inference.explain import gradcam
 
             lm, path, cls = self.lm, p.path, self.cam_class.currentIndex()
             self._cam_base = image
@@ -319,7 +319,7 @@ class InferenceTab(QWidget):
 
     # --- export and workers -----------------------------------------------------------------
     def export_csv(self) -> None:
-        from core.predict import write_predictions_csv
+        from core.inference.predict import write_predictions_csv
 
         if not self.predictions:
             show_info(self, "Nothing to export", "Predict some images first.")
@@ -328,7 +328,7 @@ class InferenceTab(QWidget):
                          lambda path: write_predictions_csv(path, self.predictions))
 
     def _start(self, role: str, fn, on_done):
-        from core.qt_worker import PartialTaskWorker
+        from core.frontends.qt_worker import PartialTaskWorker
 
         self._stop(role)
         self.workers[role] = w = PartialTaskWorker(fn)

@@ -13,7 +13,7 @@ from typing import Callable
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 
-from core.layers import EMPTY, FROZEN, PARTIAL, LayerNode, LayerTree
+from core.models.layers import EMPTY, FROZEN, PARTIAL, LayerNode, LayerTree
 
 COLUMNS = ("Layer (✓ = frozen)", "Type", "Output shape", "Parameters", "Trainable")
 STATE_TEXT = {FROZEN: "frozen", PARTIAL: "partly", EMPTY: "—", "trainable": "trainable"}

@@ -65,12 +65,12 @@ class MainWindow(QMainWindow):
     # --- torch loading ----------------------------------------------------------------------
     def start_loading_torch(self) -> None:
         """Import torch and the engine off the GUI thread (≈3.5 s here)."""
-        from core.qt_worker import TaskWorker
+        from core.frontends.qt_worker import TaskWorker
 
         def load(_state):
             import core.models  # noqa: F401 - torch, torchvision
-            import core.trainer  # noqa: F401
-            import core.predict  # noqa: F401
+            import core.training.trainer  # noqa: F401
+            import core.inference.predict  # noqa: F401
             import timm  # noqa: F401 - EfficientNet-Lite0; its imports would stall a run's start
             return True
 
@@ -135,7 +135,7 @@ class MainWindow(QMainWindow):
     # --- runs -------------------------------------------------------------------------------
     def open_run(self, run_dir: str | None = None) -> None:
         from core.errors import TransferLabError
-        from core.run_store import read_batches, read_metrics
+        from core.training.run_folder import read_batches, read_metrics
 
         run_dir = run_dir or QFileDialog.getExistingDirectory(self, "Open a run folder")
         if not run_dir:

@@ -115,14 +115,14 @@ class ModelTab(QWidget):
 
     def rebuild_tree(self) -> None:
         """Build a structure-only copy (random weights) of the network in a worker thread."""
-        from core.qt_worker import TaskWorker
+        from core.frontends.qt_worker import TaskWorker
 
         if self.structure_worker is not None:
             self.structure_worker.stop()
         name, n, size = self.model_name(), self.num_classes, self.image_size
 
         def build(_state):
-            from core.layers import LayerTree, output_shapes
+            from core.models.layers import LayerTree, output_shapes
             from core.models import build_model, head_path
 
             model, _, _ = build_model(name, "none", n)

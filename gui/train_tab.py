@@ -12,7 +12,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
                                QPushButton, QSplitter, QVBoxLayout, QWidget, QGroupBox)
 
-from core.cli_progress import format_duration
+from core.frontends.console import format_duration
 from core.events import epoch_line
 from gui.charts import ChartsView
 from gui.dialogs import save_with_dialog, show_error, show_info, show_progress
@@ -99,7 +99,7 @@ class TrainTab(QWidget):
     # --- actions --------------------------------------------------------------------------
     def start(self) -> None:
         from core.errors import TransferLabError
-        from core.qt_worker import TrainingWorker
+        from core.frontends.qt_worker import TrainingWorker
 
         try:
             config = self.config_provider()
@@ -174,15 +174,17 @@ class TrainTab(QWidget):
                             f"ETA {format_duration(e.eta_s)}{paused}")
 
     def _on_epoch(self, e) -> None:
-        from core.run_store import history_row
+        from core.training.run_folder import history_row
 
         row = history_row(e)
         self.history.append(row)
         self.charts.add_epoch(row)
 
     def _on_phase(self, e) -> None:
-        if e.epoch > 1 or e.batch > 0:
-            label = "unfrozen" if e.message.startswith("Epoch") else "layers changed"
+        from core.events import RESUME, SCHEDULE, START
+
+        if e.reason not in (START, RESUME) and (e.epoch > 1 or e.batch > 0):
+            label = "unfrozen" if e.reason == SCHEDULE else "layers changed"
             self.charts.add_marker(e.epoch - 1 + e.batch / self.batches_per_epoch, label)
         self.phaseChanged.emit(e)
 
@@ -239,7 +241,7 @@ class TrainTab(QWidget):
         save_with_dialog(self, "Save charts", "charts.png", "PNG (*.png)", write)
 
     def export_csv(self) -> None:
-        from core.run_store import write_metrics_csv
+        from core.training.run_folder import write_metrics_csv
 
         if not self.history:
             show_info(self, "Nothing to export", "No epoch has finished yet.")

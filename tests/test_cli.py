@@ -4,7 +4,7 @@ import sys
 import pytest
 import torch
 
-from core.cli import main
+from core.frontends.cli import main
 from tests.conftest import REPO, make_folder
 
 

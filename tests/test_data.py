@@ -4,7 +4,7 @@ import tarfile
 import pytest
 import torch
 
-from core.data import load_dataset, stratified_split
+from core.data.datasets import load_dataset, stratified_split
 from core.data.batches import BatchLoader, to_model_input
 from core.errors import TransferLabError
 from tests.conftest import make_folder, make_image

@@ -4,10 +4,11 @@ import torch
 
 from core.config import TrainConfig
 from core.events import EventCollector, LogLine
-from core.layers import LayerTree
+from core.models.layers import LayerTree
 from core.models import build_model, head_path
 from core.models.staging import frozen_prefix, run, stages
-from core.trainer import Trainer
+from core.data.datasets import load_dataset
+from core.training.trainer import Trainer, build_network
 
 
 @pytest.mark.parametrize("arch", ["mobilenet_v2", "resnet18", "efficientnet_lite0"])
@@ -49,11 +50,11 @@ def test_cached_epochs_skip_the_prefix_and_learn_the_same(image_folder, tmp_path
     results = {}
     for cache in (True, False):
         events = EventCollector()
-        trainer = Trainer(tiny(image_folder, cache_frozen=cache), [events],
-                          run_dir=tmp_path / str(cache))
-        trainer.prepare()
-        calls = count_calls(trainer.model.features[0])
-        trainer.prepare = lambda: None  # keep the instrumented model
+        cfg = tiny(image_folder, cache_frozen=cache)
+        data = load_dataset(cfg.data, cfg.image_size, cfg.val_split, cfg.seed)
+        net = build_network(cfg, len(data.classes))  # handed in, instrumented
+        calls = count_calls(net.model.features[0])
+        trainer = Trainer(cfg, [events], run_dir=tmp_path / str(cache), net=net, data=data)
         results[cache] = (trainer.fit(), len(calls), trainer)
         logs = [e.message for e in events.of(LogLine)]
         assert any(m.startswith("Caching the frozen layers") for m in logs) == cache

@@ -126,7 +126,7 @@ def test_an_error_in_the_worker_reaches_a_dialog(window, qtbot, image_folder, tm
 
 def test_a_finished_run_reopens_with_its_charts(window, qtbot, image_folder, tmp_path):
     from core.config import TrainConfig
-    from core.trainer import Trainer
+    from core.training.trainer import Trainer
 
     run = tmp_path / "run"
     Trainer(TrainConfig(model="mobilenet_v2", weights="none", data=str(image_folder),
@@ -240,7 +240,7 @@ def test_exports_write_files_and_report_unwritable_places(window, qtbot, image_f
     from PySide6.QtWidgets import QFileDialog
 
     from core.config import TrainConfig
-    from core.trainer import Trainer
+    from core.training.trainer import Trainer
 
     run = tmp_path / "run"
     Trainer(TrainConfig(model="mobilenet_v2", weights="none", data=str(image_folder),

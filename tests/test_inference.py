@@ -8,10 +8,10 @@ from PySide6.QtGui import QColor, QGuiApplication, QImage
 from PySide6.QtWidgets import QMessageBox
 
 from core.config import TrainConfig
-from core.explain import crop_box, gradcam
-from core.predict import (load_imagenet_model, load_model_file, predict_paths,
+from core.inference.explain import crop_box, gradcam
+from core.inference.predict import (load_imagenet_model, load_model_file, predict_paths,
                           write_predictions_csv)
-from core.trainer import Trainer
+from core.training.trainer import Trainer
 from gui.inference_tab import InferenceTab
 from tests.conftest import make_folder, make_image
 

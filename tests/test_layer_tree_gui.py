@@ -5,7 +5,7 @@ import sys
 import pytest
 from PySide6.QtCore import Qt
 
-from core.layers import LayerTree
+from core.models.layers import LayerTree
 from core.models import build_model, head_path
 from gui.layer_panel import LayerPanel
 from gui.layer_tree_model import LayerTreeModel

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from core.errors import TransferLabError
-from core.layers import FROZEN, PARTIAL, TRAINABLE, LayerTree, apply_bn_policy, parse_spec
+from core.models.layers import FROZEN, PARTIAL, TRAINABLE, LayerTree, apply_bn_policy, parse_spec
 from core.models import build_model, head_path
 
 

@@ -107,7 +107,7 @@ def test_imagenet_efficientnet_recognises_a_real_cat_photo(tmp_path):
     skimage_data = pytest.importorskip("skimage.data")
     from PIL import Image
 
-    from core.predict import load_imagenet_model, predict_paths
+    from core.inference.predict import load_imagenet_model, predict_paths
 
     photo = tmp_path / "chelsea.jpg"
     Image.fromarray(skimage_data.chelsea()).save(photo)

@@ -1,6 +1,6 @@
 """Training on the real CIFAR-10 images from ../shared (skipped when that copy is absent)."""
 from core.config import TrainConfig
-from core.trainer import Trainer
+from core.training.trainer import Trainer
 
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
            "truck"]

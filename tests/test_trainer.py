@@ -6,10 +6,10 @@ import torch
 
 from core.config import TrainConfig, apply_preset
 from core.events import BatchEnd, EpochEnd, EventCollector, FitEnd, PhaseChanged, RunStarted
-from core.optim import lr_at
-from core.predict import load_model_file, predict_paths
+from core.training.optim import lr_at
+from core.inference.predict import load_model_file, predict_paths
 from core.progress import TaskState
-from core.trainer import Trainer
+from core.training.trainer import Trainer
 
 
 def tiny(folder, **kw):
@@ -52,7 +52,7 @@ def test_two_phase_run_emits_events_and_saves_the_run(image_folder, tmp_path):
 
 def test_frozen_phase_changes_no_frozen_weight_or_statistic(image_folder, tmp_path):
     trainer = Trainer(tiny(image_folder, epochs=1), run_dir=tmp_path / "r")
-    trainer.prepare()
+    trainer.prepare()  # builds the network, so its weights can be read before fitting
     before = {k: v.clone() for k, v in trainer.model.features.state_dict().items()}
     head_before = trainer.model.classifier[1].weight.clone()
     trainer.fit()
@@ -106,7 +106,8 @@ def test_a_toggle_during_training_rebuilds_the_optimizer(image_folder, tmp_path)
     trainer = Trainer(tiny(image_folder, epochs=1), [events], state, run_dir=tmp_path / "r")
     holder["trainer"] = trainer
     trainer.fit()
-    change = [e for e in events.of(PhaseChanged) if e.message.startswith("User")][0]
+    change = [e for e in events.of(PhaseChanged) if e.reason == "user"][0]
+    assert change.message == "User unfroze features.18"
     assert change.batch == 1  # applied before batch 2 ran
     assert "features.18" not in change.frozen_spec.split(",")
     groups = trainer.opt.param_groups
@@ -161,7 +162,7 @@ def test_micro_batches_give_the_same_step_as_the_whole_batch(image_folder, tmp_p
                    micro_batch=micro, seed=3, flip=True)
         trainer = Trainer(cfg, run_dir=tmp_path / str(micro))
         trainer.fit()
-        assert len(trainer._chunks(16)) == (4 if micro else 1)
+        assert len(trainer.loop.chunks(16)) == (4 if micro else 1)
         weights[micro] = trainer.model.features[5].conv[0][0].weight.detach().clone()
     assert torch.allclose(weights[0], weights[4], atol=1e-5)
 
@@ -169,10 +170,9 @@ def test_micro_batches_give_the_same_step_as_the_whole_batch(image_folder, tmp_p
 def test_micro_batches_stay_off_while_batchnorm_trains(image_folder, tmp_path):
     trainer = Trainer(tiny(image_folder, freeze_epochs=0, bn_policy="train", micro_batch=4),
                       run_dir=tmp_path / "r")
-    trainer.prepare()
-    trainer.model.train()
-    trainer._set_bn_modes()
-    assert trainer._chunks(16) == [slice(0, 16)]
+    loop = trainer.prepare()
+    loop.set_bn_modes()
+    assert loop.chunks(16) == [slice(0, 16)]
 
 
 def test_unfreezing_mid_epoch_puts_that_batchnorm_in_train_mode_at_once(image_folder,

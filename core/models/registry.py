@@ -14,6 +14,7 @@ from core.catalog import MODEL_NAMES, MODELS, ModelEntry
 from core.errors import TransferLabError
 from core.preprocess import Preprocessing
 from core.models import weights as W
+from core.models.heads import head_path, replace_head  # noqa: F401 - re-exported
 
 
 ModelSpec = ModelEntry  # what the registry hands out: core.catalog's plain entry
@@ -45,23 +46,6 @@ def get_spec(name: str) -> ModelSpec:
     except KeyError:
         raise TransferLabError(
             f"Unknown model '{name}'. Choose one of: {', '.join(MODEL_NAMES)}.") from None
-
-
-def head_path(model: nn.Module) -> str:
-    """The module path of the classification head: the network's last Linear layer."""
-    linears = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise TransferLabError(f"{type(model).__name__} has no Linear layer to replace.")
-    return linears[-1]
-
-
-def replace_head(model: nn.Module, num_classes: int) -> str:
-    path = head_path(model)
-    parent_path, _, attr = path.rpartition(".")
-    parent = model.get_submodule(parent_path) if parent_path else model
-    old = getattr(parent, attr)
-    setattr(parent, attr, nn.Linear(old.in_features, num_classes))
-    return path
 
 
 def build_model(

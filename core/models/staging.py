@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from core.errors import TransferLabError
-from core.layers import EMPTY, FROZEN, LayerTree
+from core.models.layers import EMPTY, FROZEN, LayerTree
 
 
 @dataclass
@@ -68,3 +68,18 @@ def frozen_prefix(tree: LayerTree, stage_list: list[Stage]) -> int:
             break
         k += 1
     return k
+
+
+class StageStack(nn.Module):
+    """Stages as one module (sharing the network's layers), so that the part of the network
+    that trains after a cached prefix can be wrapped by DDP or compiled like any module."""
+
+    def __init__(self, stage_list: list[Stage]):
+        super().__init__()
+        self.fns = [s.fn for s in stage_list]
+        self.layers = nn.ModuleList([f for f in self.fns if isinstance(f, nn.Module)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for fn in self.fns:
+            x = fn(x)
+        return x

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import torch
 from torch import nn
@@ -14,8 +14,8 @@ from core.download import download
 from core.errors import TransferLabError
 from core.preprocess import Preprocessing
 
-if TYPE_CHECKING:
-    from core.models.registry import ModelSpec
+from core.catalog import ModelEntry as ModelSpec
+from core.models.heads import head_path
 
 # The lesson used torchvision's original ImageNet weights (pretrained=True).
 TORCHVISION_WEIGHTS = {"mobilenet_v2": "IMAGENET1K_V1", "resnet18": "IMAGENET1K_V1",
@@ -58,7 +58,7 @@ def hub_file(url: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
 
 
-def _torchvision_state_dict(spec: "ModelSpec", progress) -> tuple[dict, str]:
+def _torchvision_state_dict(spec: ModelSpec, progress) -> tuple[dict, str]:
     url = _tv_weights(spec.source_name).url
     path = hub_file(url)
     if not path.exists():
@@ -73,7 +73,7 @@ def _torchvision_state_dict(spec: "ModelSpec", progress) -> tuple[dict, str]:
     return _load_file(path), str(path)
 
 
-def imagenet_weights_status(spec: "ModelSpec") -> str:
+def imagenet_weights_status(spec: ModelSpec) -> str:
     """Whether ImageNet weights are on this computer, in words for the Model tab."""
     if spec.family == "timm":
         return "ImageNet weights ship with TransferLab (no download)."
@@ -122,12 +122,10 @@ def _load_file(path: Path) -> dict:
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
-def _load_user_file(spec: "ModelSpec", model: nn.Module, path: Path) -> None:
+def _load_user_file(spec: ModelSpec, model: nn.Module, path: Path) -> None:
     """Load a state dict; a head of another size (a fine-tuned model) is left out."""
     state = _load_file(path)
     own = model.state_dict()
-    from core.models.registry import head_path
-
     head = head_path(model) + "."
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -141,7 +139,7 @@ def _load_user_file(spec: "ModelSpec", model: nn.Module, path: Path) -> None:
     model.load_state_dict({k: v for k, v in state.items() if k not in wrong}, strict=False)
 
 
-def load_weights(spec: "ModelSpec", model: nn.Module, weights: str,
+def load_weights(spec: ModelSpec, model: nn.Module, weights: str,
                  progress: Callable[[int, int], None] | None = None) -> WeightsInfo:
     if weights == "none":
         return WeightsInfo("none", "random initialisation")

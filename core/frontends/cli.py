@@ -14,7 +14,7 @@ EXIT_USER_ERROR = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.config import BN_POLICIES, OPTIMIZERS, PRESETS, SCHEDULERS
+    from core.config import BN_POLICIES, OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS
     from core.catalog import MODEL_NAMES
 
     p = argparse.ArgumentParser(prog="transferlab", description="Transfer learning for image "
@@ -39,7 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--bn", dest="bn_policy", choices=BN_POLICIES,
                    help="BatchNorm statistics: frozen-eval (default: frozen layers keep theirs), "
                    "eval (all keep theirs, also after unfreezing), train (the lesson's way)")
-    t.add_argument("--out", help="run folder (default: a new one under the data folder)")
+    t.add_argument("--device", help="auto (default: CUDA, then MPS, then CPU), cpu, cuda, "
+                   "cuda:N or mps")
+    t.add_argument("--precision", choices=PRECISIONS,
+                   help="auto (default: bf16 on CUDA GPUs that support it, else 32), 32, bf16, "
+                   "16-mixed")
+    t.add_argument("--compile", action="store_true", default=None,
+                   help="torch.compile the layers that train (slow start, faster epochs)")
+    t.add_argument("--out", help="run folder (default: a new one under the runs folder)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     pr = sub.add_parser("predict", help="classify images")
     pr.add_argument("model_file", nargs="?", help="a model.pt from a training run")
@@ -66,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def config_from_args(args):
+def config_from_args(args, validate: bool = True):
     from core.config import TrainConfig, apply_preset
 
     cfg = TrainConfig()
@@ -75,17 +82,19 @@ def config_from_args(args):
     for key in ("model", "weights", "data", "epochs", "freeze_epochs", "lr", "batch_size",
                 "image_size", "val_split", "limit", "seed", "threads", "log_every", "freeze",
                 "optimizer", "scheduler", "flip", "bn_policy", "unfreeze_lr_factor",
-                "weight_decay", "backbone_lr_factor", "label_smoothing"):
+                "weight_decay", "backbone_lr_factor", "label_smoothing", "device",
+                "precision", "compile"):
         value = getattr(args, key, None)
         if value is not None:
             setattr(cfg, key, value)
-    return cfg.validate()
+    return cfg.validate() if validate else cfg
 
 
 def cmd_train(args) -> int:
-    from core.cli_progress import ConsoleReporter
+    from core.frontends.console import ConsoleReporter
     from core.progress import TaskState
-    from core.trainer import Trainer
+    from core.training.distributed import Distributed
+    from core.training.trainer import Trainer
 
     if args.resume:
         if not args.out:
@@ -93,10 +102,21 @@ def cmd_train(args) -> int:
         cfg = _resume_config(args.out, args)
     else:
         cfg = config_from_args(args)
+    dist = Distributed.from_env()
     reporter = ConsoleReporter()
-    state = TaskState(on_progress=reporter.on_progress)
-    result = Trainer(cfg, [reporter], state, args.out, resume=args.resume).fit()
+    observers = [reporter] if dist.is_main else []  # one log and one progress bar per run
+    state = TaskState(on_progress=reporter.on_progress if dist.is_main else None)
+    trainer = Trainer(cfg, observers, state, args.out, resume=args.resume)
+    try:
+        result = trainer.fit()
+    finally:
+        if trainer.runtime is not None:
+            trainer.runtime.dist.close()
     return 0 if result.status == "finished" else 1
+
+
+# What --resume may change: how the run is executed, not what it computes.
+RESUME_MAY_CHANGE = {"epochs", "device", "precision", "threads", "compile", "log_every"}
 
 
 def _resume_config(run_dir, args):
@@ -108,14 +128,28 @@ def _resume_config(run_dir, args):
     path = Path(run_dir) / "config.json"
     if not path.exists():
         raise TransferLabError(f"{run_dir} has no config.json to resume from.")
-    cfg = TrainConfig.from_dict(json.loads(path.read_text()))
-    if args.epochs:
-        cfg.epochs = args.epochs
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TransferLabError(f"{path} is unreadable ({exc}).") from exc
+    cfg = TrainConfig.from_dict(saved)
+    given = config_from_args(args, validate=False)
+    defaults = TrainConfig()
+    for key, value in vars(given).items():
+        if getattr(args, key, None) is None and getattr(defaults, key) == value:
+            continue  # not given on this command line
+        if key in RESUME_MAY_CHANGE:
+            setattr(cfg, key, value)
+        elif value != getattr(cfg, key):
+            raise TransferLabError(
+                f"--resume continues the run as it was configured: {key} is "
+                f"{getattr(cfg, key)!r} in {path}, not {value!r}. Start a new run (another "
+                f"--out) to change it.")
     return cfg.validate()
 
 
 def cmd_predict(args) -> int:
-    from core.predict import load_imagenet_model, load_model_file, predict_paths
+    from core.inference.predict import load_imagenet_model, load_model_file, predict_paths
 
     images = list(args.images)
     if args.model:
@@ -142,8 +176,8 @@ def cmd_predict(args) -> int:
 def cmd_evaluate(args) -> int:
     from core.data.batches import BatchLoader
     from core.data.folder import decode_files, find_layout, list_files
-    from core.metrics import evaluate
-    from core.predict import load_model_file
+    from core.inference.metrics import evaluate
+    from core.inference.predict import load_model_file
     from core.progress import TaskState
 
     lm = load_model_file(args.model_file)

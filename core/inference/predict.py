@@ -18,7 +18,7 @@ from core.data.images import UnreadableImage, open_rgb, resize_center_crop
 from core.errors import TransferLabError
 from core.models import build_model, imagenet_categories
 from core.preprocess import Preprocessing
-from core.run_store import MODEL_FORMAT
+from core.models.model_file import MODEL_FORMAT
 
 
 @dataclass

@@ -10,7 +10,7 @@ import torch
 from core.catalog import CAM_LAYERS
 from core.data.batches import to_model_input
 from core.data.images import open_rgb, resize_center_crop
-from core.predict import LoadedModel
+from core.inference.predict import LoadedModel
 
 
 def crop_box(width: int, height: int, resize: int, crop: int) -> tuple[int, int, int, int]:

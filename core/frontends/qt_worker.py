@@ -97,7 +97,7 @@ class PartialTaskWorker(TaskWorker):
 
 
 class TrainingWorker(TaskWorker):
-    """Runs ``core.trainer.Trainer.fit`` and re-emits its events as signals."""
+    """Runs ``core.training.trainer.Trainer.fit`` and re-emits its events as signals."""
 
     runStarted = Signal(object)
     batchEnd = Signal(object)
@@ -111,7 +111,7 @@ class TrainingWorker(TaskWorker):
         self.trainer = None
 
     def _fit(self, state: TaskState):
-        from core.trainer import Trainer
+        from core.training.trainer import Trainer
 
         self.trainer = Trainer(self.config, [_SignalCallback(self)], state, self.run_dir,
                                self.resume)
@@ -127,14 +127,12 @@ class TrainingWorker(TaskWorker):
         """Queued: make exactly ``spec`` frozen at the next batch boundary."""
         def apply():
             if self.trainer is not None and self.trainer.tree is not None:
-                self.trainer.set_freeze(spec=spec, message=f"User applied freeze '{spec}'")
+                self.trainer.set_freeze(spec=spec)
         self.state.queue(apply)
 
     def set_trainable(self, path: str, trainable: bool) -> None:
         """Queued: the trainer applies it at the next batch boundary, in its own thread."""
         def apply():
             if self.trainer is not None and self.trainer.tree is not None:
-                verb = "unfroze" if trainable else "froze"
-                self.trainer.set_freeze(path=path, trainable=trainable,
-                                        message=f"User {verb} {path or 'the whole model'}")
+                self.trainer.set_freeze(path=path, trainable=trainable)
         self.state.queue(apply)

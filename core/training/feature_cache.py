@@ -9,6 +9,8 @@ the offered networks has any there).
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -17,11 +19,16 @@ from core.models.staging import Stage, run
 
 
 class FeatureCache:
-    def __init__(self, prefix: list[Stage], n: int, variants: int):
+    def __init__(self, prefix: list[Stage], n: int, variants: int, placement=None,
+                 autocast=None):
         self.prefix = prefix
         self.variants = variants  # 2 with flips: the image and its mirror
         self.filled = torch.zeros(n, dtype=torch.bool)
         self.store: torch.Tensor | None = None
+        # where the store lives: a function of its size in bytes -> device (the GPU when the
+        # whole cache fits there, else the host); None: where the features are computed
+        self.placement = placement
+        self.autocast = autocast
 
     @property
     def nbytes(self) -> int:
@@ -33,10 +40,11 @@ class FeatureCache:
             if isinstance(stage.fn, nn.Module):
                 stage.fn.eval()
         x = loader.inputs(idx)
-        outs = [run(self.prefix, x)]
-        if self.variants == 2:
-            outs.append(run(self.prefix, x.flip(-1)))
-        return torch.stack(outs, 1)
+        with self.autocast() if self.autocast else contextlib.nullcontext():
+            outs = [run(self.prefix, x)]
+            if self.variants == 2:
+                outs.append(run(self.prefix, x.flip(-1)))
+        return torch.stack(outs, 1).float()
 
     @staticmethod
     def _storage_dtype(feats: torch.Tensor) -> torch.dtype:
@@ -54,29 +62,35 @@ class FeatureCache:
         if len(missing):
             feats = self._compute(loader, missing)
             if self.store is None:
-                self.store = torch.empty((len(self.filled), *feats.shape[1:]),
-                                         dtype=self._storage_dtype(feats))
-            self.store[missing] = feats.to(self.store.dtype)
+                shape, dtype = (len(self.filled), *feats.shape[1:]), self._storage_dtype(feats)
+                nbytes = torch.Size(shape).numel() * dtype.itemsize
+                device = self.placement(nbytes) if self.placement else feats.device
+                self.store = torch.empty(shape, dtype=dtype, device=device)
+            self.store[missing.to(self.store.device)] = feats.to(self.store.device,
+                                                                 self.store.dtype)
             self.filled[missing] = True
         variant = flips.long() if flips is not None and self.variants == 2 \
             else torch.zeros(len(idx), dtype=torch.long)
-        out = self.store[idx, variant].float()
+        dev = self.store.device
+        out = self.store[idx.to(dev), variant.to(dev)].to(loader.images.device,
+                                                         non_blocking=True).float()
         return out.contiguous(memory_format=torch.channels_last) if out.dim() == 4 else out
 
     def batches(self, loader: BatchLoader):
         """(features, labels) over a whole split, for validation."""
         for idx, _ in loader.indices():
-            yield self.features(loader, idx), loader.labels[idx]
+            yield self.features(loader, idx), loader.targets(idx)
 
 
 class PrefixCaches:
     """The train and validation caches for one cut point K; rebuilt when K changes."""
 
-    def __init__(self, stage_list: list[Stage], k: int, n_train: int, n_val: int, flip: bool):
+    def __init__(self, stage_list: list[Stage], k: int, n_train: int, n_val: int, flip: bool,
+                 placement=None, autocast=None):
         self.k = k
         self.tail = stage_list[k:]
-        self.train = FeatureCache(stage_list[:k], n_train, 2 if flip else 1)
-        self.val = FeatureCache(stage_list[:k], n_val, 1)
+        self.train = FeatureCache(stage_list[:k], n_train, 2 if flip else 1, placement, autocast)
+        self.val = FeatureCache(stage_list[:k], n_val, 1, placement, autocast)
 
     def forward_tail(self, feats: torch.Tensor) -> torch.Tensor:
         return run(self.tail, feats)
@@ -84,3 +98,8 @@ class PrefixCaches:
     @property
     def nbytes(self) -> int:
         return self.train.nbytes + self.val.nbytes
+
+    @property
+    def device(self) -> torch.device:
+        store = self.train.store
+        return store.device if store is not None else torch.device("cpu")

@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from torch import nn
-
 from core.errors import TransferLabError
 from core.paths import atomic_path, runs_dir, write_csv_atomic, write_text_atomic
 
-MODEL_FORMAT = "transferlab-model"
 BATCH_FIELDS = ["epoch", "batch", "batches", "loss", "lr"]
 METRIC_FIELDS = ["epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
                  "seconds", "images_per_s"]
 
 
-def new_run_dir(model: str) -> Path:
+RUN_FILES = ("config.json", "checkpoint.pt", "model.pt", "metrics.csv")
+
+
+def new_run_dir(model: str, run_id: str = "") -> Path:
+    """A fresh folder under the runs folder. Under torchrun, ``run_id`` (its rendezvous id)
+    names it instead of the time, so an elastic restart finds the same folder again."""
+    if run_id:
+        return runs_dir() / f"torchrun-{run_id}-{model}"
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = runs_dir() / f"{stamp}-{model}"
     n = 1
@@ -30,14 +35,28 @@ def new_run_dir(model: str) -> Path:
     return path
 
 
+def is_run_dir(path: str | Path) -> bool:
+    path = Path(path)
+    return path.is_dir() and any((path / f).exists() for f in RUN_FILES)
+
+
 class RunStore:
-    def __init__(self, run_dir: str | Path):
+    """A run's folder. It is created at the first write (a run that fails to start leaves
+    nothing behind); a folder that already holds a run is refused unless resuming."""
+
+    def __init__(self, run_dir: str | Path, resume: bool = False, writer: bool = True):
         self.dir = Path(run_dir).expanduser()
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise TransferLabError(f"Cannot create the run folder {self.dir}: "
-                                   f"{exc.strerror or exc}") from exc
+        self.writer = writer
+        if not writer:
+            return
+        if not resume and is_run_dir(self.dir):
+            raise TransferLabError(
+                f"{self.dir} already holds a training run. Use --resume to continue it, or "
+                f"choose another --out folder (nothing was changed).")
+        existing = next(p for p in (self.dir, *self.dir.parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise TransferLabError(f"Cannot create the run folder {self.dir}: {existing} is "
+                                   f"not a writable folder.")
 
     @property
     def checkpoint_path(self) -> Path:
@@ -64,23 +83,25 @@ class RunStore:
     def load_checkpoint(self) -> dict:
         if not self.checkpoint_path.exists():
             raise TransferLabError(f"No checkpoint to resume in {self.dir}.")
-        return torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        try:
+            ck = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - damaged, truncated or foreign files
+            raise TransferLabError(f"{self.checkpoint_path} is damaged or not a TransferLab "
+                                   f"checkpoint ({type(exc).__name__}).") from exc
+        needed = ("epoch", "config", "classes", "state_dict", "optimizer", "history", "freeze")
+        if not isinstance(ck, dict) or any(k not in ck for k in needed):
+            raise TransferLabError(f"{self.checkpoint_path} is not a TransferLab checkpoint.")
+        return ck
 
 
 def _save(path: Path, payload: dict) -> None:
     with atomic_path(path) as tmp:
         try:
             torch.save(payload, tmp)
-        except OSError as exc:
-            raise TransferLabError(f"Cannot write {path}: {exc.strerror or exc}") from exc
-
-
-def model_payload(arch: str, model: nn.Module, classes: list[str], preprocessing: dict,
-                  config: dict, metrics: dict) -> dict:
-    """What ``model.pt`` holds: enough to predict with no other file."""
-    return {"format": MODEL_FORMAT, "version": 1, "arch": arch, "classes": list(classes),
-            "preprocessing": preprocessing, "config": config, "metrics": metrics,
-            "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+        except (OSError, RuntimeError) as exc:  # a full disk is a RuntimeError in torch.save
+            reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+            raise TransferLabError(f"Cannot write {path}: {reason}. The previous "
+                                   f"{path.name} is unchanged.") from exc
 
 
 def write_metrics_csv(path: str | Path, history: list[dict]) -> None:

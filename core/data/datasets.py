@@ -1,0 +1,138 @@
+"""Datasets as decoded uint8 tensors with a train/validation split."""
+from __future__ import annotations
+
+import hashlib
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from core.data.folder import Split, decode_files, find_layout, list_files, storage_size
+from core.errors import TransferLabError
+from core.paths import cache_dir
+from core.progress import TaskState
+
+__all__ = ["Dataset", "load_dataset", "stratified_split", "Split"]
+
+
+@dataclass
+class Dataset:
+    name: str
+    classes: list[str]
+    train: Split
+    val: Split
+    val_source: str  # "held-out folder", "official test split" or "10% split (seed 0)"
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        return self.train.skipped + self.val.skipped
+
+    def class_counts(self, split: Split) -> dict[str, int]:
+        counts = torch.bincount(split.labels, minlength=len(self.classes)).tolist()
+        return dict(zip(self.classes, counts))
+
+    def describe(self) -> str:
+        lines = [f"{self.name}: {len(self.classes)} classes, {len(self.train.labels)} train / "
+                 f"{len(self.val.labels)} val images ({self.val_source})"]
+        if len(self.classes) <= 20:
+            train, val = self.class_counts(self.train), self.class_counts(self.val)
+            lines.append("per class (train/val): " + ", ".join(
+                f"{c} {train[c]}/{val[c]}" for c in self.classes))
+        if self.skipped:
+            first = "; ".join(f"{Path(p).name}: {why}" for p, why in self.skipped[:3])
+            lines.append(f"skipped {len(self.skipped)} unreadable files (first: {first})")
+        return "\n".join(lines)
+
+
+def stratified_split(labels: torch.Tensor, fraction: float, seed: int):
+    """Seeded per-class split, so every class keeps the same share in validation."""
+    g = torch.Generator().manual_seed(seed)
+    train_idx, val_idx = [], []
+    for c in labels.unique().tolist():
+        idx = (labels == c).nonzero().flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        k = int(round(len(idx) * fraction)) if len(idx) > 1 else 0
+        k = min(max(k, 1 if fraction > 0 and len(idx) > 1 else 0), len(idx) - 1)
+        val_idx.append(idx[:k])
+        train_idx.append(idx[k:])
+    return torch.cat(train_idx).sort().values, torch.cat(val_idx).sort().values
+
+
+def _subset(split: Split, idx: torch.Tensor) -> Split:
+    return Split(split.images[idx], split.labels[idx], split.skipped)
+
+
+def extract_archive(path: Path, state: TaskState) -> Path:
+    """Unpack a .tar.gz/.zip dataset once into the cache; return the dataset root inside."""
+    st = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
+    dest = cache_dir() / "extracted" / key[:20]
+    if not (dest / ".complete").exists():
+        state.report(f"Extracting {path.name}", 0, 0)
+        tmp = dest.with_suffix(".partial")
+        try:
+            if zipfile.is_zipfile(path):
+                with zipfile.ZipFile(path) as z:
+                    z.extractall(tmp)
+            else:
+                with tarfile.open(path) as t:
+                    t.extractall(tmp, filter="data")
+        except (tarfile.TarError, zipfile.BadZipFile, OSError) as exc:
+            raise TransferLabError(f"Cannot unpack {path}: {exc}") from exc
+        if dest.exists():
+            import shutil
+            shutil.rmtree(dest)
+        tmp.rename(dest)
+        (dest / ".complete").touch()
+    root = dest
+    while True:  # descend through single wrapper folders (cifar10-jpeg/...)
+        subdirs = [d for d in root.iterdir() if d.is_dir()]
+        if len(subdirs) == 1 and subdirs[0].name not in ("train",):
+            root = subdirs[0]
+        else:
+            return root
+
+
+def load_dataset(source: str, image_size: int, val_split: float = 0.1, seed: int = 0,
+                 state: TaskState | None = None, limit: int | None = None) -> Dataset:
+    """``source``: "cifar10", "cifar100", an image folder or a .tar.gz/.zip of one.
+
+    ``limit`` keeps a seeded, class-balanced subset of the training images (quick tries).
+    """
+    state = state or TaskState()
+    if source in ("cifar10", "cifar100"):
+        from core.data.cifar import load_cifar
+
+        classes, train, val = load_cifar(source, state)
+        ds = Dataset(source, classes, train, val, "official test split")
+    else:
+        ds = _load_folder(Path(source).expanduser(), image_size, val_split, seed, state)
+    if limit and limit < len(ds.train.labels):
+        keep, _ = stratified_split(ds.train.labels, 1 - limit / len(ds.train.labels), seed)
+        ds.train = _subset(ds.train, keep)
+    return ds
+
+
+def _load_folder(path: Path, image_size: int, val_split: float, seed: int,
+                 state: TaskState) -> Dataset:
+    if path.is_file() and path.name.endswith((".tar.gz", ".tgz", ".tar", ".zip")):
+        path = extract_archive(path, state)
+    layout = find_layout(path)
+    files = list_files(layout.train_root, layout.classes)
+    size = storage_size(files, image_size)
+    train = decode_files(files, size, state)
+    if len(train.labels) == 0:
+        raise TransferLabError(f"None of the images in {path} could be read.")
+    if layout.held_out_root is not None:
+        val = decode_files(list_files(layout.held_out_root, layout.classes), size, state,
+                           "Decoding validation images")
+        return Dataset(path.name, layout.classes, train, val, f"{layout.held_out_root.name}/ folder")
+    if not 0 < val_split < 1:
+        raise TransferLabError(f"--val-split must be between 0 and 1, got {val_split}.")
+    train_idx, val_idx = stratified_split(train.labels, val_split, seed)
+    full = train
+    return Dataset(path.name, layout.classes, _subset(full, train_idx),
+                   Split(full.images[val_idx], full.labels[val_idx]),
+                   f"{val_split:.0%} split (seed {seed})")

@@ -1,0 +1,67 @@
+"""Saving as a callback: config.json at the start, then after every epoch the metrics, a
+checkpoint to resume from and (when validation improved) model.pt. On ``--resume`` it
+restores the loop from the checkpoint before the first epoch. Only rank 0 writes; every
+rank reads the checkpoint."""
+from __future__ import annotations
+
+from core import events as ev
+from core.errors import TransferLabError
+from core.models.model_file import model_payload
+from core.training.callbacks import TrainingCallback
+from core.training.run_folder import RunStore, read_batches
+
+CHECKPOINT_VERSION = 2
+
+
+class Checkpointing(TrainingCallback):
+    def __init__(self, store: RunStore, freeze=None, resume: bool = False):
+        self.store, self.freeze, self.resume = store, freeze, resume
+
+    def on_fit_start(self, loop) -> None:
+        loop.run_dir = str(self.store.dir)
+        if self.resume:
+            self._restore(loop)
+        if loop.rt.dist.is_main:
+            self.store.write_config(loop.cfg.to_dict())
+
+    def on_validation_end(self, loop, event) -> None:
+        if not loop.rt.dist.is_main:
+            return
+        cfg, pre = loop.cfg.to_dict(), loop.net.preprocessing.to_dict()
+        best = max((h["val_acc"] for h in loop.history[:-1]), default=-1.0)
+        if event.val_acc > best:
+            self.store.save_model(model_payload(
+                loop.cfg.model, loop.model, loop.data.classes, pre, cfg,
+                {"val_acc": event.val_acc, "epoch": event.epoch}))
+        self.store.save_checkpoint({
+            "version": CHECKPOINT_VERSION, "epoch": loop.epoch, "config": cfg,
+            "classes": list(loop.data.classes), "preprocessing": pre,
+            "history": loop.history, "freeze": loop.net.tree.frozen_spec(),
+            "freeze_changes": self.freeze.changes if self.freeze else [],
+            "state_dict": {k: v.detach().cpu() for k, v in loop.model.state_dict().items()},
+            "optimizer": loop.opt.state_dict()})
+        self.store.write_metrics(loop.history, loop.batch_log)
+
+    def _restore(self, loop) -> None:
+        ck = self.store.load_checkpoint()
+        if ck.get("version", 1) > CHECKPOINT_VERSION:
+            raise TransferLabError(f"{self.store.checkpoint_path} was written by a newer "
+                                   f"TransferLab (checkpoint format {ck['version']}).")
+        if ck["config"]["model"] != loop.cfg.model:
+            raise TransferLabError(f"{self.store.dir} holds a {ck['config']['model']} run, "
+                                   f"not {loop.cfg.model}.")
+        if list(ck["classes"]) != list(loop.data.classes):
+            raise TransferLabError(f"The data's classes differ from the run's: {ck['classes']}")
+        loop.model.load_state_dict(ck["state_dict"])
+        loop.epoch = loop.start_epoch = ck["epoch"] + 1
+        if self.freeze is not None:
+            self.freeze.load_state_dict({"changes": ck.get("freeze_changes", [])})
+            self.freeze.apply(spec=ck["freeze"], reason=ev.RESUME, message="Resume")
+        else:
+            loop.net.tree.apply_spec(ck["freeze"], loop.net.head, loop.cfg.model)
+            loop.trainable_changed(ev.RESUME, "Resume")
+        loop.opt.load_state_dict(ck["optimizer"])
+        loop.history = list(ck["history"])
+        loop.batch_log = [b for b in read_batches(self.store.dir)
+                          if b["epoch"] <= ck["epoch"] + 1]
+        loop.log(f"Resuming {self.store.dir} after epoch {ck['epoch'] + 1}")

@@ -1,0 +1,153 @@
+"""A whole training run from a config: what the CLI and the GUI's worker call.
+
+``Trainer`` wires the parts together, Lightning-style: it loads the data and builds the
+network (unless they are handed in), resolves the device, precision and torchrun
+environment, and runs a ``FitLoop`` with a ``FreezeSchedule`` and ``Checkpointing`` in front
+of the caller's observers.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import torch
+
+from core.config import TrainConfig
+from core.data.datasets import Dataset, load_dataset
+from core.models import build_model, head_path
+from core.models.layers import LayerTree
+from core.models.staging import stages
+from core.progress import TaskState
+from core.training.checkpointing import Checkpointing
+from core.training.device import Precision, resolve_device, resolve_precision, set_threads
+from core.training.distributed import Distributed
+from core.training.freezing import FreezeSchedule
+from core.training.loop import FitLoop, Network, Runtime
+from core.training.run_folder import RunStore, new_run_dir
+
+
+def build_network(cfg: TrainConfig, num_classes: int, state: TaskState | None = None,
+                  log=print) -> Network:
+    """The configured model with a fresh head for ``num_classes`` (slow: not on a GUI thread)."""
+    state = state or TaskState()
+    model, pre, info = build_model(cfg.model, cfg.weights, num_classes,
+                                   state.download_progress("Downloading weights"))
+    log(f"{cfg.model}: weights {info.kind} ({info.source}); BatchNorm statistics: "
+        f"{cfg.effective_bn_policy()}")
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return Network(cfg.model, model, head_path(model), pre.for_training(cfg.image_size),
+                   LayerTree(model), stages(cfg.model, model))
+
+
+def resolve_runtime(cfg: TrainConfig, dist: Distributed | None = None) -> Runtime:
+    dist = dist or Distributed.from_env()
+    device = resolve_device(cfg.device, dist.local_rank if dist.enabled else None)
+    precision = resolve_precision(cfg.precision, device)
+    return Runtime(device, Precision(precision, device), dist, cfg.compile)
+
+
+class Trainer:
+    """``Trainer(config, callbacks, state, run_dir, resume).fit()``; ``net`` and ``data`` may
+    be handed in (tests, or a GUI that already holds them)."""
+
+    def __init__(self, config: TrainConfig, callbacks=(), state: TaskState | None = None,
+                 run_dir: str | Path | None = None, resume: bool = False, *,
+                 net: Network | None = None, data: Dataset | None = None,
+                 runtime: Runtime | None = None):
+        self.cfg = config.validate()
+        self.observers = list(callbacks)
+        self.state = state or TaskState()
+        self.run_dir, self.resume = run_dir, resume
+        self.net, self.data, self.runtime = net, data, runtime
+        self.freeze = FreezeSchedule(self.cfg)
+        self.loop: FitLoop | None = None
+
+    # --- set-up -------------------------------------------------------------------------
+    def _log(self, message: str) -> None:
+        from core.events import LogLine
+
+        if self.runtime is None or self.runtime.dist.is_main:
+            for cb in self.observers:
+                cb.on_event(LogLine(message))
+
+    def prepare(self) -> FitLoop:
+        """Data, network, device and run folder (slow: called in a worker thread)."""
+        if self.loop is not None:
+            return self.loop
+        cfg = self.cfg
+        set_threads(cfg.threads)
+        self.runtime = self.runtime or resolve_runtime(cfg)
+        rt = self.runtime
+        rt.dist.init(rt.device)
+        torch.manual_seed(cfg.seed)
+        random.seed(cfg.seed)
+        store = self._store()
+        if self.data is None:
+            with _main_first(rt.dist):  # rank 0 decodes and caches; the others read its cache
+                self.data = load_dataset(cfg.data, cfg.image_size, cfg.val_split, cfg.seed,
+                                         self.state, cfg.limit)
+        self.state.check()
+        if self.net is None:
+            self.net = build_network(cfg, len(self.data.classes), self.state, self._log)
+        self.net.model.to(rt.device)
+        checkpointing = Checkpointing(store, self.freeze, self.resume)
+        self.loop = FitLoop(cfg, self.net, self.data,
+                            [self.freeze, checkpointing, *self.observers], self.state, rt)
+        return self.loop
+
+    def _store(self) -> RunStore:
+        """The run folder; under torchrun rank 0 names it and every rank uses that name."""
+        dist = self.runtime.dist
+        run_dir = self.run_dir
+        if run_dir is None and dist.is_main:
+            run_dir = new_run_dir(self.cfg.model, dist.run_id if dist.enabled else "")
+        run_dir = dist.broadcast(str(run_dir) if run_dir is not None else None)
+        if dist.restart_count > 0:  # torchrun restarted the job: continue where it stopped
+            self.resume = (Path(run_dir) / "checkpoint.pt").exists()
+            return RunStore(run_dir, resume=True, writer=dist.is_main)
+        return RunStore(run_dir, resume=self.resume, writer=dist.is_main)
+
+    def fit(self):
+        return self.prepare().fit()
+
+    # --- what the GUI's worker and tests reach through the facade -----------------------
+    @property
+    def model(self):
+        return self.net.model if self.net else None
+
+    @property
+    def tree(self):
+        return self.net.tree if self.net else None
+
+    @property
+    def opt(self):
+        return self.loop.opt if self.loop else None
+
+    @property
+    def caches(self):
+        return self.loop.caches if self.loop else None
+
+    def set_freeze(self, spec: str | None = None, path: str | None = None,
+                   trainable: bool = False, message: str = "") -> None:
+        """A live change (queue it through ``state.queue``: it runs between batches)."""
+        if self.loop is None:
+            return  # nothing built yet: the run starts with the schedule's own spec
+        self.freeze.loop = self.loop
+        self.freeze.apply(spec=spec, path=path, trainable=trainable, message=message)
+
+
+class _main_first:
+    """Rank 0 runs the block first; the other ranks wait, then run it (reading its cache)."""
+
+    def __init__(self, dist: Distributed):
+        self.dist = dist
+
+    def __enter__(self):
+        if not self.dist.is_main:
+            self.dist.barrier()
+
+    def __exit__(self, exc_type, *exc):
+        if self.dist.is_main and exc_type is None:
+            self.dist.barrier()
+        return False
