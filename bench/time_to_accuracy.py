@@ -29,8 +29,10 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=None, help="train on fewer images (a quick try)")
+    ap.add_argument("--data", default=None, help="default: the shared CIFAR-10 copy")
+    ap.add_argument("--device", default="auto")
     args = ap.parse_args()
-    data = require_shared()
+    data = args.data or require_shared()
     os.environ["TRANSFERLAB_HOME"] = tempfile.mkdtemp(prefix="tl-tta-home-")
     t0 = time.perf_counter()
 
@@ -42,7 +44,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     cfg = apply_preset(TrainConfig(), args.preset)
-    cfg.data, cfg.log_every, cfg.limit = str(data), 0, args.limit
+    cfg.data, cfg.log_every, cfg.limit, cfg.device = str(data), 0, args.limit, args.device
     if args.model:
         cfg.model = args.model
     if args.epochs:
@@ -53,12 +55,15 @@ def main() -> None:
           f"{cfg.optimizer} lr {cfg.lr:g} {cfg.scheduler}, flips {cfg.flip}, "
           f"{torch.get_num_threads()} threads; run folder {out}", flush=True)
 
+    times = {}
+
     class Report(Callback):
         def on_log_line(self, e):
             if not e.message.startswith("Epoch "):
                 print(f"[{time.perf_counter() - t0:7.1f} s] {e.message}", flush=True)
 
         def on_epoch_end(self, e):
+            times[e.epoch] = time.perf_counter() - t0
             print(f"[{time.perf_counter() - t0:7.1f} s] epoch {e.epoch}/{e.epochs}: "
                   f"val acc {e.val_acc:.2f}%  val loss {e.val_loss:.4f}  train acc "
                   f"{e.train_acc:.2f}%  ({e.seconds:.0f} s, {e.images_per_s:.0f} img/s)  "
@@ -70,7 +75,9 @@ def main() -> None:
     reached = [h for h in result.history if h["val_acc"] >= 90.0]
     print(f"\nwall time: {wall / 60:.1f} min for {len(result.history)} epochs; best val acc "
           f"{best['val_acc']:.2f}% (epoch {best['epoch']})")
-    print(f"reached 90%: {'epoch ' + str(reached[0]['epoch']) if reached else 'no'}")
+    print(f"reached 90%: " + (f"epoch {reached[0]['epoch']}, after "
+                              f"{times[reached[0]['epoch']] / 60:.2f} min" if reached else "no"))
+    print(f"best accuracy reached after {times[best['epoch']] / 60:.2f} min")
     print(f"peak memory: {peak_rss_gb():.2f} GB")
     print(f"model: {out}/model.pt")
 

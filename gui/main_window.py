@@ -72,7 +72,9 @@ class MainWindow(QMainWindow):
             import core.training.trainer  # noqa: F401
             import core.inference.predict  # noqa: F401
             import timm  # noqa: F401 - EfficientNet-Lite0; its imports would stall a run's start
-            return True
+            from core.training.device import available_devices
+
+            return available_devices()
 
         self.loader = TaskWorker(load)
         self.loader.done.connect(self._torch_loaded)
@@ -84,7 +86,7 @@ class MainWindow(QMainWindow):
         show_error(self, "PyTorch failed to load", message)
         self.torchFailed.emit(message)
 
-    def _torch_loaded(self) -> None:
+    def _torch_loaded(self, devices) -> None:
         import gc
 
         # Move the ~1M objects torch's import created out of the collector's sight: a full
@@ -97,6 +99,7 @@ class MainWindow(QMainWindow):
         self.model_tab.set_torch_ready()
         self.inference_tab.set_torch_ready()
         self.train_tab.set_ready(True)
+        self.train_tab.form.set_devices(devices)
         self.torchReady.emit()
 
     # --- config -----------------------------------------------------------------------------

@@ -5,11 +5,14 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QSpinBox,
                                QWidget)
 
-from core.config import BN_POLICIES, OPTIMIZERS, PRESETS, SCHEDULERS, TrainConfig
+from core.config import (BN_POLICIES, OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS,
+                         TrainConfig)
 
 CUSTOM = "custom"
 PRESET_TITLES = {"seed": "seed — the lesson's recipe (224 px, slow on CPU)",
-                 "fast-cpu": "fast-cpu — EfficientNet-Lite0, 128 px, cached early layers"}
+                 "fast-cpu": "fast-cpu — EfficientNet-Lite0, 128 px, cached early layers",
+                 "fast-gpu": "fast-gpu — EfficientNet-Lite0, 224 px, bf16, for one GPU"}
+DATA_COMBOS = ("device",)  # combos whose value is the item's data, not its text
 
 
 def _spin(lo, hi, value, step=1) -> QSpinBox:
@@ -56,6 +59,8 @@ class TrainForm(QWidget):
             "flip": QCheckBox("random horizontal flips"),
             "bn_policy": self._combo(BN_POLICIES, d.bn_policy),
             "seed": _spin(0, 2**31 - 1, d.seed),
+            "device": self._device_combo(),
+            "precision": self._combo(PRECISIONS, d.precision),
         }
         self.fields["limit"].setSpecialValueText("all images")
         self.fields["bn_policy"].setToolTip(
@@ -66,7 +71,11 @@ class TrainForm(QWidget):
                   "unfreeze_lr_factor": "LR x at unfreeze", "batch_size": "Batch size",
                   "backbone_lr_factor": "LR x below the head",
                   "image_size": "Image size (px)", "val_split": "Validation share",
-                  "limit": "Train images", "bn_policy": "BatchNorm stats", "flip": "Augment"}
+                  "limit": "Train images", "bn_policy": "BatchNorm stats", "flip": "Augment",
+                  "device": "Device"}
+        self.fields["precision"].setToolTip(
+            "auto: bf16 on GPUs that support it, full 32-bit floats elsewhere\n"
+            "16-mixed: fp16 with loss scaling (GPUs only)")
         form = QFormLayout(self)
         form.addRow("Preset", self.preset)
         for key, w in self.fields.items():
@@ -84,6 +93,29 @@ class TrainForm(QWidget):
         w.setCurrentText(value)
         return w
 
+    @staticmethod
+    def _device_combo() -> QComboBox:
+        w = QComboBox()
+        w.addItem("auto (looking for GPUs…)", "auto")
+        w.setToolTip("auto picks a CUDA GPU, then Apple's MPS, then the CPU")
+        return w
+
+    def set_devices(self, found: list[tuple[str, str]]) -> None:
+        """What PyTorch found, best first: [(value, description)], e.g. ("cuda:0",
+        "CUDA: NVIDIA H200") or ("cpu", "CPU, 2 threads")."""
+        combo = self.fields["device"]
+        chosen = combo.currentData()
+        self._applying = True
+        try:
+            combo.clear()
+            combo.addItem(f"auto — {found[0][1]}" if found else "auto", "auto")
+            for value, text in found:
+                combo.addItem(text, value)
+            index = combo.findData(chosen)
+            combo.setCurrentIndex(max(index, 0))
+        finally:
+            self._applying = False
+
     def _edited(self) -> None:
         if not self._applying:
             self.preset.setCurrentIndex(0)  # any edit makes it a custom recipe
@@ -100,6 +132,8 @@ class TrainForm(QWidget):
         for key, w in self.fields.items():
             if isinstance(w, QCheckBox):
                 out[key] = w.isChecked()
+            elif key in DATA_COMBOS:
+                out[key] = w.currentData()
             elif isinstance(w, QComboBox):
                 out[key] = w.currentText()
             else:
@@ -116,6 +150,10 @@ class TrainForm(QWidget):
                     continue
                 if isinstance(w, QCheckBox):
                     w.setChecked(bool(value))
+                elif key in DATA_COMBOS:
+                    if w.findData(value) < 0:  # e.g. a run made on a GPU this computer lacks
+                        w.addItem(f"{value} (not found here)", value)
+                    w.setCurrentIndex(w.findData(value))
                 elif isinstance(w, QComboBox):
                     w.setCurrentText(str(value))
                 else:

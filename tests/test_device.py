@@ -1,0 +1,134 @@
+"""Device and precision choices (unit-tested on the CPU) and the GPU-only paths (skipped here
+with a reason; bench/gpu_check.sh runs them on a GPU machine)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.config import TrainConfig
+from core.errors import TransferLabError
+from core.training.device import (Precision, available_devices, describe_device,
+                                  resolve_device, resolve_precision)
+from core.training.distributed import Distributed
+from core.training.trainer import Trainer
+
+REPO = Path(__file__).resolve().parents[1]
+HAS_CUDA = torch.cuda.is_available()
+needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU (this machine has "
+                                "none: bench/gpu_check.sh runs these on a GPU machine)")
+no_cuda = pytest.mark.skipif(HAS_CUDA, reason="checks the message for a missing GPU")
+
+
+def test_auto_falls_back_to_the_cpu_and_says_what_it_found():
+    if HAS_CUDA:
+        assert resolve_device("auto").type == "cuda"
+    else:
+        assert resolve_device("auto") == torch.device("cpu")
+    assert available_devices()[-1][0] == "cpu"
+    assert describe_device(torch.device("cpu")) == f"CPU, {torch.get_num_threads()} threads"
+
+
+@no_cuda
+@pytest.mark.parametrize("name", ["cuda", "cuda:1"])
+def test_an_absent_gpu_is_one_clear_error(name):
+    with pytest.raises(TransferLabError, match="no CUDA GPU found"):
+        resolve_device(name)
+
+
+@no_cuda
+def test_cli_device_cuda_without_a_gpu_is_one_error_line(image_folder, tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO / "main.py"), "train", "--model",
+                           "mobilenet_v2", "--weights", "none", "--data", str(image_folder),
+                           "--epochs", "1", "--image-size", "32", "--device", "cuda",
+                           "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]  # one line
+    assert proc.stderr.startswith("error: --device cuda: no CUDA GPU found")
+    assert not (tmp_path / "run").exists()  # a failed start leaves no folder
+
+
+@pytest.mark.parametrize("bad", ["gpu", "cuda:x", "tpu"])
+def test_unknown_device_names_are_refused(bad):
+    with pytest.raises(TransferLabError, match="--device"):
+        TrainConfig(device=bad).validate()
+
+
+def test_precision_rules_on_the_cpu():
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) == "32"
+    assert resolve_precision("bf16", cpu) == "bf16"
+    with pytest.raises(TransferLabError, match="16-mixed needs a GPU"):
+        resolve_precision("16-mixed", cpu)
+    with pytest.raises(TransferLabError, match="--precision"):
+        resolve_precision("64", cpu)
+
+
+def test_bf16_autocast_runs_the_forward_in_bf16_on_the_cpu():
+    p = Precision("bf16", torch.device("cpu"))
+    layer = torch.nn.Linear(4, 2)
+    with p.autocast():
+        out = layer(torch.randn(3, 4))
+    assert out.dtype == torch.bfloat16 and p.scaler is None
+
+
+def test_a_bf16_run_trains_and_reports_its_precision(image_folder, tmp_path):
+    from core.events import EventCollector, LogLine
+
+    events = EventCollector()
+    cfg = TrainConfig(model="mobilenet_v2", weights="none", data=str(image_folder), epochs=1,
+                      freeze_epochs=0, image_size=32, batch_size=8, val_split=0.25,
+                      log_every=0, precision="bf16", device="cpu")
+    result = Trainer(cfg, [events], run_dir=tmp_path / "r").fit()
+    assert result.status == "finished"
+    assert "Device: CPU, " in " ".join(e.message for e in events.of(LogLine))
+    assert any("precision bf16" in e.message for e in events.of(LogLine))
+
+
+def test_shares_cover_a_batch_exactly_once():
+    for world in (1, 2, 3, 4):
+        for n in range(0, 13):
+            parts = [Distributed(rank=r, world=world).share(n) for r in range(world)]
+            covered = [i for part in parts for i in range(n)[part]]
+            assert covered == list(range(n))
+            sizes = [part.stop - part.start for part in parts]
+            assert max(sizes) - min(sizes) <= 1
+
+
+def test_torchrun_environment_is_read():
+    d = Distributed.from_env({"RANK": "1", "WORLD_SIZE": "4", "LOCAL_RANK": "1",
+                              "TORCHELASTIC_RESTART_COUNT": "2", "TORCHELASTIC_RUN_ID": "x"})
+    assert (d.rank, d.world, d.local_rank, d.restart_count, d.run_id) == (1, 4, 1, 2, "x")
+    assert d.enabled and not d.is_main
+    assert not Distributed.from_env({}).enabled
+
+
+# --- the paths only a GPU runs ---------------------------------------------------------------
+@needs_cuda
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["32", "bf16", "16-mixed"])
+def test_gpu_run_keeps_data_and_cache_on_the_device(image_folder, tmp_path, precision):
+    cfg = TrainConfig(model="mobilenet_v2", weights="none", data=str(image_folder), epochs=2,
+                      freeze_epochs=1, image_size=64, batch_size=8, val_split=0.25,
+                      log_every=0, precision=precision, device="cuda")
+    trainer = Trainer(cfg, run_dir=tmp_path / "r")
+    loop = trainer.prepare()
+    assert loop.train_images.device.type == "cuda"
+    result = trainer.fit()
+    assert result.status == "finished"
+    assert next(trainer.model.parameters()).device.type == "cuda"
+
+
+@needs_cuda
+@pytest.mark.gpu
+def test_gpu_cache_lives_on_the_device(image_folder, tmp_path):
+    cfg = TrainConfig(model="mobilenet_v2", weights="none", data=str(image_folder), epochs=1,
+                      freeze_epochs=1, image_size=64, batch_size=8, val_split=0.25,
+                      log_every=0, device="cuda")
+    trainer = Trainer(cfg, run_dir=tmp_path / "r")
+    trainer.fit()
+    assert trainer.caches is not None and trainer.caches.device.type == "cuda"
