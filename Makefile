@@ -38,8 +38,10 @@ $(VENV)/.ready-$(REQ_HASH): requirements.txt
 run: venv
 	$(PY) main.py
 
+# The tests run with the allocator setting the app gives itself (core/allocator.py).
 test: venv
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests
+	GLIBC_TUNABLES=$$($(PY) -c 'from core.allocator import TUNABLES; print(TUNABLES)') \
+		QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests
 	$(VENV)/bin/lint-imports
 
 # The slow checks, outside the default suite (each prints its figures).

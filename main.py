@@ -17,4 +17,7 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     multiprocessing.freeze_support()  # first: the packaged app re-enters here in child processes
+    from core.allocator import ensure_tuned
+
+    ensure_tuned()  # restarts this process once with the faster malloc setting (core/allocator.py)
     sys.exit(main(sys.argv[1:]))

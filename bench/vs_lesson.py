@@ -121,35 +121,77 @@ def phase_rates(seconds: list[float], n: int, freeze_epochs: int) -> list[float]
     return [n * len(g) / sum(g) if g else float("nan") for g in groups]
 
 
+def run_part(part: str, args, root: Path, tuned: bool) -> dict:
+    """One side in its own process, so the allocator setting (read by glibc at process
+    start) and the peak memory are that side's own."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from core.allocator import TUNABLES
+
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    if tuned:
+        env["GLIBC_TUNABLES"] = TUNABLES
+    out = Path(tempfile.mkdtemp(prefix="tl-part-")) / "result.json"
+    subprocess.run([sys.executable, __file__, "--part", part, "--root", str(root),
+                    "--image-size", str(args.image_size), "--threads", str(args.threads),
+                    "--epochs", str(args.epochs), "--train", str(args.train),
+                    "--json", str(out)], env=env, check=True)
+    return json.loads(out.read_text())
+
+
+def child(args) -> None:
+    import json
+
+    torch.set_num_threads(args.threads)
+    root = Path(args.root)
+    if args.part == "lesson":
+        seconds = lesson_train_model(root, args.image_size, epochs=args.epochs)
+    else:
+        seconds = engine(root, args.image_size, epochs=args.epochs)
+    Path(args.json).write_text(json.dumps({"seconds": seconds, "peak_gb": peak_rss_gb()}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--train", type=int, default=320)
     ap.add_argument("--val", type=int, default=160)
     ap.add_argument("--image-size", type=int, default=224)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--part", choices=("lesson", "engine"), help=argparse.SUPPRESS)
+    ap.add_argument("--root", help=argparse.SUPPRESS)
+    ap.add_argument("--json", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    if args.part:
+        return child(args)
     root = extract_slice(Path(tempfile.mkdtemp(prefix="tl-slice-")), args.train, args.val)
     print(f"slice: {args.train} train + {args.val} val images of the shared CIFAR-10 copy, "
-          f"{args.image_size} px, MobileNetV2, batch 64, 5 epochs (2 frozen), "
-          f"{torch.get_num_threads()} threads")
-    print("baseline: the lesson's train_model")
-    base = lesson_train_model(root, args.image_size)
-    peak_lesson = peak_rss_gb()
-    print("TransferLab engine, preset seed (BatchNorm statistics as with ImageNet weights)")
-    ours = engine(root, args.image_size)
-    base_r, ours_r = phase_rates(base, args.train, 2), phase_rates(ours, args.train, 2)
-    print(f"\n{'phase':18}{'lesson img/s':>14}{'engine img/s':>14}{'ratio':>8}")
-    for name, b, o in zip(PHASES, base_r, ours_r):
-        print(f"{name:18}{b:14.1f}{o:14.1f}{o / b:7.1f}x")
-    overall_b = args.train * len(base) / sum(base)
-    overall_o = args.train * len(ours) / sum(ours)
-    print(f"{'overall':18}{overall_b:14.1f}{overall_o:14.1f}{overall_o / overall_b:7.1f}x")
-    print(f"(images/s = training images per epoch / epoch wall time incl. the test pass)")
-    print(f"peak memory (process): {peak_lesson:.2f} GB after the lesson's loop, "
-          f"{peak_rss_gb():.2f} GB after the engine's run")
-    print(f"speedup frozen-after-first: {ours_r[1] / base_r[1]:.1f}x")
-    print(f"speedup overall: {overall_o / overall_b:.1f}x")
+          f"{args.image_size} px, MobileNetV2, batch 64, {args.epochs} epochs (2 frozen), "
+          f"{args.threads} threads; each side in its own process")
+    sides = {}
+    for name, part, tuned in (("lesson", "lesson", False), ("lesson+malloc", "lesson", True),
+                              ("engine", "engine", True)):
+        print(f"== {name}: {'the lesson' + chr(39) + 's train_model' if part == 'lesson' else 'TransferLab, preset seed'}"
+              f", {'tuned' if tuned else 'system'} malloc")
+        sides[name] = run_part(part, args, root, tuned)
+    rates = {k: phase_rates(v["seconds"], args.train, 2) for k, v in sides.items()}
+    overall = {k: args.train * len(v["seconds"]) / sum(v["seconds"]) for k, v in sides.items()}
+    print(f"\n{'phase':18}{'lesson':>10}{'lesson+malloc':>15}{'engine':>10}"
+          f"{'vs lesson':>11}{'vs lesson+malloc':>18}   (images/s)")
+    rows = [(n, *[rates[k][i] for k in sides]) for i, n in enumerate(PHASES)]
+    rows.append(("overall", *[overall[k] for k in sides]))
+    for name, a, b, c in rows:
+        print(f"{name:18}{a:10.1f}{b:15.1f}{c:10.1f}{c / a:10.1f}x{c / b:17.1f}x")
+    print("(images/s = training images per epoch / epoch wall time incl. the test pass)")
+    print("peak memory: " + ", ".join(f"{k} {v['peak_gb']:.2f} GB" for k, v in sides.items()))
+    print(f"allocator alone (lesson+malloc vs lesson, overall): "
+          f"{overall['lesson+malloc'] / overall['lesson']:.2f}x")
+    print(f"speedup overall: {overall['engine'] / overall['lesson']:.1f}x vs the lesson as "
+          f"written, {overall['engine'] / overall['lesson+malloc']:.1f}x vs the lesson with the "
+          f"same allocator")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ import torch
 
 from core.config import TrainConfig
 from core.errors import TransferLabError
-from core.training.device import (Precision, available_devices, describe_device,
-                                  resolve_device, resolve_precision)
+from core.training.device import (Precision, available_devices, choose_cpu_precision,
+                                  describe_device, probe_cpu_precision, resolve_device,
+                                  resolve_precision)
 from core.training.distributed import Distributed
 from core.training.trainer import Trainer
 
@@ -60,12 +61,39 @@ def test_unknown_device_names_are_refused(bad):
 
 def test_precision_rules_on_the_cpu():
     cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu) == "32"
+    assert resolve_precision("auto", cpu) == "auto"  # settled by timing the network
     assert resolve_precision("bf16", cpu) == "bf16"
     with pytest.raises(TransferLabError, match="16-mixed needs a GPU"):
         resolve_precision("16-mixed", cpu)
     with pytest.raises(TransferLabError, match="--precision"):
         resolve_precision("64", cpu)
+
+
+def test_auto_on_a_cpu_uses_bf16_forward_passes_only_where_they_measured_faster():
+    faster = choose_cpu_precision(1.0, 0.6, "amx_bf16")
+    assert (faster.name, faster.forward_only) == ("bf16", True)
+    assert "1.67x faster" in faster.reason
+    slower = choose_cpu_precision(1.0, 3.0, "avx512_bf16")
+    assert slower.name == "32" and "not worth it" in slower.reason
+    layer = torch.nn.Linear(4, 2)
+    with faster.autocast():  # training stays float32
+        assert layer(torch.randn(3, 4)).dtype == torch.float32
+    with faster.forward_autocast():  # cache filling and validation use bf16
+        assert layer(torch.randn(3, 4)).dtype == torch.bfloat16
+
+
+def test_the_probe_times_the_real_network_and_leaves_the_rng_alone():
+    from core.models import build_model
+
+    model, _, _ = build_model("mobilenet_v2", "none", 3)
+    model.train()
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    chosen = probe_cpu_precision(model, 32)
+    assert torch.equal(torch.rand(3), expected)
+    assert model.training  # restored
+    assert chosen.name in ("32", "bf16") and chosen.reason.startswith("auto:")
 
 
 def test_bf16_autocast_runs_the_forward_in_bf16_on_the_cpu():

@@ -31,7 +31,7 @@ def config(folder, **kw) -> dict:
     base = dict(model="resnet18", weights="none", data=str(folder), epochs=2,
                 freeze_epochs=1, image_size=32, batch_size=9, val_split=0.25, log_every=0,
                 optimizer="sgd", lr=0.05, bn_policy="eval", flip=True, seed=1, threads=1,
-                device="cpu")
+                device="cpu", precision="32")  # "auto" would time bf16 in each run anew
     base.update(kw)
     return base
 

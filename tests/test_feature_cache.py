@@ -35,7 +35,8 @@ def test_the_cut_follows_the_layer_tree():
 
 def tiny(folder, **kw):
     base = dict(model="mobilenet_v2", weights="none", data=str(folder), epochs=3,
-                freeze_epochs=3, image_size=32, batch_size=8, val_split=0.25, log_every=0)
+                freeze_epochs=3, image_size=32, batch_size=8, val_split=0.25, log_every=0,
+                precision="32")  # compared against each other: no timed bf16 choice
     base.update(kw)
     return TrainConfig(**base)
 

@@ -1,9 +1,13 @@
 """Which device and numeric precision a run uses: one place for the rules.
 
 ``--device auto`` picks CUDA, then Apple's MPS, then the CPU; a named device that is absent is
-one clear error. ``--precision auto`` is bf16 on CUDA GPUs that support it, and full float32
-elsewhere (on a CPU bf16 autocast was 3x slower on an AVX2 machine of this kind and gained
-nothing for training on an AMX one: ../shared/notes). fp16 ("16-mixed") gets a GradScaler.
+one clear error. ``--precision auto`` is bf16 on CUDA GPUs that support it. On a CPU it
+depends on the processor: bf16 autocast was 3x slower on an AVX2 machine of this kind, 1.5x
+faster for forward passes on an AMX one, and no faster for training (../shared/notes). So on a
+CPU with bf16 units, ``auto`` times a few forward passes of the run's own network in each
+precision and uses bf16 for the passes without gradients (filling the frozen-prefix cache,
+validation) only when it measured faster; training stays float32. fp16 ("16-mixed") gets a
+GradScaler.
 """
 from __future__ import annotations
 
@@ -89,7 +93,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision == "auto":
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             return "bf16"
-        return "32"
+        return "auto" if device.type == "cpu" else "32"  # the CPU's is measured (probe)
     if precision == "16-mixed" and device.type == "cpu":
         raise TransferLabError("--precision 16-mixed needs a GPU; on a CPU use 32 or bf16.")
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
@@ -100,18 +104,35 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 @dataclass
 class Precision:
-    """Autocast around forward passes, and a GradScaler for fp16."""
+    """Autocast around forward passes, and a GradScaler for fp16. ``forward_only``: the
+    precision applies to passes without gradients (cache, validation); training stays 32."""
     name: str  # "32", "bf16" or "16-mixed"
     device: torch.device
+    forward_only: bool = False
+    reason: str = ""  # how "auto" chose, for the log
 
     def __post_init__(self):
         self.dtype = {"bf16": torch.bfloat16, "16-mixed": torch.float16}.get(self.name)
-        self.scaler = torch.amp.GradScaler(self.device.type) if self.name == "16-mixed" else None
+        self.scaler = torch.amp.GradScaler(self.device.type) \
+            if self.name == "16-mixed" and not self.forward_only else None
 
-    def autocast(self):
-        if self.dtype is None:
+    def _autocast(self, enabled: bool):
+        if self.dtype is None or not enabled:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def autocast(self):
+        """For training forward passes."""
+        return self._autocast(not self.forward_only)
+
+    def forward_autocast(self):
+        """For passes without gradients: the frozen-prefix cache, validation."""
+        return self._autocast(True)
+
+    def describe(self) -> str:
+        text = f"{self.name} for forward passes, 32 for training" if self.forward_only \
+            else self.name
+        return f"{text} ({self.reason})" if self.reason else text
 
     def backward(self, loss: torch.Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler else loss).backward()
@@ -122,6 +143,59 @@ class Precision:
             self.scaler.update()
         else:
             opt.step()
+
+
+def cpu_bf16_units() -> str:
+    """'amx_bf16', 'avx512_bf16' or '' (Linux's /proc/cpuinfo; elsewhere '')."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return ""
+    return next((f for f in ("amx_bf16", "avx512_bf16") if f in flags), "")
+
+
+@torch.no_grad()
+def _forward_seconds(model, x, dtype, reps: int) -> float:
+    import time
+
+    ctx = torch.autocast("cpu", dtype=dtype) if dtype else contextlib.nullcontext()
+    with ctx:
+        model(x)  # warm-up: the first pass pays for kernel selection
+        start = time.perf_counter()
+        for _ in range(reps):
+            model(x)
+    return (time.perf_counter() - start) / reps
+
+
+def choose_cpu_precision(seconds_32: float, seconds_bf16: float, units: str) -> Precision:
+    """bf16 forward passes only where they measured at least 15% faster."""
+    cpu = torch.device("cpu")
+    speed = seconds_32 / max(seconds_bf16, 1e-9)
+    if speed >= 1.15:
+        return Precision("bf16", cpu, forward_only=True,
+                         reason=f"auto: bf16 forward {speed:.2f}x faster here ({units})")
+    return Precision("32", cpu, reason=f"auto: bf16 forward {speed:.2f}x here ({units}), "
+                                       f"not worth it")
+
+
+def probe_cpu_precision(model, image_size: int, channels_last: bool = True) -> Precision:
+    """``--precision auto`` on a CPU: time the run's own network both ways (~1-2 s)."""
+    units = cpu_bf16_units()
+    if not units:
+        return Precision("32", torch.device("cpu"), reason="auto: no bf16 units in this CPU")
+    was_training = model.training
+    model.eval()
+    x = torch.randn(8, 3, image_size, image_size,  # own generator: the run's RNG is untouched
+                    generator=torch.Generator().manual_seed(0))
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    try:
+        t32 = _forward_seconds(model, x, None, 2)
+        tbf = _forward_seconds(model, x, torch.bfloat16, 2)
+    finally:
+        model.train(was_training)
+    return choose_cpu_precision(t32, tbf, units)
 
 
 def set_threads(threads: int | None) -> None:

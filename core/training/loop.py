@@ -49,10 +49,15 @@ class Runtime:
     precision: Precision
     dist: Distributed
     compile: bool = False
+    probe_precision: bool = False  # --precision auto on a CPU: measured once the net exists
 
     def describe(self) -> str:
+        from core import allocator
+
         ranks = f", {self.dist.world} processes" if self.dist.enabled else ""
-        return f"{describe_device(self.device)}, precision {self.precision.name}{ranks}"
+        memory = f", {allocator.describe()}" if self.device.type == "cpu" else ""
+        return (f"{describe_device(self.device)}, precision {self.precision.describe()}{ranks}"
+                f"{memory}")
 
 
 def format_bytes(n: int) -> str:
@@ -140,7 +145,7 @@ class FitLoop:
             self._cache_epoch = self.epoch  # the epoch that fills the cache
             self.caches = PrefixCaches(self.net.stage_list, k, len(self.train_labels),
                                        len(self.val_labels), cfg.flip, self._placement,
-                                       self.rt.precision.autocast)
+                                       self.rt.precision.forward_autocast)
             cut = self.net.stage_list[k - 1].path or "pool"
             self.log(f"Caching the frozen layers up to {cut} ({k} stages): epochs after the "
                      f"first skip them")
@@ -210,13 +215,16 @@ class FitLoop:
             self.log(f"Cached features: {format_bytes(self.caches.nbytes)} in {where}")
         self._hook("on_validation_end", event)
         self.emit(event)
+        from core.allocator import peak_rss_bytes
+
         self.log(ev.epoch_line(epoch + 1, train_loss, train_acc, result.accuracy) +
-                 f" (val loss {result.loss:.4f}, {event.seconds:.0f} s)")
+                 f" (val loss {result.loss:.4f}, {event.seconds:.0f} s, peak RAM "
+                 f"{format_bytes(peak_rss_bytes())})")
 
     def validate(self, loader: BatchLoader) -> EvalResult:
         n, dist = len(self.data.classes), self.rt.dist
         reduce = dist.all_reduce_ if dist.enabled else None
-        autocast = self.rt.precision.autocast
+        autocast = self.rt.precision.forward_autocast
         if self.caches is not None:
             return evaluate(self.model, self.caches.val.batches(loader), n, self.state,
                             forward=self.caches.forward_tail, reduce=reduce, autocast=autocast)

@@ -19,7 +19,8 @@ from core.models.layers import LayerTree
 from core.models.staging import stages
 from core.progress import TaskState
 from core.training.checkpointing import Checkpointing
-from core.training.device import Precision, resolve_device, resolve_precision, set_threads
+from core.training.device import (Precision, probe_cpu_precision, resolve_device,
+                                  resolve_precision, set_threads)
 from core.training.distributed import Distributed
 from core.training.freezing import FreezeSchedule
 from core.training.loop import FitLoop, Network, Runtime
@@ -44,7 +45,9 @@ def resolve_runtime(cfg: TrainConfig, dist: Distributed | None = None) -> Runtim
     dist = dist or Distributed.from_env()
     device = resolve_device(cfg.device, dist.local_rank if dist.enabled else None)
     precision = resolve_precision(cfg.precision, device)
-    return Runtime(device, Precision(precision, device), dist, cfg.compile)
+    # "auto" on a CPU is settled by timing the network once it is built (Trainer.prepare)
+    return Runtime(device, Precision("32" if precision == "auto" else precision, device),
+                   dist, cfg.compile, probe_precision=precision == "auto")
 
 
 class Trainer:
@@ -91,6 +94,13 @@ class Trainer:
         if self.net is None:
             self.net = build_network(cfg, len(self.data.classes), self.state, self._log)
         self.net.model.to(rt.device)
+        if rt.probe_precision:
+            probed = probe_cpu_precision(self.net.model, cfg.image_size, cfg.channels_last)
+            # every rank uses rank 0's measurement, so all validate alike
+            name, forward_only, reason = rt.dist.broadcast(
+                (probed.name, probed.forward_only, probed.reason))
+            rt.precision = Precision(name, rt.device, forward_only, reason)
+            rt.probe_precision = False
         checkpointing = Checkpointing(store, self.freeze, self.resume)
         self.loop = FitLoop(cfg, self.net, self.data,
                             [self.freeze, checkpointing, *self.observers], self.state, rt)
