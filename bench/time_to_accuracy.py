@@ -21,6 +21,30 @@ import common  # noqa: F401 - sets sys.path
 from common import peak_rss_gb, require_shared
 
 
+TRAIN_IMAGES = 45_000  # the shared split's training part (10% held out)
+
+
+def lesson_frozen_rate(threads: int) -> float:
+    """The lesson's loop, one frozen epoch on 320 images, in its own process with the system
+    allocator (as the lesson runs): bench/vs_lesson.py's baseline."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from common import REPO, extract_slice
+
+    root = extract_slice(Path(tempfile.mkdtemp(prefix="tl-lesson-")), 320, 160)
+    out = Path(tempfile.mkdtemp(prefix="tl-lesson-out-")) / "r.json"
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    subprocess.run([sys.executable, str(REPO / "bench" / "vs_lesson.py"), "--part", "lesson",
+                    "--root", str(root), "--epochs", "1", "--train", "320", "--threads",
+                    str(threads), "--image-size", "224", "--json", str(out)], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+    seconds = json.loads(out.read_text())["seconds"][0]
+    return 320 / seconds
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=None, help="default: the preset's model")
@@ -31,8 +55,11 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="train on fewer images (a quick try)")
     ap.add_argument("--data", default=None, help="default: the shared CIFAR-10 copy")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--no-lesson", action="store_true",
+                    help="skip the lesson's frozen-epoch baseline (320 images, ~1 min)")
     args = ap.parse_args()
     data = args.data or require_shared()
+    lesson_rate = None if args.no_lesson else lesson_frozen_rate(args.threads)
     os.environ["TRANSFERLAB_HOME"] = tempfile.mkdtemp(prefix="tl-tta-home-")
     t0 = time.perf_counter()
 
@@ -79,6 +106,12 @@ def main() -> None:
                               f"{times[reached[0]['epoch']] / 60:.2f} min" if reached else "no"))
     print(f"best accuracy reached after {times[best['epoch']] / 60:.2f} min")
     print(f"peak memory: {peak_rss_gb():.2f} GB")
+    if lesson_rate:
+        lesson_epoch = TRAIN_IMAGES / lesson_rate
+        print(f"lesson's frozen epoch (its train_model, 224 px, system malloc, measured on 320 "
+              f"images in this run): {lesson_rate:.1f} img/s -> {lesson_epoch / 60:.1f} min for "
+              f"{TRAIN_IMAGES} images")
+        print(f"this whole run / one lesson frozen epoch: {wall / lesson_epoch:.2f}x")
     print(f"model: {out}/model.pt")
 
 
