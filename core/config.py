@@ -40,6 +40,7 @@ class TrainConfig:
     cache_frozen: bool = True  # compute a frozen prefix once (core.training.feature_cache)
     micro_batch: int = 16  # images per forward/backward inside a batch (FitLoop.chunks); 0 = off
     label_smoothing: float = 0.0
+    feature_shift: int = 0  # random translation of cached feature maps, in cells (augmentation)
     seed: int = 0
     log_every: int = 200
     threads: int | None = None
@@ -57,6 +58,7 @@ class TrainConfig:
             (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.scheduler in SCHEDULERS, f"--scheduler must be one of {', '.join(SCHEDULERS)}"),
             (0 < self.val_split < 1, "--val-split must be between 0 and 1"),
+            (0 <= self.feature_shift <= 8, "--feature-shift must be between 0 and 8 cells"),
             (self.bn_policy in BN_POLICIES, f"--bn must be one of {', '.join(BN_POLICIES)}"),
             (str(self.precision) in PRECISIONS,
              f"--precision must be one of {', '.join(PRECISIONS)}"),

@@ -98,3 +98,21 @@ def test_pretrained_features_are_stored_as_float16(image_folder, tmp_path):
     result = trainer.fit()
     assert trainer.caches.train.store.dtype == torch.float16
     assert result.status == "finished"
+
+
+def test_feature_shift_translates_each_map_by_at_most_the_given_cells():
+    from core.training.feature_cache import random_shift
+
+    feats = torch.arange(2 * 3 * 5 * 5, dtype=torch.float32).view(2, 3, 5, 5)
+    assert random_shift(feats, 0) is feats
+    assert random_shift(feats.flatten(1), 2).shape == (2, 75)  # pooled features: untouched
+    padded = torch.nn.functional.pad(feats, (1, 1, 1, 1), mode="replicate")
+    seen = set()
+    for seed in range(20):
+        out = random_shift(feats, 1, torch.Generator().manual_seed(seed))
+        for i in range(2):
+            matches = [(dy, dx) for dy in range(3) for dx in range(3)
+                       if torch.equal(out[i], padded[i, :, dy:dy + 5, dx:dx + 5])]
+            assert len(matches) == 1
+            seen.add(matches[0])
+    assert len(seen) == 9  # every offset in [-1, 1] x [-1, 1] occurs

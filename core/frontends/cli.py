@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
                        ("batch-size", int), ("image-size", int), ("val-split", float),
                        ("limit", int), ("seed", int), ("threads", int), ("log-every", int),
                        ("unfreeze-lr-factor", float), ("weight-decay", float),
-                       ("backbone-lr-factor", float), ("label-smoothing", float)]:
+                       ("backbone-lr-factor", float), ("label-smoothing", float),
+                       ("feature-shift", int)]:
         t.add_argument(f"--{flag}", type=kind)
     t.add_argument("--freeze", help="what the frozen phase freezes: backbone (default), bn, "
                    "none, upto:PATH, PATH or a range like features.0-13 (comma-separated)")
@@ -82,8 +83,8 @@ def config_from_args(args, validate: bool = True):
     for key in ("model", "weights", "data", "epochs", "freeze_epochs", "lr", "batch_size",
                 "image_size", "val_split", "limit", "seed", "threads", "log_every", "freeze",
                 "optimizer", "scheduler", "flip", "bn_policy", "unfreeze_lr_factor",
-                "weight_decay", "backbone_lr_factor", "label_smoothing", "device",
-                "precision", "compile"):
+                "weight_decay", "backbone_lr_factor", "label_smoothing", "feature_shift",
+                "device", "precision", "compile"):
         value = getattr(args, key, None)
         if value is not None:
             setattr(cfg, key, value)

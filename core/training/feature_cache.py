@@ -103,3 +103,20 @@ class PrefixCaches:
     def device(self) -> torch.device:
         store = self.train.store
         return store.device if store is not None else torch.device("cpu")
+
+
+def random_shift(feats: torch.Tensor, cells: int, generator=None) -> torch.Tensor:
+    """Translate each cached feature map by up to ``cells`` cells in x and y (edges repeated):
+    the cached path's counterpart of a random crop. At a stride-8 cut, one cell is 8 input
+    pixels. Pooled (2-D) features are returned as they are."""
+    if cells <= 0 or feats.dim() != 4:
+        return feats
+    n, _, h, w = feats.shape
+    padded = torch.nn.functional.pad(feats, (cells, cells, cells, cells), mode="replicate")
+    offsets = torch.randint(0, 2 * cells + 1, (n, 2), generator=generator)
+    out = torch.empty_like(feats)
+    for dy, dx in offsets.unique(dim=0).tolist():
+        rows = ((offsets[:, 0] == dy) & (offsets[:, 1] == dx)).nonzero().flatten()
+        rows = rows.to(feats.device)
+        out[rows] = padded[rows, :, dy:dy + h, dx:dx + w]
+    return out.contiguous(memory_format=torch.channels_last)

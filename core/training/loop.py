@@ -26,7 +26,7 @@ from core.preprocess import Preprocessing
 from core.progress import Cancelled, TaskState
 from core.training.device import Precision, describe_device
 from core.training.distributed import Distributed
-from core.training.feature_cache import PrefixCaches
+from core.training.feature_cache import PrefixCaches, random_shift
 from core.training.optim import build_optimizer, lr_at, set_lr
 from core.training.run_folder import history_row
 
@@ -278,7 +278,8 @@ class FitLoop:
 
     def _forward(self, loader: BatchLoader, idx, flips) -> torch.Tensor:
         if self.caches is not None:
-            return self.trained(self.caches.train.features(loader, idx, flips))
+            feats = self.caches.train.features(loader, idx, flips)
+            return self.trained(random_shift(feats, self.cfg.feature_shift))
         return self.trained(loader.inputs(idx, flips))
 
     def _step(self, loader: BatchLoader, idx, flips, n_global: int) -> torch.Tensor:
