@@ -68,6 +68,7 @@ def test_sigkill_mid_epoch_then_resume_is_one_continuous_run(tmp_path):
     resumed = subprocess.run(_train_cmd("--out", str(run), "--resume"), capture_output=True,
                              text=True, env=env, timeout=240)
     assert resumed.returncode == 0, resumed.stderr
+    assert not list(run.glob(".*.tmp"))  # nothing a killed save might have left
     out = resumed.stdout
     assert "Resuming" in out and "after epoch 1" in out
     assert "Epoch 1 End" not in out and "Epoch 2 End" in out and "Epoch 3 End" in out
@@ -82,9 +83,16 @@ def test_sigkill_mid_epoch_then_resume_is_one_continuous_run(tmp_path):
 # --- saves killed at random moments ------------------------------------------------------
 def test_saves_killed_at_random_moments_leave_only_whole_files(tmp_path):
     """The short version of scripts/kill_saves.py (which kills hundreds of times)."""
-    stats = kill_saves.kill_many(tmp_path / "run", kills=12, max_delay=0.05, n=200_000,
-                                 seed=1)
+    run = tmp_path / "run"
+    stats = kill_saves.kill_many(run, kills=12, max_delay=0.05, n=200_000, seed=1)
     assert stats["kills"] == 12 and stats["problems"] == []
+    (run / ".checkpoint.pt.k1ll3d.tmp").write_bytes(b"PK\x03\x04 half a zip")  # as a kill leaves
+    (run / ".notes.txt.keep.tmp").write_text("not ours")
+    removed = RunStore(run, resume=True).remove_stale_temps()
+    assert ".checkpoint.pt.k1ll3d.tmp" in removed and len(removed) == len(
+        stats["stale_temp_files"]) + 1
+    assert [p.name for p in run.glob(".*.tmp")] == [".notes.txt.keep.tmp"]
+    assert kill_saves.check_folder(run) == []
 
 
 def test_the_kill_checker_catches_a_torn_file(tmp_path):

@@ -80,6 +80,16 @@ class RunStore:
     def save_model(self, payload: dict) -> None:
         _save(self.model_path, payload)
 
+    def remove_stale_temps(self) -> list[str]:
+        """Delete what a killed save left (``.checkpoint.pt.*.tmp``...): only the writer of
+        this folder makes them, and it is not running while a run is being resumed."""
+        names = (*RUN_FILES, "batches.csv")
+        # atomic_path's temp names: ".<file name>.<random, no dots>.tmp"
+        stale = [p for p in self.dir.glob(".*.tmp") if ".".join(p.name.split(".")[1:-2]) in names]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return [p.name for p in stale]
+
     def load_checkpoint(self) -> dict:
         if not self.checkpoint_path.exists():
             raise TransferLabError(f"No checkpoint to resume in {self.dir}.")
