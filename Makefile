@@ -48,6 +48,7 @@ bench: venv
 	$(PY) bench/inference_latency.py
 	$(PY) bench/ui_stall.py
 	$(PY) bench/time_to_accuracy.py
+	$(PY) bench/load.py
 
 # A onedir PyInstaller build in dist/TransferLab/ and its smoke test.
 dist: venv
