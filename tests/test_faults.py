@@ -37,7 +37,7 @@ def _train_cmd(*args):
     return [sys.executable, "-u", str(REPO / "main.py"), "train", *args]
 
 
-def test_sigkill_mid_epoch_then_resume_is_one_continuous_run(tmp_path):
+def test_sigkill_mid_epoch_then_resume_is_one_continuous_run(tmp_path, qtbot):
     folder = make_folder(tmp_path / "data", per_class=20)  # 45 train images: 11 batches of 4
     run = tmp_path / "run"
     env = {"TRANSFERLAB_HOME": str(tmp_path / "home"), "TRANSFERLAB_OFFLINE": "1",
@@ -48,7 +48,7 @@ def test_sigkill_mid_epoch_then_resume_is_one_continuous_run(tmp_path):
                    "--batch-size", "4", "--val-split", "0.25", "--log-every", "1",
                    "--out", str(run)),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    watchdog = threading.Timer(240, proc.kill)  # a hung child fails the test, never the suite
+    watchdog = threading.Timer(420, proc.kill)  # a hung child fails the test, never the suite
     watchdog.start()
     seen = []
     try:
@@ -66,7 +66,7 @@ def test_sigkill_mid_epoch_then_resume_is_one_continuous_run(tmp_path):
     assert [h["epoch"] for h in read_metrics(run)] == [1]
 
     resumed = subprocess.run(_train_cmd("--out", str(run), "--resume"), capture_output=True,
-                             text=True, env=env, timeout=240)
+                             text=True, env=env, timeout=420)
     assert resumed.returncode == 0, resumed.stderr
     assert not list(run.glob(".*.tmp"))  # nothing a killed save might have left
     out = resumed.stdout
@@ -78,6 +78,15 @@ def test_sigkill_mid_epoch_then_resume_is_one_continuous_run(tmp_path):
     ck = torch.load(run / "checkpoint.pt", weights_only=True)
     assert ck["epoch"] == 2 and [h["epoch"] for h in ck["history"]] == [1, 2, 3]
     assert [c["reason"] for c in ck["freeze_changes"]][-1] in ("schedule", "resume")
+    # the reopened run's charts: one line through epochs 1-3, batches in order
+    from gui.train_tab import TrainTab
+
+    tab = TrainTab(lambda: None)
+    qtbot.addWidget(tab)
+    tab.show_run(str(run), read_metrics(run), read_batches(run))
+    assert list(tab.charts.curves["train_loss"].getData()[0]) == [1.0, 2.0, 3.0]
+    xs = list(tab.charts.curves["batch_raw"].getData()[0])
+    assert len(xs) == 33 and all(a < b for a, b in zip(xs, xs[1:]))
 
 
 # --- saves killed at random moments ------------------------------------------------------
