@@ -51,6 +51,7 @@ bench: venv
 	$(PY) bench/ui_stall.py
 	$(PY) bench/time_to_accuracy.py
 	$(PY) bench/scaling.py
+	$(PY) bench/load.py
 
 # A onedir PyInstaller build in dist/TransferLab/ and its smoke test.
 dist: venv

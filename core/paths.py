@@ -67,8 +67,14 @@ def atomic_path(target: str | os.PathLike):
 
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> None:
+    from core.errors import TransferLabError
+
     with atomic_path(target) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+        except OSError as exc:  # a full disk or a quota: say so, the old file stays
+            raise TransferLabError(f"Cannot write {target}: {exc.strerror or exc}. The "
+                                   f"previous {Path(target).name} is unchanged.") from exc
 
 
 def write_csv_atomic(target: str | os.PathLike, rows: list[dict], fields: list[str]) -> None:

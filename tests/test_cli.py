@@ -108,12 +108,39 @@ def test_a_run_folder_that_cannot_be_written(trained, capsys, tmp_path):
     assert "Cannot create the run folder" in err
 
 
-def test_export_to_an_unwritable_place_keeps_the_old_file(tmp_path):
+def test_a_write_that_fails_midway_keeps_the_old_file(tmp_path, monkeypatch):
+    """The same target, a write that dies half-way (a full disk): the old text survives."""
+    import errno
+    import os
+    import pathlib
+
     from core.errors import TransferLabError
     from core.paths import write_text_atomic
 
     target = tmp_path / "metrics.csv"
     write_text_atomic(target, "old")
-    with pytest.raises(TransferLabError, match="Cannot write"):
-        write_text_atomic(target / "sub" / "x.csv", "new")
+    real = pathlib.Path.write_text
+
+    def dies_midway(self, text, *args, **kw):
+        real(self, text[: len(text) // 2], *args, **kw)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pathlib.Path, "write_text", dies_midway)
+    with pytest.raises(TransferLabError, match="Cannot write .*metrics.csv: No space left"):
+        write_text_atomic(target, "new and longer")
+    monkeypatch.undo()
     assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.csv"]  # no temp file left
+    write_text_atomic(target, "new and longer")  # and the same call works once it can
+    assert target.read_text() == "new and longer"
+
+
+def test_a_write_under_a_file_is_refused_and_changes_nothing(tmp_path):
+    from core.errors import TransferLabError
+    from core.paths import write_text_atomic
+
+    blocker = tmp_path / "metrics.csv"
+    write_text_atomic(blocker, "old")
+    with pytest.raises(TransferLabError, match="Cannot write"):
+        write_text_atomic(blocker / "sub" / "x.csv", "new")
+    assert blocker.read_text() == "old"

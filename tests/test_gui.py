@@ -4,7 +4,7 @@ import sys
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from gui.main_window import MainWindow
 from tests.conftest import REPO, make_folder
@@ -29,6 +29,21 @@ def setup_run(w, qtbot, folder, **form):
     values = dict(epochs=2, freeze_epochs=1, image_size=32, batch_size=8, val_split=0.25)
     values.update(form)
     w.train_tab.form.set_values(values)
+
+
+def blocked_in_pause(state) -> bool:
+    """Whether some thread is waiting inside ``state.check()`` (paused between batches)."""
+    import sys
+
+    for frame in sys._current_frames().values():
+        f, waiting = frame, False
+        while f is not None:
+            if f.f_code.co_name == "wait" and f.f_code.co_filename.endswith("threading.py"):
+                waiting = True
+            if f.f_code.co_name == "check" and f.f_locals.get("self") is state:
+                return waiting
+            f = f.f_back
+    return False
 
 
 def messages(w):
@@ -72,10 +87,12 @@ def test_pause_resume_and_stop(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: len(batches) >= 2, timeout=60_000)
     tab.toggle_pause()
     assert tab.pause_btn.text() == "Resume"
-    qtbot.wait(600)  # the batch in flight may still report
+    # the signal that it paused: the training thread blocks in TaskState.check's wait
+    qtbot.waitUntil(lambda: blocked_in_pause(tab.worker.state), timeout=30_000)
+    QApplication.processEvents()  # deliver the batches it reported before blocking
     paused_at = len(batches)
-    qtbot.wait(800)
-    assert len(batches) == paused_at
+    QApplication.processEvents()
+    assert blocked_in_pause(tab.worker.state) and len(batches) == paused_at
     tab.toggle_pause()
     qtbot.waitUntil(lambda: len(batches) > paused_at, timeout=30_000)
     with qtbot.waitSignal(tab.runFinished, timeout=30_000) as blocker:
@@ -193,15 +210,15 @@ def test_layer_tree_follows_the_schedule_and_live_toggles(window, qtbot, tmp_pat
     window.train_tab.phaseChanged.connect(
         lambda e: seen.append((e.message, mt.panel.tree.counts()[0], e.batch)))
     tab = window.train_tab
-    batches = []
+    batches, finished = [], []
+    tab.runFinished.connect(finished.append)  # before start: a fast run cannot slip past
     tab.start()
     tab.worker.batchEnd.connect(batches.append)
     qtbot.waitUntil(lambda: len(batches) >= 2, timeout=60_000)
     qt = mt.panel.model
     qt.setData(qt.index_of("features.18"), Qt.Unchecked.value, Qt.CheckStateRole)
     assert mt.freeze_spec == "backbone"  # a live edit does not change the plan
-    with qtbot.waitSignal(tab.runFinished, timeout=120_000):
-        pass
+    qtbot.waitUntil(lambda: bool(finished), timeout=120_000)  # recorded from the start
     messages_ = [m for m, _, _ in seen]
     assert "User unfroze features.18" in messages_
     user = seen[messages_.index("User unfroze features.18")]

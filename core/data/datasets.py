@@ -9,7 +9,8 @@ from pathlib import Path
 
 import torch
 
-from core.data.folder import Split, decode_files, find_layout, list_files, storage_size
+from core.data.folder import Split, find_layout, list_files, storage_size
+from core.data.streaming import StreamedImages, decode_or_stream, take
 from core.errors import TransferLabError
 from core.paths import cache_dir
 from core.progress import TaskState
@@ -40,6 +41,8 @@ class Dataset:
             train, val = self.class_counts(self.train), self.class_counts(self.val)
             lines.append("per class (train/val): " + ", ".join(
                 f"{c} {train[c]}/{val[c]}" for c in self.classes))
+        if isinstance(self.train.images, StreamedImages):  # too big for RAM (core.data.streaming)
+            lines.append(self.train.images.describe())
         if self.skipped:
             first = "; ".join(f"{Path(p).name}: {why}" for p, why in self.skipped[:3])
             lines.append(f"skipped {len(self.skipped)} unreadable files (first: {first})")
@@ -61,7 +64,7 @@ def stratified_split(labels: torch.Tensor, fraction: float, seed: int):
 
 
 def _subset(split: Split, idx: torch.Tensor) -> Split:
-    return Split(split.images[idx], split.labels[idx], split.skipped)
+    return Split(take(split.images, idx), split.labels[idx], split.skipped)
 
 
 def extract_archive(path: Path, state: TaskState) -> Path:
@@ -122,17 +125,17 @@ def _load_folder(path: Path, image_size: int, val_split: float, seed: int,
     layout = find_layout(path)
     files = list_files(layout.train_root, layout.classes)
     size = storage_size(files, image_size)
-    train = decode_files(files, size, state)
+    train = decode_or_stream(files, size, state)
     if len(train.labels) == 0:
         raise TransferLabError(f"None of the images in {path} could be read.")
     if layout.held_out_root is not None:
-        val = decode_files(list_files(layout.held_out_root, layout.classes), size, state,
-                           "Decoding validation images")
+        val = decode_or_stream(list_files(layout.held_out_root, layout.classes), size, state,
+                               "Decoding validation images")
         return Dataset(path.name, layout.classes, train, val, f"{layout.held_out_root.name}/ folder")
     if not 0 < val_split < 1:
         raise TransferLabError(f"--val-split must be between 0 and 1, got {val_split}.")
     train_idx, val_idx = stratified_split(train.labels, val_split, seed)
     full = train
     return Dataset(path.name, layout.classes, _subset(full, train_idx),
-                   Split(full.images[val_idx], full.labels[val_idx]),
+                   Split(take(full.images, val_idx), full.labels[val_idx]),
                    f"{val_split:.0%} split (seed {seed})")

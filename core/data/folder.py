@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from core.data import disk_cache
 from core.data.images import UnreadableImage, is_image_name, load_square
 from core.errors import TransferLabError
 from core.paths import atomic_path, cache_dir
@@ -110,6 +111,7 @@ def decode_files(files: list[tuple[Path, int]], size: int, state: TaskState,
     if cached.exists():
         try:
             d = torch.load(cached, weights_only=True)
+            disk_cache.touch(cached)  # a hit: least recently used entries go first
             return Split(d["images"], d["labels"], [tuple(s) for s in d["skipped"]])
         except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, not fatal
             cached.unlink(missing_ok=True)
@@ -129,6 +131,7 @@ def decode_files(files: list[tuple[Path, int]], size: int, state: TaskState,
     state.report(stage, len(files), len(files))
     split = Split(images[:n].clone(), torch.tensor(labels, dtype=torch.long), skipped)
     _save_cache(cached, split)
+    disk_cache.enforce_cap(cached.parent)  # the cache's size cap (core.data.disk_cache)
     return split
 
 

@@ -80,6 +80,16 @@ class RunStore:
     def save_model(self, payload: dict) -> None:
         _save(self.model_path, payload)
 
+    def remove_stale_temps(self) -> list[str]:
+        """Delete what a killed save left (``.checkpoint.pt.*.tmp``...): only the writer of
+        this folder makes them, and it is not running while a run is being resumed."""
+        names = (*RUN_FILES, "batches.csv")
+        # atomic_path's temp names: ".<file name>.<random, no dots>.tmp"
+        stale = [p for p in self.dir.glob(".*.tmp") if ".".join(p.name.split(".")[1:-2]) in names]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return [p.name for p in stale]
+
     def load_checkpoint(self) -> dict:
         if not self.checkpoint_path.exists():
             raise TransferLabError(f"No checkpoint to resume in {self.dir}.")
@@ -99,9 +109,25 @@ def _save(path: Path, payload: dict) -> None:
         try:
             torch.save(payload, tmp)
         except (OSError, RuntimeError) as exc:  # a full disk is a RuntimeError in torch.save
-            reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
-            raise TransferLabError(f"Cannot write {path}: {reason}. The previous "
-                                   f"{path.name} is unchanged.") from exc
+            raise TransferLabError(f"Cannot write {path}: {_write_failure(exc, tmp)}. The "
+                                   f"previous {path.name} is unchanged.") from exc
+
+
+def _write_failure(exc: BaseException, tmp: Path) -> str:
+    """Why a save failed, in words. torch.save reports a full disk as an opaque
+    "[enforce fail at inline_container.cc] unexpected pos" RuntimeError: say what it means."""
+    import errno
+    import shutil
+
+    if getattr(exc, "errno", None) == errno.ENOSPC:
+        return "the disk is full"
+    try:
+        free = shutil.disk_usage(tmp.parent).free
+    except OSError:
+        free = None
+    if free is not None and free < 1024**2:  # the failed write used up the last of it
+        return f"the disk is full ({free // 1024} KB free)"
+    return getattr(exc, "strerror", None) or str(exc).splitlines()[0]
 
 
 def write_metrics_csv(path: str | Path, history: list[dict]) -> None:
