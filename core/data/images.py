@@ -25,6 +25,9 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".
 MAX_IMAGE_PIXELS = 150_000_000
 MIN_IMAGE_SIDE = 8  # smaller images hold nothing to classify
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+# Pillow's notes on damaged files ("Corrupt EXIF data", "Tag data larger than file"): the
+# file then decodes or is skipped with its reason, so the note is noise on the console.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 # warnings.catch_warnings() swaps process-wide state: opens (header reads only) take turns.
 _guard = threading.Lock()
