@@ -474,3 +474,20 @@ def test_the_data_tab_lists_skipped_files_with_reasons(qtbot, tmp_path):
     tab.scan()
     qtbot.waitUntil(lambda: "No readable image" in tab.summary.text(), timeout=60_000)
     assert "class_1" in tab.summary.text()
+
+
+def test_the_inference_tab_names_a_bomb_and_keeps_the_other_results(qtbot, tmp_path,
+                                                                    model_file):
+    from gui.inference_tab import InferenceTab
+
+    folder = make_folder(tmp_path / "drop", classes=2, per_class=2)
+    png_bomb(folder / "class_1" / "bomb.png", 30000, 30000)
+    tab = InferenceTab()
+    qtbot.addWidget(tab)
+    tab.torch_ready = True
+    tab._model_loaded(load_model_file(model_file))
+    with qtbot.waitSignal(tab.predictionsDone, timeout=60_000):
+        tab.handle_drop([str(folder)])
+    assert tab.table_model.rowCount() == 4
+    assert "bomb.png: too large" in tab.skipped_view.toPlainText()
+    tab.shutdown()
