@@ -111,7 +111,7 @@ def map_by_position(model: nn.Module, source: dict) -> dict:
 def _load_file(path: Path) -> dict:
     from core.models.model_file import safe_load
 
-    obj = safe_load(path, "weights file")
+    obj = safe_load(path, "PyTorch weights file")
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]  # a TransferLab model file or a training checkpoint
     if not isinstance(obj, dict) or not obj \
