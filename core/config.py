@@ -1,6 +1,7 @@
 """Training settings and named presets, saved with every run as ``config.json``."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, fields
 
@@ -49,15 +50,44 @@ class TrainConfig:
     compile: bool = False  # torch.compile the part of the network that trains
 
     def validate(self) -> "TrainConfig":
-        checks = [
+        """Refuse values that would train on nonsense; each message names the option and
+        its valid range (the one home of those ranges)."""
+        for ok, message in self._checks():
+            if not ok:
+                raise TransferLabError(message + ".")
+        return self
+
+    def _checks(self) -> list[tuple[bool, str]]:
+        def real(x) -> bool:  # a finite number: --lr inf or nan trains NaN weights
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+        return [
             (self.epochs >= 1, "--epochs must be at least 1"),
             (self.freeze_epochs >= 0, "--freeze-epochs cannot be negative"),
-            (self.lr > 0, "--lr must be positive"),
+            (real(self.lr) and self.lr > 0, f"--lr must be positive and finite, got {self.lr}"),
+            (real(self.unfreeze_lr_factor) and self.unfreeze_lr_factor > 0,
+             "--unfreeze-lr-factor must be positive and finite"),
+            (real(self.backbone_lr_factor) and self.backbone_lr_factor >= 0,
+             "--backbone-lr-factor must be zero or more, and finite"),
+            (real(self.weight_decay) and 0 <= self.weight_decay <= 1,
+             "--weight-decay must be in [0, 1]"),
+            (real(self.momentum) and 0 <= self.momentum < 1, "momentum must be in [0, 1)"),
+            (real(self.gamma) and 0 < self.gamma <= 1, "gamma must be in (0, 1]"),
+            (self.step_size >= 1, "step_size must be at least 1"),
+            (real(self.label_smoothing) and 0 <= self.label_smoothing < 1,
+             f"--label-smoothing must be in [0, 1), got {self.label_smoothing}"),
             (self.batch_size >= 1, "--batch-size must be at least 1"),
+            (self.micro_batch >= 0, "micro_batch cannot be negative"),
             (16 <= self.image_size <= 1024, "--image-size must be between 16 and 1024"),
+            (self.limit is None or self.limit >= 1,
+             f"--limit must be at least 1 (or left out for all images), got {self.limit}"),
+            (self.threads is None or self.threads >= 1,
+             f"--threads must be at least 1, got {self.threads}"),
+            (self.log_every >= 0, "--log-every cannot be negative"),
             (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.scheduler in SCHEDULERS, f"--scheduler must be one of {', '.join(SCHEDULERS)}"),
-            (0 < self.val_split < 1, "--val-split must be between 0 and 1"),
+            (real(self.val_split) and 0 < self.val_split < 1,
+             "--val-split must be between 0 and 1"),
             (0 <= self.feature_shift <= 8, "--feature-shift must be between 0 and 8 cells"),
             (self.bn_policy in BN_POLICIES, f"--bn must be one of {', '.join(BN_POLICIES)}"),
             (str(self.precision) in PRECISIONS,
@@ -65,10 +95,6 @@ class TrainConfig:
             (re.fullmatch(DEVICE_PATTERN, str(self.device)) is not None,
              "--device must be auto, cpu, cuda, cuda:N or mps"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise TransferLabError(message + ".")
-        return self
 
     def effective_bn_policy(self) -> str:
         """``auto``: pretrained statistics are kept ("eval"); a network trained from random

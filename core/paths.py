@@ -5,8 +5,10 @@ otherwise platformdirs gives the per-OS cache and data folders.
 """
 from __future__ import annotations
 
+import glob
 import os
-import tempfile
+import secrets
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,27 +44,76 @@ def runs_dir() -> Path:
     return path
 
 
+STALE_TEMP_AGE_S = 3600  # a temp file untouched this long belongs to no live save
+
+
+def _temp_name(target: Path) -> Path:
+    return target.parent / f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+
+
+def _is_stale(tmp: Path) -> bool:
+    """A temp file left by a killed save: its process is gone (POSIX), or it is old."""
+    try:
+        if time.time() - tmp.stat().st_mtime > STALE_TEMP_AGE_S:
+            return True
+    except OSError:
+        return False
+    pid = tmp.name.rsplit(".", 2)[-2].split("-")[0]
+    if not pid.isdigit():
+        return True  # the older naming (tempfile.mkstemp): no live writer makes these now
+    if int(pid) == os.getpid() or os.name != "posix":
+        return False
+    try:
+        os.kill(int(pid), 0)  # signal 0 only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def remove_stale_temp_files(folder: str | os.PathLike, name: str = "*") -> list[Path]:
+    """Delete ``.NAME.*.tmp`` files that a killed save left in ``folder``; return them."""
+    removed = []
+    for tmp in Path(folder).glob(f".{name}.*.tmp"):
+        if _is_stale(tmp):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:
+                pass  # another process removed it first, or the folder is read-only
+    return removed
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike):
     """Yield a temp path next to ``target``; rename it over ``target`` only on success.
 
     A crash or a full disk mid-write leaves the previous file intact, which is what keeps
-    an earlier checkpoint usable when a later save fails.
+    an earlier checkpoint usable when a later save fails. The temp file is created with the
+    user's umask (like any file the user makes; tempfile.mkstemp would make it owner-only),
+    and a temp file that a killed save left for the same target is removed first.
     """
     from core.errors import TransferLabError
 
     target = Path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
+        remove_stale_temp_files(target.parent, glob.escape(target.name))
+        while True:
+            tmp = _temp_name(target)
+            try:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+                break
+            except FileExistsError:
+                continue
     except OSError as exc:
         raise TransferLabError(f"Cannot write to {target.parent}: {exc.strerror or exc}") from exc
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -188,9 +188,10 @@ class InferenceTab(QWidget):
 
     # --- images -----------------------------------------------------------------------------
     def choose_images(self) -> None:
+        from core.data.images import file_dialog_filter
+
         paths, _ = QFileDialog.getOpenFileNames(
-            self, "Open images", "", "Images (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif "
-            "*.tiff);;All files (*)")
+            self, "Open images", "", f"{file_dialog_filter()};;All files (*)")
         if paths:
             self.predict(paths)
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import torch
 
-from core.data.folder import Split, find_layout, list_files, storage_size
+from core.data.folder import (Split, find_layout, list_files, require_every_class,
+                              storage_size)
 from core.data.streaming import StreamedImages, decode_or_stream, take
 from core.errors import TransferLabError
 from core.paths import cache_dir
@@ -105,6 +106,8 @@ def load_dataset(source: str, image_size: int, val_split: float = 0.1, seed: int
     ``limit`` keeps a seeded, class-balanced subset of the training images (quick tries).
     """
     state = state or TaskState()
+    if limit is not None and limit < 1:
+        raise TransferLabError(f"--limit must be at least 1, got {limit}.")
     if source in ("cifar10", "cifar100"):
         from core.data.cifar import load_cifar
 
@@ -127,7 +130,9 @@ def _load_folder(path: Path, image_size: int, val_split: float, seed: int,
     size = storage_size(files, image_size)
     train = decode_or_stream(files, size, state)
     if len(train.labels) == 0:
-        raise TransferLabError(f"None of the images in {path} could be read.")
+        first = "; ".join(f"{Path(p).name}: {why}" for p, why in train.skipped[:2])
+        raise TransferLabError(f"None of the images in {path} could be read (e.g. {first}).")
+    require_every_class(train, layout.classes, layout.train_root)
     if layout.held_out_root is not None:
         val = decode_or_stream(list_files(layout.held_out_root, layout.classes), size, state,
                                "Decoding validation images")

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from core.data import disk_cache
-from core.data.images import UnreadableImage, is_image_name, load_square
+from core.data.images import UnreadableImage, header_size, is_image_name, load_square
 from core.errors import TransferLabError
 from core.paths import atomic_path, cache_dir
 from core.progress import TaskState
@@ -57,17 +57,30 @@ def find_layout(root: Path) -> FolderLayout:
     return FolderLayout(train, held_out, classes)
 
 
+IGNORED_FOLDERS = ("__MACOSX",)  # resource forks that Mac-made zip archives carry along
+
+
+def _visible(name: str) -> bool:
+    return not name.startswith(".") and name not in IGNORED_FOLDERS
+
+
 def _class_dirs(root: Path) -> list[Path]:
-    return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    try:
+        entries = list(root.iterdir())
+    except OSError as exc:
+        raise TransferLabError(f"Cannot list {root}: {exc.strerror or exc}.") from None
+    return sorted(d for d in entries if _visible(d.name) and d.is_dir())
 
 
 def image_files(class_dir: Path) -> list[Path]:
-    """Image-named files below ``class_dir``, sorted. os.walk rather than Path.rglob: rglob
-    hashes every path in long GIL-holding stretches, which stalls the GUI thread."""
+    """Image-named files below ``class_dir``, sorted; hidden files and folders left out.
+    os.walk rather than Path.rglob: rglob hashes every path in long GIL-holding stretches,
+    which stalls the GUI thread. Symbolic links to folders are not followed (no loops); links
+    to files are listed, and a broken or looping one is skipped with its reason when decoded."""
     out = []
     for dirpath, dirnames, filenames in os.walk(class_dir):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        out += [os.path.join(dirpath, f) for f in filenames if is_image_name(Path(f))]
+        dirnames[:] = [d for d in dirnames if _visible(d)]
+        out += [os.path.join(dirpath, f) for f in filenames if _visible(f) and is_image_name(f)]
     return [Path(p) for p in sorted(out)]
 
 
@@ -83,24 +96,39 @@ def list_files(root: Path, classes: list[str]) -> list[tuple[Path, int]]:
 def storage_size(files: list[tuple[Path, int]], image_size: int) -> int:
     """Side of the cached squares: the images' own size when smaller than the training size
     (CIFAR stays 32x32, 49x less memory than 224), else the training size."""
-    from PIL import Image
-
     sides = []
     for path, _ in files[:: max(1, len(files) // 64)][:64]:
-        try:
-            with Image.open(path) as img:
-                sides.append(min(img.size))
-        except Exception:  # noqa: BLE001 - unreadable files are reported when decoded
-            continue
+        size = header_size(path)  # None for unreadable files: they are reported when decoded
+        if size is not None:
+            sides.append(min(size))
     return min(image_size, int(statistics.median(sides))) if sides else image_size
 
 
 def _cache_key(files: list[tuple[Path, int]], size: int, classes: list[str]) -> str:
     h = hashlib.sha256(f"{CACHE_FORMAT}|{size}|{classes}".encode())
     for path, label in files:
-        st = path.stat()
-        h.update(f"{path.resolve()}|{label}|{st.st_mtime_ns}|{st.st_size}\n".encode())
+        try:  # a broken link, a loop or an unreadable folder: keyed as such, decoded as skipped
+            st = os.stat(path)
+            stamp = f"{st.st_mtime_ns}|{st.st_size}"
+        except OSError as exc:
+            stamp = f"error {exc.errno}"
+        # bytes, not str: a file name that is not valid UTF-8 must not break the key
+        h.update(os.fsencode(os.path.abspath(path)) + f"|{label}|{stamp}\n".encode())
     return h.hexdigest()[:24]
+
+
+def require_every_class(split: Split, classes: list[str], root: Path) -> None:
+    """Refuse a class whose files were all skipped: never train a class with no images."""
+    counts = torch.bincount(split.labels, minlength=len(classes)).tolist()
+    empty = [c for c, n in zip(classes, counts) if n == 0]
+    if not empty:
+        return
+    prefix = os.path.join(root, empty[0], "")
+    reasons = [f"{Path(p).name}: {why}" for p, why in split.skipped if p.startswith(prefix)][:2]
+    names = ", ".join(f"'{c}'" for c in empty)
+    raise TransferLabError(
+        f"No readable image in the class folder{'s' * (len(empty) > 1)} {names} of {root} "
+        f"(e.g. {'; '.join(reasons)}). Fix or remove {'them' if len(empty) > 1 else 'it'}.")
 
 
 def decode_files(files: list[tuple[Path, int]], size: int, state: TaskState,

@@ -13,11 +13,40 @@ from core.errors import TransferLabError
 EXIT_USER_ERROR = 2
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the CLI's one-line errors: ``error: …`` and exit 2, no usage block."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER_ERROR, f"error: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _printable_streams() -> None:
+    """File names that are not valid UTF-8 reach Python as lone surrogates; print them as the
+    bytes they are (UTF-8 streams) or escaped (others) instead of crashing mid-listing."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", "") or "").lower().replace("-", "")
+        try:
+            stream.reconfigure(errors="surrogateescape" if encoding == "utf8"
+                               else "backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass  # not a text stream we may reconfigure (a test's capture, a closed pipe)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from core.config import BN_POLICIES, OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS
     from core.catalog import MODEL_NAMES
 
-    p = argparse.ArgumentParser(prog="transferlab", description="Transfer learning for image "
+    p = Parser(prog="transferlab", description="Transfer learning for image "
                                 "classifiers. Without a command, opens the desktop app.")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="fine-tune a pretrained network")
@@ -57,11 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="accuracy and confusion matrix on a labelled folder")
     ev.add_argument("model_file")
     ev.add_argument("--data", required=True, help="folder with one sub-folder per class")
-    ev.add_argument("--batch-size", type=int, default=64)
+    ev.add_argument("--batch-size", type=positive_int, default=64)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    _printable_streams()
     args = build_parser().parse_args(argv)
     try:
         return {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate}[

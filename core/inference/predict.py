@@ -18,7 +18,7 @@ from core.data.images import UnreadableImage, open_rgb, resize_center_crop
 from core.errors import TransferLabError
 from core.models import build_model, imagenet_categories
 from core.preprocess import Preprocessing
-from core.models.model_file import MODEL_FORMAT
+from core.models.model_file import read_model_file
 
 
 @dataclass
@@ -41,24 +41,15 @@ class Prediction:
 
 
 def load_model_file(path: str | Path) -> LoadedModel:
+    """A saved ``model.pt``, checked part by part (core.models.model_file); each way the file
+    can be wrong is one ``TransferLabError`` line."""
+    from core.models.weights import load_exact
+
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise TransferLabError(f"Model file not found: {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same message
-        raise TransferLabError(f"{path} is not a readable model file ({exc}).") from exc
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise TransferLabError(
-            f"{path} is not a TransferLab model (model.pt from a training run). A plain "
-            f"state dict can be used as starting weights with --weights FILE.")
-    classes = list(payload["classes"])
+    payload = read_model_file(path)
+    classes = payload["classes"]
     model, _, _ = build_model(payload["arch"], "none", len(classes))
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as exc:
-        raise TransferLabError(f"{path} does not match the {payload['arch']} architecture: "
-                               f"{str(exc).splitlines()[0]}") from exc
+    load_exact(model, payload["state_dict"], str(path), payload["arch"])
     model.eval()
     return LoadedModel(payload["arch"], model, classes,
                        Preprocessing.from_dict(payload["preprocessing"]), str(path))

@@ -109,34 +109,60 @@ def map_by_position(model: nn.Module, source: dict) -> dict:
 
 
 def _load_file(path: Path) -> dict:
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise TransferLabError(f"Weights file not found: {path}") from None
-    except Exception as exc:  # pickle errors, truncated zips, non-torch files
-        raise TransferLabError(f"{path} is not a readable PyTorch weights file ({exc}).") from exc
+    from core.models.model_file import safe_load
+
+    obj = safe_load(path, "PyTorch weights file")
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]  # a TransferLab model file or a training checkpoint
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+    if not isinstance(obj, dict) or not obj \
+            or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
         raise TransferLabError(f"{path} does not hold a state dict of tensors.")
     return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def mismatch(model: nn.Module, state: dict, allow: str = "") -> str:
+    """How ``state`` does not fit ``model``, in one line ('' when it fits); tensors whose
+    names start with ``allow`` may differ in shape (a head for another class count)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)
+             and not (allow and k.startswith(allow))]
+    if not (missing or unexpected or wrong):
+        return ""
+    examples = [f"{k} missing" for k in missing[:2]] + [f"{k} unexpected" for k in
+                                                         unexpected[:2]]
+    examples += [f"{k} is {tuple(state[k].shape)}, needs {tuple(own[k].shape)}"
+                 for k in wrong[:2]]
+    return (f"{len(missing)} missing, {len(unexpected)} unexpected and {len(wrong)} "
+            f"mis-shaped tensors (e.g. {'; '.join(examples[:3])})")
+
+
+def load_exact(model: nn.Module, state: dict, source: str, arch: str) -> None:
+    """Load every tensor of ``state`` into ``model``, or say in one line why they differ."""
+    problem = mismatch(model, state)
+    if problem:
+        raise TransferLabError(f"{source} does not match the {arch} architecture with its "
+                               f"{_classes(model)} classes: {problem}.")
+    model.load_state_dict(state)
+
+
+def _classes(model: nn.Module) -> int:
+    head = model.get_submodule(head_path(model))
+    return int(getattr(head, "out_features", 0) or 0)
 
 
 def _load_user_file(spec: ModelSpec, model: nn.Module, path: Path) -> None:
     """Load a state dict; a head of another size (a fine-tuned model) is left out."""
     state = _load_file(path)
-    own = model.state_dict()
     head = head_path(model) + "."
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
-    if missing or unexpected or any(not k.startswith(head) for k in wrong):
-        example = (missing + unexpected + wrong)[:3]
-        raise TransferLabError(
-            f"{path.name} does not fit {spec.name}: {len(missing)} missing, {len(unexpected)} "
-            f"unexpected and {len(wrong)} mis-shaped tensors (e.g. {', '.join(example)}). "
-            f"Was it saved from another architecture?")
-    model.load_state_dict({k: v for k, v in state.items() if k not in wrong}, strict=False)
+    problem = mismatch(model, state, allow=head)
+    if problem:
+        raise TransferLabError(f"{path.name} does not fit {spec.name}: {problem}. Was it saved "
+                               f"from another architecture?")
+    own = model.state_dict()
+    model.load_state_dict({k: v for k, v in state.items() if own[k].shape == v.shape},
+                          strict=False)
 
 
 def load_weights(spec: ModelSpec, model: nn.Module, weights: str,

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 from core.errors import TransferLabError
-from core.paths import atomic_path, runs_dir, write_csv_atomic, write_text_atomic
+from core.paths import (atomic_path, remove_stale_temp_files, runs_dir, write_csv_atomic,
+                        write_text_atomic)
 
 BATCH_FIELDS = ["epoch", "batch", "batches", "loss", "lr"]
 METRIC_FIELDS = ["epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
@@ -57,6 +58,8 @@ class RunStore:
         if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
             raise TransferLabError(f"Cannot create the run folder {self.dir}: {existing} is "
                                    f"not a writable folder.")
+        if resume and self.dir.is_dir():
+            remove_stale_temp_files(self.dir)  # what a killed save left behind
 
     @property
     def checkpoint_path(self) -> Path:
