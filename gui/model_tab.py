@@ -123,7 +123,7 @@ class ModelTab(QWidget):
         self._show_busy()
         name, n, size = self.model_name(), self.num_classes, self.image_size
 
-        def build(_state):
+        def build(state):
             import torch
 
             from core.models.layers import LayerTree, output_shapes
@@ -134,6 +134,7 @@ class ModelTab(QWidget):
             # (and slows the GUI thread) for far less time.
             with torch.device("meta"):
                 model, pre, _ = build_model(name, "none", n)
+                state.check()  # superseded by another switch: stop here
                 shapes = output_shapes(model, size)
             return LayerTree(model), shapes, head_path(model), name, pre
 
