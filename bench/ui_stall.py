@@ -2,16 +2,29 @@
 
 A 10 ms QTimer probe records how late each tick fires while a real training run (started from
 the Train tab, as a user would) goes on; the longest gap minus 10 ms is the worst stall the
-user could feel. Also measures launch-to-window time of `python main.py` in a fresh process.
+user could feel. Two cases, each for ``--seconds``:
 
-    .venv/bin/python bench/ui_stall.py [--seconds 60] [--image-size 64]
+- ``plain``: the run trains with the layer tree fully expanded on screen;
+- ``switching``: the same, while every ``--switch-every`` seconds the Model tab switches
+  network (a structure build) and the Data tab switches dataset (a scan). The window greys
+  those tabs out during a run; the bench drives them through their methods to load the
+  GUI thread with exactly the work that used to block it (building the network on the GUI
+  thread, waiting for the previous build or scan to stop). Baseline, measured in the same
+  run: how long that build takes when done on the GUI thread, as the Model tab used to.
+
+Also measures launch-to-window time of `python main.py` in a fresh process. To compare with
+an older version, run this file from an export of that commit (it only uses the tabs'
+public methods).
+
+    .venv/bin/python bench/ui_stall.py [--seconds 60] [--image-size 64] [--data generated]
 
 Uses the shared CIFAR-10 copy when present (a 2,000-image slice), else a generated folder.
-Goal: max stall < 50 ms.
+Goal: max stall < 50 ms in both cases. Figures are noisy on a shared machine.
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import subprocess
@@ -23,6 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 SHARED = REPO.parent / "shared" / "datasets" / "cifar10-jpeg-train.tar.gz"
+MODELS = ("mobilenet_v2", "resnet18", "efficientnet_lite0", "resnet50")
 
 
 def launch_time(home: str) -> str:
@@ -33,103 +47,183 @@ def launch_time(home: str) -> str:
     return proc.stdout.strip().split(";")[0]
 
 
-def make_data(root: Path) -> str:
-    if SHARED.exists():
-        return str(SHARED)
+def generated(root: Path, classes: int = 4, per_class: int = 200) -> str:
     from PIL import Image
     import numpy as np
 
-    rng = np.random.default_rng(0)
-    for c in range(4):
-        for i in range(200):
+    rng = np.random.default_rng(classes)
+    for c in range(classes):
+        for i in range(per_class):
             p = root / f"c{c}" / f"{i}.png"
             p.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype="uint8")).save(p)
     return str(root)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=60)
-    ap.add_argument("--image-size", type=int, default=64)
-    ap.add_argument("--tab", default="model", choices=("data", "model", "train", "inference"),
-                    help="the tab on screen during the run (model: the layer tree, fully "
-                    "expanded, mirrors every freeze change: the heaviest repaint)")
-    args = ap.parse_args()
-    home = tempfile.mkdtemp(prefix="tl-bench-")
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    os.environ["TRANSFERLAB_HOME"] = home
-    print(f"launch: {launch_time(home)}")
+def pump(app, until, seconds: float = 600) -> None:
+    """Run the event loop until ``until()`` (5 ms naps: each processEvents call is cheap
+    but not free)."""
+    end = time.monotonic() + seconds
+    while not until() and time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.005)
 
-    from PySide6.QtCore import QElapsedTimer, QTimer
-    from PySide6.QtWidgets import QApplication
 
+class Probe:
+    """A 10 ms timer; each tick's lateness is a stall the user would feel."""
+
+    def __init__(self):
+        from PySide6.QtCore import QElapsedTimer, QTimer
+
+        self.clock, self.gaps, self.marks = QElapsedTimer(), [], []
+        self.none_refs = sys.getrefcount(None)  # see report()
+        self.clock.start()
+        self.last = self.clock.elapsed()
+        self.timer = QTimer(interval=10)
+        self.timer.timeout.connect(self.tick)
+        self.timer.start()
+
+    def tick(self) -> None:
+        now = self.clock.elapsed()
+        self.gaps.append((now, now - self.last))
+        self.last = now
+
+    def mark(self, name: str) -> None:
+        self.marks.append((self.clock.elapsed(), name))
+
+    def report(self, title: str) -> float:
+        self.timer.stop()
+        stalls = sorted(g - 10 for _, g in self.gaps[5:])  # skip the start-up ticks
+        print(f"[{title}] probe ticks: {len(self.gaps)}; median gap "
+              f"{statistics.median(g for _, g in self.gaps):.1f} ms; UI stall p99 "
+              f"{stalls[int(len(stalls) * 0.99)]:.0f} ms; max UI stall {stalls[-1]:.0f} ms "
+              f"(goal < 50 ms)")
+        lost = self.none_refs - sys.getrefcount(None)
+        print(f"  references to None lost per second: {lost / (self.clock.elapsed() / 1000):.0f}"
+              f" (PySide6 6.12.0 on Python 3.11 drops one per void Qt call; at 0 the "
+              f"interpreter aborts; {sys.getrefcount(None)} left)")
+        for t, gap in sorted(self.gaps[5:], key=lambda g: -g[1])[:3]:
+            before = [n for m, n in self.marks if m <= t]
+            print(f"  stall {gap - 10:.0f} ms at {t / 1000:.1f} s, after "
+                  f"{before[-1] if before else 'nothing'}")
+        return stalls[-1]
+
+
+def idle(worker) -> bool:
+    return worker is None or not worker.thread.isRunning()
+
+
+def open_window(app, args, home: Path, data: str):
     from gui.main_window import MainWindow
 
-    app = QApplication([])
     w = MainWindow()
     w.show()
     ready = []
     w.torchReady.connect(lambda: ready.append(1))
     w.start_loading_torch()
-    while not ready:
-        app.processEvents()
-        time.sleep(0.01)
-    data = make_data(Path(home) / "data-folder")
+    pump(app, lambda: ready)
     w.data_tab.set_source(data)
     w.model_tab.set_model("efficientnet_lite0", "imagenet")
-    w.train_tab.form.set_values(dict(epochs=3, freeze_epochs=1, image_size=args.image_size,
+    w.train_tab.form.set_values(dict(epochs=50, freeze_epochs=1, image_size=args.image_size,
                                       batch_size=32, limit=2000, log_every=20))
-    while w.data_tab.worker is not None and w.data_tab.worker.thread.isRunning():
-        app.processEvents()
-        time.sleep(0.01)
-
-    while w.model_tab.panel.tree is None or w.model_tab.model_name() != "efficientnet_lite0" \
-            or w.model_tab.panel.arch != "efficientnet_lite0":
-        app.processEvents()
-        time.sleep(0.01)
+    pump(app, lambda: idle(w.data_tab.worker))
+    pump(app, lambda: idle(w.model_tab.structure_worker)
+         and w.model_tab.panel.arch == "efficientnet_lite0")
     w.select_tab(args.tab)
     w.model_tab.panel.expand(-1)
-    gaps, clock, batches = [], QElapsedTimer(), []
-    clock.start()
-    last = [clock.elapsed()]
+    return w
 
-    big, marks = [], []
 
-    def tick():
-        now = clock.elapsed()
-        gaps.append(now - last[0])
-        if now - last[0] > 40 and len(gaps) > 5:
-            big.append((now, now - last[0]))
-        last[0] = now
-
-    probe = QTimer()
-    probe.setInterval(10)
-    probe.timeout.connect(tick)
-    probe.start()
+def train_case(app, w, args, title: str, switch_data: list[str] | None) -> float:
+    """Train for ``args.seconds`` under the probe; with ``switch_data``, switch model and
+    dataset every ``args.switch_every`` seconds. Returns the max stall."""
+    probe = Probe()
     w.train_tab.start()
-    worker = w.train_tab.worker
-    worker.batchEnd.connect(lambda e: batches.append(e))
+    worker, batches = w.train_tab.worker, []
+    worker.batchEnd.connect(batches.append)
     for name in ("runStarted", "epochEnd", "phaseChanged", "progress"):
-        getattr(worker, name).connect(lambda e, n=name: marks.append((clock.elapsed(), n)))
+        getattr(worker, name).connect(lambda _e, n=name: probe.mark(n))
+    w.model_tab.treeBuilt.connect(lambda: probe.mark("tree shown"))
+    w.data_tab.scanned.connect(lambda _s: probe.mark("data summary shown"))
+    models, datasets = itertools.cycle(MODELS), itertools.cycle(switch_data or [""])
     end = time.monotonic() + args.seconds
+    next_switch, switches, switch_ms = time.monotonic() + args.switch_every, 0, [0.0]
     while time.monotonic() < end and w.train_tab.running:
         app.processEvents()
         time.sleep(0.001)
-    probe.stop()
-    w.train_tab.shutdown()
-    stalls = [g - 10 for g in gaps[5:]]  # skip the start-up ticks
-    stalls.sort()
-    print(f"training: {len(batches)} batch updates shown in {args.seconds:.0f} s "
-          f"({'shared CIFAR-10 slice' if SHARED.exists() else 'generated images'}, "
-          f"{args.image_size} px, {args.tab} tab on screen)")
-    print(f"probe ticks: {len(gaps)}; median gap {statistics.median(gaps):.1f} ms")
-    print(f"UI stall p99: {stalls[int(len(stalls) * 0.99)]:.0f} ms")
-    print(f"max UI stall: {stalls[-1]:.0f} ms (goal < 50 ms)")
-    for t, gap in sorted(big, key=lambda b: -b[1])[:5]:
-        before = [n for m, n in marks if m <= t]
-        print(f"  stall {gap - 10:.0f} ms at {t / 1000:.1f} s, after worker event "
-              f"{before[-1] if before else 'none'}")
+        if switch_data and time.monotonic() >= next_switch:
+            next_switch += args.switch_every
+            switches += 1
+            model = next(models)
+            probe.mark(f"switch to {model}")
+            t = time.perf_counter()
+            w.model_tab.set_model(model, "none")
+            w.model_tab.rebuild_tree()
+            w.data_tab.set_source(next(datasets))
+            switch_ms.append(1000 * (time.perf_counter() - t))
+    w.train_tab.stop()
+    print(f"[{title}] {len(batches)} batch updates shown in {args.seconds:.0f} s"
+          + (f", {switches} model + dataset switches (the calls themselves: longest "
+             f"{max(switch_ms):.0f} ms)" if switch_data else ""))
+    stall = probe.report(title)
+    pump(app, lambda: not w.train_tab.running)
+    return stall
+
+
+def gui_thread_baseline() -> list[tuple[str, float, float]]:
+    """The baseline, per network: (name, ms of the preprocessing look-up the Model tab used
+    to do on the GUI thread (for EfficientNet-Lite0 it builds the network), ms of one
+    structure build, which the old stop() waited for on the GUI thread when the user switched
+    again before it ended)."""
+    from core.models import build_model, get_spec, imagenet_preprocessing
+
+    out = []
+    for name in MODELS:
+        t = time.perf_counter()
+        imagenet_preprocessing(get_spec(name))
+        t1 = time.perf_counter()
+        build_model(name, "none", 10)
+        out.append((name, 1000 * (t1 - t), 1000 * (time.perf_counter() - t1)))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=60, help="per case")
+    ap.add_argument("--image-size", type=int, default=64)
+    ap.add_argument("--switch-every", type=float, default=2.0)
+    ap.add_argument("--data", choices=("auto", "generated"), default="auto",
+                    help="auto: the shared CIFAR-10 slice when present")
+    ap.add_argument("--tab", default="model", choices=("data", "model", "train", "inference"),
+                    help="the tab on screen during the run (model: the layer tree, fully "
+                    "expanded, mirrors every freeze change: the heaviest repaint)")
+    ap.add_argument("--gil-switch-ms", type=float, default=None,
+                    help="sys.setswitchinterval for the run (Python's default: 5 ms)")
+    args = ap.parse_args()
+    if args.gil_switch_ms:
+        sys.setswitchinterval(args.gil_switch_ms / 1000)
+    home = Path(tempfile.mkdtemp(prefix="tl-bench-"))
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["TRANSFERLAB_HOME"] = str(home)
+    print(f"launch: {launch_time(str(home))}")
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication([])
+    shared = SHARED.exists() and args.data == "auto"
+    data = str(SHARED) if shared else generated(home / "data-a")
+    others = [generated(home / "data-b", 3, 60), generated(home / "data-c", 5, 40), data]
+    w = open_window(app, args, home, data)
+    print(f"data: {'shared CIFAR-10 slice' if shared else 'generated images'}, "
+          f"{args.image_size} px, {args.tab} tab on screen")
+    stalls = [train_case(app, w, args, "plain", None),
+              train_case(app, w, args, "switching", others)]
+    baseline = gui_thread_baseline()
+    print("baseline, measured now on the GUI thread (preprocessing look-up / one structure "
+          "build): " + ", ".join(f"{n} {a:.0f} / {b:.0f} ms" for n, a, b in baseline))
+    print(f"max UI stall: plain {stalls[0]:.0f} ms, switching {stalls[1]:.0f} ms "
+          f"(goal < 50 ms)")
+    w.close()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Data tab: choose CIFAR or a folder (dialog or drop), see classes, counts and samples.
 
-Scanning runs core's ``load_dataset`` in a worker thread (progress shown, cancellable); the
-decoded result is cached on disk by core, so training re-reads it quickly.
+Scanning runs core's ``summarize`` in a worker thread (progress shown, cancellable): it lists
+the files to count them and decodes only the samples shown. Training decodes the images once,
+on its own; the tab never holds a decoded copy of the dataset.
 """
 from __future__ import annotations
 
@@ -24,14 +25,14 @@ THUMB = 56
 
 class DataTab(QWidget):
     sourceChanged = Signal(str)
-    scanned = Signal(object)  # core.data.Dataset
+    scanned = Signal(object)  # core.data.summary.DataSummary
 
     def __init__(self, image_size_provider=lambda: 224, parent=None):
         super().__init__(parent)
         self.setAcceptDrops(True)
         self.image_size_provider = image_size_provider
         self.worker = None
-        self.dataset = None
+        self.dataset = None  # the last DataSummary shown
         self.torch_ready = False
         self.combo = QComboBox()
         for key, title in DATASETS:
@@ -141,12 +142,13 @@ class DataTab(QWidget):
     def scan(self) -> None:
         if not self.torch_ready or not self.source:
             return
-        from core.data.datasets import load_dataset
+        from core.data.summary import summarize
         from core.frontends.qt_worker import TaskWorker
 
         self.cancel_scan()
-        source, size = self.source, self.image_size_provider()
-        self.worker = w = TaskWorker(lambda state: load_dataset(source, size, state=state))
+        source = self.source
+        self.worker = w = TaskWorker(lambda state: summarize(
+            source, THUMB, SAMPLES_PER_CLASS, MAX_CLASSES_SHOWN, state=state))
         w.progress.connect(self._on_progress)
         w.done.connect(self._on_done)
         w.failed.connect(self._on_failed)
@@ -157,6 +159,7 @@ class DataTab(QWidget):
         w.start()
 
     def cancel_scan(self) -> None:
+        """Cancel and detach the scan: it ends on its own and what it finds is dropped."""
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
@@ -168,6 +171,7 @@ class DataTab(QWidget):
         self.summary.setText(f"{event.stage}…")
 
     def _on_failed(self, message: str) -> None:
+        self.worker = None
         self.progress.hide()
         self.cancel_btn.hide()
         self.dataset = None
@@ -175,37 +179,36 @@ class DataTab(QWidget):
         self._clear_grid()
         self.summary.setText(f"<span style='color:#b00020'>{message}</span>")
 
-    def _on_done(self, ds) -> None:
+    def _on_done(self, summary) -> None:
+        self.worker = None
         self.progress.hide()
         self.cancel_btn.hide()
-        self.dataset = ds
-        self.summary.setText(ds.describe().split("\n")[0])
-        train, val = ds.class_counts(ds.train), ds.class_counts(ds.val)
-        self.table.setRowCount(len(ds.classes))
-        for row, name in enumerate(ds.classes):
-            for col, value in enumerate((name, train[name], val[name])):
+        self.dataset = summary
+        self.summary.setText(summary.headline())
+        self.table.setRowCount(len(summary.classes))
+        for row, name in enumerate(summary.classes):
+            values = (name, summary.train_counts[row], summary.val_counts[row])
+            for col, value in enumerate(values):
                 item = QTableWidgetItem(str(value))
                 if col:
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.table.setItem(row, col, item)
-        self.skipped.setPlainText("\n".join(f"{p}: {why}" for p, why in ds.skipped))
-        self._show_samples(ds)
-        self.scanned.emit(ds)
+        self.skipped.setPlainText("\n".join(f"{p}: {why}" for p, why in summary.skipped))
+        self._show_samples(summary)
+        self.scanned.emit(summary)
 
     def _clear_grid(self) -> None:
         while self.grid.count():
             self.grid.takeAt(0).widget().deleteLater()
 
-    def _show_samples(self, ds) -> None:
+    def _show_samples(self, summary) -> None:
         self._clear_grid()
-        labels = ds.train.labels
-        for row, name in enumerate(ds.classes[:MAX_CLASSES_SHOWN]):
+        for row, name in enumerate(summary.classes[:MAX_CLASSES_SHOWN]):
             title = QLabel(name)
             title.setMinimumWidth(90)
             self.grid.addWidget(title, row, 0)
-            idx = (labels == row).nonzero().flatten()[:SAMPLES_PER_CLASS].tolist()
-            for col, i in enumerate(idx, start=1):
+            for col, image in enumerate(summary.samples.get(row, []), start=1):
                 cell = QLabel()
-                cell.setPixmap(chw_to_pixmap(ds.train.images[i], THUMB))
+                cell.setPixmap(chw_to_pixmap(image, THUMB))
                 self.grid.addWidget(cell, row, col)
         self.grid.setColumnStretch(SAMPLES_PER_CLASS + 1, 1)

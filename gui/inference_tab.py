@@ -239,7 +239,7 @@ class InferenceTab(QWidget):
         lm, k = self.lm, self.topk.value()
         w = self._start("predict", None, self._predicted)
         w.fn = lambda state: predict_paths(lm, paths, k, 16, state,
-                                           on_results=w.partial.emit, thumb_size=48)
+                                           on_results=w.emit_partial, thumb_size=48)
         w.partial.connect(self._batch_ready)
         w.progress.connect(self._on_progress)
         self.progress.setRange(0, 0)

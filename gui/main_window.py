@@ -190,19 +190,27 @@ class MainWindow(QMainWindow):
         s.sync()
 
     def closeEvent(self, event) -> None:
-        if self.train_tab.running:
+        training = self.train_tab.running and not self.train_tab.worker.state.cancelled
+        if training:
             answer = QMessageBox.question(
                 self, "Training is running",
                 "Stop training and quit? The last finished epoch's checkpoint stays on disk.")
             if answer != QMessageBox.Yes:
                 event.ignore()
                 return
+        self.save_settings()
+        self.hide()  # the window goes at once; the tasks end behind it
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> bool:
+        """Cancel every task and wait for their threads: the one wait on the GUI thread, at
+        exit, bounded. Training stops after its current batch (the last finished epoch's
+        checkpoint stays); scans, downloads and predictions stop at their next check."""
+        from core.frontends.qt_worker import shutdown_all
+
         self.train_tab.shutdown()
         self.data_tab.cancel_scan()
         self.inference_tab.shutdown()
-        if self.model_tab.structure_worker is not None:
-            self.model_tab.structure_worker.stop()
-        if self.loader is not None:
-            self.loader.stop()
-        self.save_settings()
-        event.accept()
+        self.model_tab.cancel_build()
+        return shutdown_all()

@@ -145,7 +145,8 @@ class TrainTab(QWidget):
             self.worker.state.cancel()
 
     def shutdown(self) -> None:
-        """Stop a running worker and wait for its thread: no orphan thread on exit."""
+        """Cancel and detach a running worker; it stops after the current batch (the window's
+        shutdown waits, bounded, for every thread at exit)."""
         if self.worker is not None:
             self.worker.stop()
 

@@ -1,0 +1,139 @@
+"""What the Data tab shows about a dataset, without decoding it.
+
+Listing files is enough to count a folder's classes and its train/validation split; only the
+few sample thumbnails on screen are decoded. Training decodes the images once, on its own
+(``core.data.datasets.load_dataset``), so the dataset is never held twice in memory.
+
+A header check (``PIL.Image.open`` reads a few bytes, not the pixels) names files that are
+not images at all; a file whose header is fine but whose data is damaged (a truncated JPEG)
+is only found, and skipped, when training decodes it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from core.data.datasets import extract_archive, stratified_split
+from core.data.folder import find_layout, list_files
+from core.data.images import UnreadableImage, load_square, open_rgb
+from core.progress import TaskState
+
+CHECK_EVERY = 256  # files between progress reports and cancel checks
+
+
+@dataclass
+class DataSummary:
+    name: str
+    classes: list[str]
+    train_counts: list[int]
+    val_counts: list[int]
+    val_source: str
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    samples: dict[int, list[torch.Tensor]] = field(default_factory=dict)  # label -> (3,S,S)
+
+    def headline(self) -> str:
+        return (f"{self.name}: {len(self.classes)} classes, {sum(self.train_counts)} train / "
+                f"{sum(self.val_counts)} val images ({self.val_source})")
+
+
+def summarize(source: str, thumb_size: int, per_class: int, max_classes: int,
+              val_split: float = 0.1, seed: int = 0, state: TaskState | None = None
+              ) -> DataSummary:
+    """Classes, per-class train/validation counts, unreadable files and a few decoded samples
+    (``per_class`` for each of the first ``max_classes`` classes) of ``source``, which is
+    "cifar10", "cifar100", an image folder or a .tar.gz/.zip of one. The counts are those
+    ``load_dataset`` with the same ``val_split`` and ``seed`` gives."""
+    state = state or TaskState()
+    if source in ("cifar10", "cifar100"):
+        return _summarize_cifar(source, thumb_size, per_class, max_classes, state)
+    path = Path(source).expanduser()
+    if path.is_file() and path.name.endswith((".tar.gz", ".tgz", ".tar", ".zip")):
+        path = extract_archive(path, state)
+    layout = find_layout(path)
+    skipped: list[tuple[str, str]] = []
+    train = _readable(list_files(layout.train_root, layout.classes), skipped, state)
+    n = len(layout.classes)
+    if layout.held_out_root is not None:
+        val = _readable(list_files(layout.held_out_root, layout.classes), skipped, state)
+        val_source = f"{layout.held_out_root.name}/ folder"
+    else:
+        labels = torch.tensor([label for _, label in train], dtype=torch.long)
+        train_idx, val_idx = stratified_split(labels, val_split, seed)
+        val = [train[i] for i in val_idx.tolist()]
+        train = [train[i] for i in train_idx.tolist()]
+        val_source = f"{val_split:.0%} split (seed {seed})"
+    samples = _decode_samples(train, thumb_size, per_class, max_classes, skipped, state)
+    return DataSummary(path.name, layout.classes, _counts(train, n), _counts(val, n),
+                       val_source, skipped, samples)
+
+
+def _counts(files: list[tuple[Path, int]], n: int) -> list[int]:
+    counts = [0] * n
+    for _, label in files:
+        counts[label] += 1
+    return counts
+
+
+def _readable(files: list[tuple[Path, int]], skipped: list, state: TaskState
+              ) -> list[tuple[Path, int]]:
+    """The files whose header says they are images; the others go to ``skipped``."""
+    from PIL import Image
+
+    kept = []
+    for i, (path, label) in enumerate(files):
+        if i % CHECK_EVERY == 0:
+            state.check()
+            state.report("Scanning files", i, len(files))
+        try:
+            with Image.open(path):
+                pass
+        except Exception:  # noqa: BLE001 - the reason comes from the one decoder below
+            skipped.append((str(path), _reason(path)))
+            continue
+        kept.append((path, label))
+    state.report("Scanning files", len(files), len(files))
+    return kept
+
+
+def _reason(path: Path) -> str:
+    """Why ``path`` cannot be read, in the decoder's own words (one home for them)."""
+    try:
+        open_rgb(path)
+    except UnreadableImage as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - whatever it is, it is named, never raised
+        return f"{type(exc).__name__}: {exc}"
+    return "unreadable header"
+
+
+def _decode_samples(files, size: int, per_class: int, max_classes: int, skipped: list,
+                    state: TaskState) -> dict[int, list[torch.Tensor]]:
+    samples: dict[int, list[torch.Tensor]] = {}
+    for path, label in files:
+        if label >= max_classes or len(samples.setdefault(label, [])) >= per_class:
+            continue
+        state.check()
+        try:
+            samples[label].append(load_square(path, size))
+        except UnreadableImage as exc:
+            skipped.append((str(path), str(exc)))
+    return samples
+
+
+def _summarize_cifar(name: str, size: int, per_class: int, max_classes: int,
+                     state: TaskState) -> DataSummary:
+    """CIFAR's pixels are arrays already: load them (downloading once), count, keep only the
+    few samples, and let the arrays go."""
+    from core.data.cifar import load_cifar
+
+    classes, train, test = load_cifar(name, state)
+    n = len(classes)
+    samples = {}
+    for label in range(min(n, max_classes)):
+        idx = (train.labels == label).nonzero().flatten()[:per_class]
+        samples[label] = [train.images[i].clone() for i in idx.tolist()]
+    counts = [torch.bincount(s.labels, minlength=n).tolist() for s in (train, test)]
+    return DataSummary(name, classes, counts[0], counts[1], "official test split",
+                       samples=samples)
