@@ -156,20 +156,23 @@ def _resume_config(run_dir, args):
 
 
 def cmd_predict(args) -> int:
-    from core.inference.predict import load_imagenet_model, load_model_file, predict_paths
-
     images = list(args.images)
     if args.model:
         if args.model_file:
             images.insert(0, args.model_file)
-        lm = load_imagenet_model(args.model)
+        run = _torch_predictor(args.model, None)
+    elif not args.model_file:
+        raise TransferLabError("Give a model file (model.pt or .onnx) or --model NAME.")
+    elif args.model_file.lower().endswith(".onnx"):  # onnxruntime alone: torch is not imported
+        from core.inference.onnx_predict import load_onnx, predict_files
+
+        om = load_onnx(args.model_file)
+        run = lambda files, k: predict_files(om, files, k)  # noqa: E731
     else:
-        if not args.model_file:
-            raise TransferLabError("Give a model file (model.pt) or --model NAME.")
-        lm = load_model_file(args.model_file)
+        run = _torch_predictor(None, args.model_file)
     if not images:
         raise TransferLabError("No images given.")
-    results = predict_paths(lm, images, max(1, args.topk))
+    results = run(images, max(1, args.topk))
     if not results:
         raise TransferLabError("No image files found in the given paths.")
     for r in results:
@@ -178,6 +181,13 @@ def cmd_predict(args) -> int:
         else:
             print(f"{r.path}\t" + "\t".join(f"{c}\t{p:.4f}" for c, p in r.topk))
     return 0 if any(not r.error for r in results) else EXIT_USER_ERROR
+
+
+def _torch_predictor(imagenet_name, model_file):
+    from core.inference.predict import load_imagenet_model, load_model_file, predict_paths
+
+    lm = load_imagenet_model(imagenet_name) if imagenet_name else load_model_file(model_file)
+    return lambda files, k: predict_paths(lm, files, k)
 
 
 def cmd_evaluate(args) -> int:
