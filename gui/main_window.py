@@ -7,12 +7,13 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QT
 
 from gui.data_tab import DataTab
 from gui.dialogs import show_error
+from gui.evaluate_tab import EvaluateTab
 from gui.inference_tab import InferenceTab
 from gui.model_tab import ModelTab
 from gui.settings import load_json, open_settings, save_json
 from gui.train_tab import TrainTab
 
-TABS = ("data", "model", "train", "inference")
+TABS = ("data", "model", "train", "inference", "evaluate")
 
 
 class MainWindow(QMainWindow):
@@ -31,8 +32,10 @@ class MainWindow(QMainWindow):
         self.model_tab = ModelTab()
         self.train_tab = TrainTab(self.build_config)
         self.inference_tab = InferenceTab()
+        self.evaluate_tab = EvaluateTab()
         for tab, title in ((self.data_tab, "1  Data"), (self.model_tab, "2  Model"),
-                           (self.train_tab, "3  Train"), (self.inference_tab, "4  Inference")):
+                           (self.train_tab, "3  Train"), (self.inference_tab, "4  Inference"),
+                           (self.evaluate_tab, "5  Evaluate")):
             self.tabs.addTab(tab, title)
         self.setCentralWidget(self.tabs)
         self.loading_label = QLabel("Loading PyTorch…")
@@ -96,6 +99,7 @@ class MainWindow(QMainWindow):
         self.data_tab.set_torch_ready()
         self.model_tab.set_torch_ready()
         self.inference_tab.set_torch_ready()
+        self.evaluate_tab.set_torch_ready()
         self.train_tab.set_ready(True)
         self.torchReady.emit()
 
@@ -128,12 +132,15 @@ class MainWindow(QMainWindow):
         model_file = Path(result.run_dir) / "model.pt"
         if model_file.exists():
             self.inference_tab.set_trained_model(str(model_file))
+            self.evaluate_tab.set_model(str(model_file))
 
     def select_tab(self, name: str) -> None:
         self.tabs.setCurrentIndex(TABS.index(name))
 
     # --- runs -------------------------------------------------------------------------------
     def open_run(self, run_dir: str | None = None) -> None:
+        from pathlib import Path
+
         from core.errors import TransferLabError
         from core.training.run_folder import read_batches, read_metrics
 
@@ -147,6 +154,8 @@ class MainWindow(QMainWindow):
             return
         self._show_run_config(run_dir)
         self.train_tab.show_run(run_dir, history, read_batches(run_dir))
+        if (Path(run_dir) / "model.pt").exists():
+            self.evaluate_tab.set_model(str(Path(run_dir) / "model.pt"))
         self.select_tab("train")
 
     def _show_run_config(self, run_dir: str) -> None:
@@ -197,6 +206,7 @@ class MainWindow(QMainWindow):
         self.train_tab.shutdown()
         self.data_tab.cancel_scan()
         self.inference_tab.shutdown()
+        self.evaluate_tab.stop()
         if self.model_tab.structure_worker is not None:
             self.model_tab.structure_worker.stop()
         if self.loader is not None:

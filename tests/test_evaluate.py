@@ -141,3 +141,71 @@ def test_cli_evaluate_prints_table_matrix_pairs_and_accuracy(run, tmp_path, caps
     assert main(["evaluate", str(run_dir / "model.pt"), "--data", str(odd)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+
+
+# --- GUI ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def hand_eval(tmp_path):
+    ev = _hand_case()
+    for r in ev.images:
+        make_image(tmp_path / r.path, (120, 60, 30))
+    ev.images = [ImageResult(str(tmp_path / r.path), r.true, r.predicted, r.p_true,
+                             r.p_predicted, r.loss) for r in ev.images]
+    return ev
+
+
+def test_clicking_a_cell_lists_exactly_that_cells_images(qtbot, hand_eval):
+    from PySide6.QtCore import QPointF, Qt
+
+    from gui.evaluate_tab import EvaluateTab
+
+    tab = EvaluateTab()
+    qtbot.addWidget(tab)
+    tab.resize(1100, 700)
+    tab.show()
+    qtbot.waitExposed(tab)
+    tab.show_evaluation(hand_eval)
+    assert tab.table.rowCount() == 4 and "37.50%" in tab.accuracy.text()
+    view = tab.heat
+    for true, predicted in [(0, 1), (2, 0), (0, 0)]:
+        scene_pos = tab.heat.image.mapToScene(QPointF(predicted + 0.5, true + 0.5))
+        with qtbot.waitSignal(tab.listed, timeout=3000):
+            qtbot.mouseClick(view.viewport(), Qt.LeftButton, pos=view.mapFromScene(scene_pos))
+        t, p = "abcd"[true], "abcd"[predicted]
+        expected = [r.path for r in hand_eval.images if r.true == t and r.predicted == p]
+        assert sorted(tab.listed_paths()) == sorted(expected)
+        assert tab.listed_paths() == [r.path for r in hand_eval.cell(t, p)]  # by loss
+    first_pair = tab.pairs.item(0)
+    assert first_pair.text() == "a → b: 2"
+    with qtbot.waitSignal(tab.listed, timeout=3000):
+        tab.pairs.itemClicked.emit(first_pair)
+    assert tab.listed_paths() == [r.path for r in hand_eval.cell("a", "b")]
+    qtbot.mouseClick(tab.top_button, Qt.LeftButton)
+    assert tab.listed_paths() == [r.path for r in hand_eval.top_losses()]
+
+
+def test_evaluate_tab_runs_in_a_worker_and_reopens_saved_results(qtbot, run):
+    from PySide6.QtCore import Qt
+
+    from gui.evaluate_tab import EvaluateTab
+
+    folder, run_dir = run
+    tab = EvaluateTab()
+    qtbot.addWidget(tab)
+    tab.set_torch_ready()
+    for saved in run_dir.glob("evaluation-*"):
+        saved.unlink()
+    tab.set_model(str(run_dir / "model.pt"))
+    assert tab.evaluation is None and tab.run_button.isEnabled()
+    with qtbot.waitSignal(tab.evaluated, timeout=120_000) as blocker:
+        qtbot.mouseClick(tab.run_button, Qt.LeftButton)
+    ev = blocker.args[0]
+    assert len(ev.images) == 9 and (run_dir / "evaluation-val.json").exists()
+    qtbot.waitUntil(lambda: tab.worker is None)
+    again = EvaluateTab()
+    qtbot.addWidget(again)
+    again.set_torch_ready()
+    again.set_model(str(run_dir / "model.pt"))  # shown from the saved files, no worker
+    assert again.worker is None and again.evaluation.confusion == ev.confusion
+    assert [r.path for r in again.evaluation.images] == [r.path for r in ev.images]
