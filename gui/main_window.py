@@ -8,12 +8,13 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QT
 from gui.data_tab import DataTab
 from gui.dialogs import show_error
 from gui.evaluate_tab import EvaluateTab
+from gui.runs_view import RunsView
 from gui.inference_tab import InferenceTab
 from gui.model_tab import ModelTab
 from gui.settings import load_json, open_settings, save_json
 from gui.train_tab import TrainTab
 
-TABS = ("data", "model", "train", "inference", "evaluate")
+TABS = ("data", "model", "train", "inference", "evaluate", "runs")
 
 
 class MainWindow(QMainWindow):
@@ -33,9 +34,10 @@ class MainWindow(QMainWindow):
         self.train_tab = TrainTab(self.build_config)
         self.inference_tab = InferenceTab()
         self.evaluate_tab = EvaluateTab()
+        self.runs_view = RunsView()
         for tab, title in ((self.data_tab, "1  Data"), (self.model_tab, "2  Model"),
                            (self.train_tab, "3  Train"), (self.inference_tab, "4  Inference"),
-                           (self.evaluate_tab, "5  Evaluate")):
+                           (self.evaluate_tab, "5  Evaluate"), (self.runs_view, "6  Runs")):
             self.tabs.addTab(tab, title)
         self.setCentralWidget(self.tabs)
         self.loading_label = QLabel("Loading PyTorch…")
@@ -43,6 +45,7 @@ class MainWindow(QMainWindow):
         self.train_tab.form.presetApplied.connect(self._preset_applied)
         self.train_tab.trainingActive.connect(self._training_active)
         self.train_tab.runFinished.connect(self._run_finished)
+        self.runs_view.openRequested.connect(self.open_run)
         self.train_tab.phaseChanged.connect(lambda e: self.model_tab.mirror(e.frozen_spec))
         self.data_tab.scanned.connect(
             lambda ds: self.model_tab.set_shape_inputs(num_classes=len(ds.classes)))
@@ -100,6 +103,7 @@ class MainWindow(QMainWindow):
         self.model_tab.set_torch_ready()
         self.inference_tab.set_torch_ready()
         self.evaluate_tab.set_torch_ready()
+        self.runs_view.refresh()
         self.train_tab.set_ready(True)
         self.torchReady.emit()
 
@@ -133,6 +137,7 @@ class MainWindow(QMainWindow):
         if model_file.exists():
             self.inference_tab.set_trained_model(str(model_file))
             self.evaluate_tab.set_model(str(model_file))
+        self.runs_view.refresh()
 
     def select_tab(self, name: str) -> None:
         self.tabs.setCurrentIndex(TABS.index(name))
@@ -207,6 +212,7 @@ class MainWindow(QMainWindow):
         self.data_tab.cancel_scan()
         self.inference_tab.shutdown()
         self.evaluate_tab.stop()
+        self.runs_view.stop()
         if self.model_tab.structure_worker is not None:
             self.model_tab.structure_worker.stop()
         if self.loader is not None:
