@@ -66,6 +66,7 @@ class HeatMap(pg.GraphicsLayoutWidget):
 class EvaluateTab(QWidget):
     evaluated = Signal(object)  # Evaluation
     listed = Signal(str)  # what the image list now shows
+    openImage = Signal(str, str)  # image path, model file: show it in the Inference tab
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -114,6 +115,8 @@ class EvaluateTab(QWidget):
         self.heat.cellClicked.connect(lambda t, p: self.show_cell(t, p))
         self.pairs.itemClicked.connect(lambda item: self.show_cell(*item.data(Qt.UserRole)))
         self.top_button.clicked.connect(self.show_top_losses)
+        self.images.itemActivated.connect(self._open_image)
+        self.images.itemDoubleClicked.connect(self._open_image)
         self._layout()
 
     def _layout(self) -> None:
@@ -215,15 +218,16 @@ class EvaluateTab(QWidget):
             export_model(model, fmt, path, log=lines.append)
             return lines
 
-        self._start(TaskWorker(task), lambda out: self.message.setText(
-            f"Exported {path}. " + " ".join(out)))
+        self._export_path = path
+        self._start(TaskWorker(task), self._exported)
 
+    # Worker signals connect to bound methods, never lambdas: PySide runs a lambda in the
+    # emitting (worker) thread, while a method of this QObject is queued into the GUI thread.
     def _start(self, worker, on_done) -> None:
         self.worker = worker
-        worker.progress.connect(lambda e: (self.progress.setRange(0, e.total or 0),
-                                           self.progress.setValue(e.done)))
+        worker.progress.connect(self._on_progress)
         worker.done.connect(on_done)
-        worker.failed.connect(lambda msg: self.message.setText(f"Error: {msg}"))
+        worker.failed.connect(self._failed)
         worker.thread.finished.connect(self._finished)
         for b in (self.run_button, self.export_button):
             b.setEnabled(False)
@@ -238,6 +242,16 @@ class EvaluateTab(QWidget):
         self.progress.setRange(0, 1)
         for b in (self.run_button, self.export_button):
             b.setEnabled(bool(self.model_file) and self.torch_ready)
+
+    def _on_progress(self, event) -> None:
+        self.progress.setRange(0, event.total or 0)
+        self.progress.setValue(event.done)
+
+    def _failed(self, message: str) -> None:
+        self.message.setText(f"Error: {message}")
+
+    def _exported(self, lines) -> None:
+        self.message.setText(f"Exported {self._export_path}. " + " ".join(lines))
 
     def _evaluated(self, ev) -> None:
         self.message.setText(f"Evaluated {len(ev.images)} images; saved in the run folder.")
@@ -300,6 +314,9 @@ class EvaluateTab(QWidget):
             item.setToolTip(f"{r.path}\nloss {r.loss:.3f}")
             self.images.addItem(item)
         self.listed.emit(title)
+
+    def _open_image(self, item) -> None:
+        self.openImage.emit(item.data(Qt.UserRole), self.model_file)
 
     def listed_paths(self) -> list[str]:
         return [self.images.item(i).data(Qt.UserRole) for i in range(self.images.count())]

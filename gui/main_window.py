@@ -46,6 +46,7 @@ class MainWindow(QMainWindow):
         self.train_tab.trainingActive.connect(self._training_active)
         self.train_tab.runFinished.connect(self._run_finished)
         self.runs_view.openRequested.connect(self.open_run)
+        self.evaluate_tab.openImage.connect(self.open_in_inference)
         self.train_tab.phaseChanged.connect(lambda e: self.model_tab.mirror(e.frozen_spec))
         self.data_tab.scanned.connect(
             lambda ds: self.model_tab.set_shape_inputs(num_classes=len(ds.classes)))
@@ -138,6 +139,35 @@ class MainWindow(QMainWindow):
             self.inference_tab.set_trained_model(str(model_file))
             self.evaluate_tab.set_model(str(model_file))
         self.runs_view.refresh()
+
+    def open_in_inference(self, path: str, model_file: str) -> None:
+        """An image clicked on the Evaluate tab: predicted with that model, with Grad-CAM."""
+        from pathlib import Path
+
+        tab = self.inference_tab
+
+        def predicted(_n):
+            tab.predictionsDone.disconnect(predicted)
+            tab.table.selectRow(0)
+            tab.show_selected() if tab.cam_box.isChecked() else tab.cam_box.setChecked(True)
+
+        def ours() -> bool:
+            return tab.lm is not None and Path(tab.lm.source) == Path(model_file)
+
+        def loaded(_text=None):
+            if _text is not None:
+                if not ours():  # another model finished loading first: keep waiting
+                    return
+                tab.modelLoaded.disconnect(loaded)
+            tab.predictionsDone.connect(predicted)
+            tab.predict([path])
+
+        if ours():
+            loaded()
+        else:
+            tab.modelLoaded.connect(loaded)
+            tab.set_trained_model(model_file)
+        self.select_tab("inference")
 
     def select_tab(self, name: str) -> None:
         self.tabs.setCurrentIndex(TABS.index(name))

@@ -99,10 +99,13 @@ class RunsView(QWidget):
 
         self.worker = TaskWorker(task)
         self.worker.done.connect(self.show_runs)
-        self.worker.failed.connect(lambda msg: self.message.setText(f"Error: {msg}"))
+        self.worker.failed.connect(self._failed)  # a bound method: queued into this thread
         self.worker.thread.finished.connect(self._finished)
         self.message.setText("Reading runs…")
         self.worker.start()
+
+    def _failed(self, message: str) -> None:
+        self.message.setText(f"Error: {message}")
 
     def _finished(self) -> None:
         self.worker.thread.wait(1000)

@@ -209,3 +209,27 @@ def test_evaluate_tab_runs_in_a_worker_and_reopens_saved_results(qtbot, run):
     again.set_model(str(run_dir / "model.pt"))  # shown from the saved files, no worker
     assert again.worker is None and again.evaluation.confusion == ev.confusion
     assert [r.path for r in again.evaluation.images] == [r.path for r in ev.images]
+
+
+def test_an_image_of_a_cell_opens_in_the_inference_tab_with_gradcam(qtbot, run):
+    from gui.main_window import MainWindow
+
+    folder, run_dir = run
+    save_evaluation(evaluate_model(run_dir / "model.pt", folder), run_dir)
+    w = MainWindow()
+    qtbot.addWidget(w)
+    with qtbot.waitSignal(w.torchReady, timeout=60_000):
+        w.start_loading_torch()
+    w.evaluate_tab.set_model(str(run_dir / "model.pt"))
+    ev = w.evaluate_tab.evaluation
+    assert ev is not None and len(ev.images) == 30  # shown from the saved files
+    w.evaluate_tab.show_cell(0, ev.classes.index(ev.images[0].predicted))
+    item = w.evaluate_tab.images.item(0)
+    tab = w.inference_tab
+    with qtbot.waitSignal(tab.predictionsDone, timeout=60_000):
+        w.evaluate_tab.images.itemDoubleClicked.emit(item)
+    assert w.tabs.currentWidget() is tab
+    qtbot.waitUntil(lambda: tab.selected() is not None, timeout=10_000)
+    assert tab.selected().path == w.evaluate_tab.listed_paths()[0]
+    assert tab.cam_box.isChecked() and tab.lm.source == str(run_dir / "model.pt")
+    w.close()
