@@ -106,6 +106,10 @@ class EvaluateTab(QWidget):
         for b in (self.run_button, self.export_button):
             b.setEnabled(False)
         self.cancel_button.setEnabled(False)
+        self._connect()
+        self._layout()
+
+    def _connect(self) -> None:
         self.model_button.clicked.connect(self.choose_model)
         self.data_button.clicked.connect(self.choose_data)
         self.run_button.clicked.connect(self.evaluate)
@@ -117,7 +121,6 @@ class EvaluateTab(QWidget):
         self.top_button.clicked.connect(self.show_top_losses)
         self.images.itemActivated.connect(self._open_image)
         self.images.itemDoubleClicked.connect(self._open_image)
-        self._layout()
 
     def _layout(self) -> None:
         top = QHBoxLayout()

@@ -63,7 +63,8 @@ class Evaluation:
         return sum(r.loss for r in self.images) / max(len(self.images), 1)
 
     def per_class(self) -> list[dict]:
-        return [{"class": c, **m} for c, m in zip(self.classes, M.per_class_metrics(self.confusion))]
+        metrics = M.per_class_metrics(self.confusion)
+        return [{"class": c, **m} for c, m in zip(self.classes, metrics)]
 
     def normalised(self) -> list[list[float]]:
         return M.row_normalised(self.confusion)

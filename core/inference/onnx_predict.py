@@ -128,7 +128,8 @@ def image_files(paths) -> list[Path]:
     return out
 
 
-def predict_files(om: OnnxModel, paths, topk: int = 5, batch_size: int = 16) -> list[OnnxPrediction]:
+def predict_files(om: OnnxModel, paths, topk: int = 5,
+                  batch_size: int = 16) -> list[OnnxPrediction]:
     """Predictions in input order; unreadable files come back with ``error`` set."""
     import numpy as np
 
