@@ -48,7 +48,9 @@ class HeatMap(pg.GraphicsLayoutWidget):
         self.labels = []
         if len(classes) <= 20:
             for (t, p), v in np.ndenumerate(m):
-                text = pg.TextItem(fmt.format(v), color="w", anchor=(0.5, 0.5))
+                dark_cell = v < 0.6 * m.max()  # viridis: dark at the bottom, yellow on top
+                text = pg.TextItem(fmt.format(v), color="w" if dark_cell else "k",
+                                   anchor=(0.5, 0.5))
                 text.setPos(p + 0.5, t + 0.5)
                 self.plot.addItem(text)
                 self.labels.append(text)
@@ -93,6 +95,7 @@ class EvaluateTab(QWidget):
         self.heat = HeatMap()
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["class", "precision", "recall", "F1", "support"])
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.AscendingOrder)  # class order
         self.table.setSortingEnabled(True)
         self.pairs = QListWidget()
         self.top_button = QPushButton("Top losses")

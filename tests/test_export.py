@@ -59,8 +59,13 @@ def test_round_trip_every_architecture(arch, tmp_path, folder):
         assert sorted(p.name for p in out.parent.iterdir()) == sorted([out.name, metadata_path(out).name] + (
             ["model.onnx", "model.onnx.json"] if fmt == "pt2" else []))
     assert [line.split(" against")[0] for line in lines] == ["verified onnx", "verified pt2"]
+    extra = {"transferlab.json": ""}  # the metadata also travels inside each file
+    torch.export.load(tmp_path / "out" / "model.pt2", extra_files=extra)
+    assert json.loads(extra["transferlab.json"])["classes"] == meta["classes"]
     # the .onnx alone (no torch in that path) gives model.pt's classes and top-1
     om = load_onnx(tmp_path / "out" / "model.onnx")
+    inside = json.loads(om.session.get_modelmeta().custom_metadata_map["transferlab"])
+    assert inside["classes"] == meta["classes"] and inside["input"]["layout"] == "NCHW"
     ours = predict_files(om, [folder], topk=3)
     theirs = predict_paths(load_model_file(model), [folder], topk=3)
     assert [r.path for r in ours] == [r.path for r in theirs] and len(ours) == 15

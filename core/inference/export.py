@@ -118,7 +118,8 @@ def write_pt2(net: nn.Module, path: Path, meta: dict, example: torch.Tensor) -> 
         program = torch.export.export(_Named(net), (example,), dynamic_shapes=_batch_dim())
     except Exception as exc:  # noqa: BLE001
         raise TransferLabError(f"torch.export failed: {str(exc).splitlines()[0]}") from exc
-    torch.export.save(program, str(path), extra_files={METADATA_KEY + ".json": json.dumps(meta)})
+    with open(path, "wb") as f:  # a file object: the temp path does not end in .pt2
+        torch.export.save(program, f, extra_files={METADATA_KEY + ".json": json.dumps(meta)})
 
 
 WRITERS = {"onnx": write_onnx, "pt2": write_pt2}
@@ -131,7 +132,8 @@ def load_exported(fmt: str, path: Path) -> Callable[[torch.Tensor], torch.Tensor
 
         om = load_onnx(path)
         return lambda x: torch.from_numpy(run_onnx(om, x.numpy()))
-    return torch.export.load(str(path)).module()
+    with open(path, "rb") as f:
+        return torch.export.load(f).module()
 
 
 @torch.no_grad()
