@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from core.data.batches import BatchLoader
+from core.data.datasets import decoded_paths, load_dataset
 from core.data.folder import Split, decode_files, find_layout, list_files
 from core.errors import TransferLabError
 from core.inference import metrics as M
@@ -114,8 +115,6 @@ def evaluate_model(model_path: str | Path, data: str | None = None, batch_size: 
 def run_validation_split(run_dir: Path, lm: LoadedModel, state: TaskState):
     """The same validation images the run validated on: its config.json's data, split and
     seed through the same loader (decoded images come from the cache when it is warm)."""
-    from core.data.datasets import load_dataset
-
     path = run_dir / "config.json"
     try:
         cfg = json.loads(path.read_text(encoding="utf-8"))
@@ -152,8 +151,7 @@ def folder_split(data: str | Path, lm: LoadedModel, state: TaskState) -> tuple[S
         split.images = split.images[..., off:off + pre.image_size, off:off + pre.image_size]
     if len(split.labels) == 0:
         raise TransferLabError(f"None of the images in {root} could be read.")
-    skipped = {p for p, _ in split.skipped}
-    return split, [str(p) for p, _ in files if str(p) not in skipped]
+    return split, decoded_paths(files, split)
 
 
 @torch.no_grad()
