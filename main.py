@@ -2,7 +2,7 @@
 import multiprocessing
 import sys
 
-CLI_COMMANDS = {"train", "predict", "evaluate"}
+CLI_COMMANDS = {"train", "predict", "evaluate", "export"}
 
 
 def main(argv: list[str]) -> int:

@@ -37,3 +37,38 @@ class Preprocessing:
         squares resized to image_size, so prediction resizes the shorter side to the same
         size (no extra crop margin)."""
         return Preprocessing(image_size, image_size, self.mean, self.std)
+
+
+# The rule every front end applies, written out for exported models' metadata. The torch path
+# is core.data.images.resize_center_crop + core.data.batches.to_model_input; the numpy path
+# below (for onnxruntime, no torch) follows it step by step, and a test checks they agree.
+RESIZE_RULE = ("RGB; shorter side resized to resize_size (PIL bilinear), centre crop of "
+               "image_size x image_size; values / 255, minus mean, divided by std (per channel); "
+               "float32 NCHW")
+
+
+def resize_center_crop_pil(img, resize: int, crop: int):
+    """Shorter side to ``resize``, then the centre ``crop`` square (a PIL image)."""
+    from PIL import Image
+
+    w, h = img.size
+    scale = resize / min(w, h)
+    if scale != 1:
+        img = img.resize((max(crop, round(w * scale)), max(crop, round(h * scale))),
+                         Image.BILINEAR)
+    w, h = img.size
+    left, top = (w - crop) // 2, (h - crop) // 2
+    return img.crop((left, top, left + crop, top + crop))
+
+
+def to_input_array(images, pre: Preprocessing):
+    """RGB PIL images -> normalised float32 (N, 3, S, S) numpy array, the model's input."""
+    import numpy as np
+
+    arrays = [np.asarray(resize_center_crop_pil(img.convert("RGB"), pre.resize_size,
+                                                pre.image_size), dtype=np.uint8)
+              for img in images]
+    x = np.stack(arrays).astype(np.float32).transpose(0, 3, 1, 2) / np.float32(255)
+    mean = np.asarray(pre.mean, dtype=np.float32).reshape(1, 3, 1, 1)
+    std = np.asarray(pre.std, dtype=np.float32).reshape(1, 3, 1, 1)
+    return np.ascontiguousarray((x - mean) / std, dtype=np.float32)

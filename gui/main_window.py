@@ -7,12 +7,14 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QT
 
 from gui.data_tab import DataTab
 from gui.dialogs import show_error
+from gui.evaluate_tab import EvaluateTab
+from gui.runs_view import RunsView
 from gui.inference_tab import InferenceTab
 from gui.model_tab import ModelTab
 from gui.settings import load_json, open_settings, save_json
 from gui.train_tab import TrainTab
 
-TABS = ("data", "model", "train", "inference")
+TABS = ("data", "model", "train", "inference", "evaluate", "runs")
 
 
 class MainWindow(QMainWindow):
@@ -31,8 +33,11 @@ class MainWindow(QMainWindow):
         self.model_tab = ModelTab()
         self.train_tab = TrainTab(self.build_config)
         self.inference_tab = InferenceTab()
+        self.evaluate_tab = EvaluateTab()
+        self.runs_view = RunsView()
         for tab, title in ((self.data_tab, "1  Data"), (self.model_tab, "2  Model"),
-                           (self.train_tab, "3  Train"), (self.inference_tab, "4  Inference")):
+                           (self.train_tab, "3  Train"), (self.inference_tab, "4  Inference"),
+                           (self.evaluate_tab, "5  Evaluate"), (self.runs_view, "6  Runs")):
             self.tabs.addTab(tab, title)
         self.setCentralWidget(self.tabs)
         self.loading_label = QLabel("Loading PyTorch…")
@@ -40,6 +45,8 @@ class MainWindow(QMainWindow):
         self.train_tab.form.presetApplied.connect(self._preset_applied)
         self.train_tab.trainingActive.connect(self._training_active)
         self.train_tab.runFinished.connect(self._run_finished)
+        self.runs_view.openRequested.connect(self.open_run)
+        self.evaluate_tab.openImage.connect(self.open_in_inference)
         self.train_tab.phaseChanged.connect(lambda e: self.model_tab.mirror(e.frozen_spec))
         self.data_tab.scanned.connect(
             lambda ds: self.model_tab.set_shape_inputs(num_classes=len(ds.classes)))
@@ -98,6 +105,8 @@ class MainWindow(QMainWindow):
         self.data_tab.set_torch_ready()
         self.model_tab.set_torch_ready()
         self.inference_tab.set_torch_ready()
+        self.evaluate_tab.set_torch_ready()
+        self.runs_view.refresh()
         self.train_tab.set_ready(True)
         self.train_tab.form.set_devices(devices)
         self.torchReady.emit()
@@ -131,12 +140,45 @@ class MainWindow(QMainWindow):
         model_file = Path(result.run_dir) / "model.pt"
         if model_file.exists():
             self.inference_tab.set_trained_model(str(model_file))
+            self.evaluate_tab.set_model(str(model_file))
+        self.runs_view.refresh()
+
+    def open_in_inference(self, path: str, model_file: str) -> None:
+        """An image clicked on the Evaluate tab: predicted with that model, with Grad-CAM."""
+        from pathlib import Path
+
+        tab = self.inference_tab
+
+        def predicted(_n):
+            tab.predictionsDone.disconnect(predicted)
+            tab.table.selectRow(0)
+            tab.show_selected() if tab.cam_box.isChecked() else tab.cam_box.setChecked(True)
+
+        def ours() -> bool:
+            return tab.lm is not None and Path(tab.lm.source) == Path(model_file)
+
+        def loaded(_text=None):
+            if _text is not None:
+                if not ours():  # another model finished loading first: keep waiting
+                    return
+                tab.modelLoaded.disconnect(loaded)
+            tab.predictionsDone.connect(predicted)
+            tab.predict([path])
+
+        if ours():
+            loaded()
+        else:
+            tab.modelLoaded.connect(loaded)
+            tab.set_trained_model(model_file)
+        self.select_tab("inference")
 
     def select_tab(self, name: str) -> None:
         self.tabs.setCurrentIndex(TABS.index(name))
 
     # --- runs -------------------------------------------------------------------------------
     def open_run(self, run_dir: str | None = None) -> None:
+        from pathlib import Path
+
         from core.errors import TransferLabError
         from core.training.run_folder import read_batches, read_metrics
 
@@ -150,6 +192,8 @@ class MainWindow(QMainWindow):
             return
         self._show_run_config(run_dir)
         self.train_tab.show_run(run_dir, history, read_batches(run_dir))
+        if (Path(run_dir) / "model.pt").exists():
+            self.evaluate_tab.set_model(str(Path(run_dir) / "model.pt"))
         self.select_tab("train")
 
     def _show_run_config(self, run_dir: str) -> None:
@@ -212,5 +256,7 @@ class MainWindow(QMainWindow):
         self.train_tab.shutdown()
         self.data_tab.cancel_scan()
         self.inference_tab.shutdown()
+        self.evaluate_tab.stop()
+        self.runs_view.stop()
         self.model_tab.cancel_build()
         return shutdown_all()

@@ -97,7 +97,7 @@ def test_saves_killed_at_random_moments_leave_only_whole_files(tmp_path):
     assert stats["kills"] == 12 and stats["problems"] == []
     (run / ".checkpoint.pt.k1ll3d.tmp").write_bytes(b"PK\x03\x04 half a zip")  # as a kill leaves
     (run / ".notes.txt.keep.tmp").write_text("not ours")
-    removed = RunStore(run, resume=True).remove_stale_temps()
+    removed = RunStore(run, resume=True).removed_temps  # resuming cleans up
     assert ".checkpoint.pt.k1ll3d.tmp" in removed and len(removed) == len(
         stats["stale_temp_files"]) + 1
     assert [p.name for p in run.glob(".*.tmp")] == [".notes.txt.keep.tmp"]

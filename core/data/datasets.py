@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import tarfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -26,6 +26,7 @@ class Dataset:
     train: Split
     val: Split
     val_source: str  # "held-out folder", "official test split" or "10% split (seed 0)"
+    val_paths: list[str] = field(default_factory=list)  # files of the val images (folders)
 
     @property
     def skipped(self) -> list[tuple[str, str]]:
@@ -134,13 +135,20 @@ def _load_folder(path: Path, image_size: int, val_split: float, seed: int,
         raise TransferLabError(f"None of the images in {path} could be read (e.g. {first}).")
     require_every_class(train, layout.classes, layout.train_root)
     if layout.held_out_root is not None:
-        val = decode_or_stream(list_files(layout.held_out_root, layout.classes), size, state,
-                               "Decoding validation images")
-        return Dataset(path.name, layout.classes, train, val, f"{layout.held_out_root.name}/ folder")
+        held_out = list_files(layout.held_out_root, layout.classes)
+        val = decode_or_stream(held_out, size, state, "Decoding validation images")
+        return Dataset(path.name, layout.classes, train, val, f"{layout.held_out_root.name}/ folder",
+                       decoded_paths(held_out, val))
     if not 0 < val_split < 1:
         raise TransferLabError(f"--val-split must be between 0 and 1, got {val_split}.")
     train_idx, val_idx = stratified_split(train.labels, val_split, seed)
-    full = train
+    full, paths = train, decoded_paths(files, train)
     return Dataset(path.name, layout.classes, _subset(full, train_idx),
                    Split(take(full.images, val_idx), full.labels[val_idx]),
-                   f"{val_split:.0%} split (seed {seed})")
+                   f"{val_split:.0%} split (seed {seed})", [paths[i] for i in val_idx.tolist()])
+
+
+def decoded_paths(files: list[tuple[Path, int]], split: Split) -> list[str]:
+    """The file of each image in ``split`` decoded from ``files`` (unreadable ones left out)."""
+    skipped = {p for p, _ in split.skipped}
+    return [str(p) for p, _ in files if str(p) not in skipped]

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from core.data.datasets import extract_archive, stratified_split
-from core.data.folder import find_layout, list_files
+from core.data.folder import Split, find_layout, list_files, require_every_class
 from core.data.images import UnreadableImage, load_square, open_rgb
 from core.progress import TaskState
 
@@ -55,6 +55,10 @@ def summarize(source: str, thumb_size: int, per_class: int, max_classes: int,
     skipped: list[tuple[str, str]] = []
     train = _readable(list_files(layout.train_root, layout.classes), skipped, state)
     n = len(layout.classes)
+    # the refusal training would give (a class whose files are all unreadable), said now
+    require_every_class(Split(torch.empty(0), torch.tensor([label for _, label in train],
+                                                          dtype=torch.long), skipped),
+                        layout.classes, layout.train_root)
     if layout.held_out_root is not None:
         val = _readable(list_files(layout.held_out_root, layout.classes), skipped, state)
         val_source = f"{layout.held_out_root.name}/ folder"

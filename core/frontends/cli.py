@@ -79,14 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="run folder (default: a new one under the runs folder)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     pr = sub.add_parser("predict", help="classify images")
-    pr.add_argument("model_file", nargs="?", help="a model.pt from a training run")
+    pr.add_argument("model_file", nargs="?", help="a model.pt from a training run, or an "
+                    "exported .onnx file (run with onnxruntime alone)")
     pr.add_argument("images", nargs="*", help="image files or folders")
     pr.add_argument("--model", choices=MODEL_NAMES, help="a plain ImageNet model instead")
     pr.add_argument("--topk", type=int, default=1)
-    ev = sub.add_parser("evaluate", help="accuracy and confusion matrix on a labelled folder")
+    ev = sub.add_parser("evaluate", help="per-class metrics, confusion matrix and accuracy")
     ev.add_argument("model_file")
-    ev.add_argument("--data", required=True, help="folder with one sub-folder per class")
+    ev.add_argument("--data", help="folder with one sub-folder per class (default: the run's "
+                    "own validation split)")
+    ev.add_argument("--json", help="also write the metrics JSON here")
     ev.add_argument("--batch-size", type=positive_int, default=64)
+    ex = sub.add_parser("export", help="ONNX or torch.export file, verified against PyTorch")
+    ex.add_argument("model_file")
+    ex.add_argument("--format", required=True, choices=("onnx", "pt2"))
+    ex.add_argument("--out", required=True, help="the file to write")
     return p
 
 
@@ -94,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     _printable_streams()
     args = build_parser().parse_args(argv)
     try:
-        return {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate}[
-            args.command](args)
+        return {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate,
+                "export": cmd_export}[args.command](args)
     except TransferLabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -180,20 +187,23 @@ def _resume_config(run_dir, args):
 
 
 def cmd_predict(args) -> int:
-    from core.inference.predict import load_imagenet_model, load_model_file, predict_paths
-
     images = list(args.images)
     if args.model:
         if args.model_file:
             images.insert(0, args.model_file)
-        lm = load_imagenet_model(args.model)
+        run = _torch_predictor(args.model, None)
+    elif not args.model_file:
+        raise TransferLabError("Give a model file (model.pt or .onnx) or --model NAME.")
+    elif args.model_file.lower().endswith(".onnx"):  # onnxruntime alone: torch is not imported
+        from core.inference.onnx_predict import load_onnx, predict_files
+
+        om = load_onnx(args.model_file)
+        run = lambda files, k: predict_files(om, files, k)  # noqa: E731
     else:
-        if not args.model_file:
-            raise TransferLabError("Give a model file (model.pt) or --model NAME.")
-        lm = load_model_file(args.model_file)
+        run = _torch_predictor(None, args.model_file)
     if not images:
         raise TransferLabError("No images given.")
-    results = predict_paths(lm, images, max(1, args.topk))
+    results = run(images, max(1, args.topk))
     if not results:
         raise TransferLabError("No image files found in the given paths.")
     for r in results:
@@ -204,28 +214,40 @@ def cmd_predict(args) -> int:
     return 0 if any(not r.error for r in results) else EXIT_USER_ERROR
 
 
+def _torch_predictor(imagenet_name, model_file):
+    from core.inference.predict import load_imagenet_model, load_model_file, predict_paths
+
+    lm = load_imagenet_model(imagenet_name) if imagenet_name else load_model_file(model_file)
+    return lambda files, k: predict_paths(lm, files, k)
+
+
 def cmd_evaluate(args) -> int:
-    from core.data.batches import BatchLoader
-    from core.data.folder import decode_files, find_layout, list_files
-    from core.inference.metrics import evaluate
-    from core.inference.predict import load_model_file
+    import json
+    from pathlib import Path
+
+    from core.events import LogLine
+    from core.frontends.console import ConsoleReporter
+    from core.inference.evaluate import evaluate_model, format_report, save_evaluation
+    from core.paths import write_text_atomic
     from core.progress import TaskState
 
-    lm = load_model_file(args.model_file)
-    layout = find_layout(args.data)
-    unknown = [c for c in layout.classes if c not in lm.classes]
-    if unknown:
-        raise TransferLabError(f"Folder classes not known to the model: {', '.join(unknown)} "
-                               f"(model classes: {', '.join(lm.classes)}).")
-    files = [(path, lm.classes.index(layout.classes[label]))
-             for path, label in list_files(layout.train_root, layout.classes)]
-    pre = lm.preprocessing
-    split = decode_files(files, pre.image_size, TaskState())
-    loader = BatchLoader(split.images, split.labels, args.batch_size, pre.image_size,
-                         pre.mean, pre.std, channels_last=False)
-    result = evaluate(lm.model, loader, len(lm.classes))
-    print(result.format_confusion(lm.classes))
-    if split.skipped:
-        print(f"skipped {len(split.skipped)} unreadable files")
-    print(f"accuracy: {result.accuracy:.2f}%")
+    reporter = ConsoleReporter()
+    state = TaskState(on_progress=reporter.on_progress)
+    ev = evaluate_model(args.model_file, args.data, args.batch_size, state)
+    reporter.on_log_line(LogLine(format_report(ev)))  # clears the progress line first
+    if ev.skipped:
+        print(f"skipped {len(ev.skipped)} unreadable files")
+    csv_path, json_path = save_evaluation(ev, Path(args.model_file).expanduser().parent)
+    print(f"saved: {csv_path} and {json_path.name}")
+    if args.json:
+        write_text_atomic(args.json, json.dumps(ev.to_json(), indent=2) + "\n")
+    print(f"accuracy: {ev.accuracy:.2f}%")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from core.inference.export import export_model
+
+    report = export_model(args.model_file, args.format, args.out, log=print)
+    print(f"exported: {report.path} (+ {report.metadata_path.name})")
     return 0

@@ -59,3 +59,39 @@ def evaluate(model: nn.Module, loader, num_classes: int, state=None, forward=Non
     n = int(confusion.sum())
     correct = confusion.diag().sum().item()
     return EvalResult(float(total_loss) / max(n, 1), 100.0 * correct / max(n, 1), confusion)
+
+
+def confusion_matrix(true: torch.Tensor, predicted: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """[true, predicted] counts of two label vectors."""
+    flat = true.long() * num_classes + predicted.long()
+    return torch.bincount(flat, minlength=num_classes ** 2).view(num_classes, num_classes)
+
+
+def per_class_metrics(confusion) -> list[dict]:
+    """Precision, recall, F1 and support per class from a [true, predicted] count matrix.
+
+    A class never predicted has precision 0, a class with no images recall 0 (as
+    scikit-learn's ``zero_division=0``); F1 is 0 when both are."""
+    c = torch.as_tensor(confusion, dtype=torch.float64)
+    tp, predicted, support = c.diag(), c.sum(0), c.sum(1)
+    precision = torch.where(predicted > 0, tp / predicted.clamp(min=1), 0.0)
+    recall = torch.where(support > 0, tp / support.clamp(min=1), 0.0)
+    denom = precision + recall
+    f1 = torch.where(denom > 0, 2 * precision * recall / denom.clamp(min=1e-300), 0.0)
+    return [{"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for p, r, f, s in zip(precision, recall, f1, support)]
+
+
+def row_normalised(confusion) -> list[list[float]]:
+    """Each true class's row as fractions of its images (rows of empty classes stay 0)."""
+    c = torch.as_tensor(confusion, dtype=torch.float64)
+    return (c / c.sum(1, keepdim=True).clamp(min=1)).tolist()
+
+
+def most_confused(confusion, n: int = 10) -> list[tuple[int, int, int]]:
+    """(true, predicted, count) of the largest off-diagonal cells, largest first; ties in
+    (true, predicted) order."""
+    c = torch.as_tensor(confusion, dtype=torch.long)
+    cells = [(-int(c[t, p]), t, p) for t in range(len(c)) for p in range(len(c))
+             if t != p and c[t, p] > 0]
+    return [(t, p, -neg) for neg, t, p in sorted(cells)[:n]]

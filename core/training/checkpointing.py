@@ -19,9 +19,7 @@ class Checkpointing(TrainingCallback):
 
     def on_fit_start(self, loop) -> None:
         loop.run_dir = str(self.store.dir)
-        if self.resume:
-            if loop.rt.dist.is_main:
-                self.store.remove_stale_temps()  # what a killed save left behind
+        if self.resume:  # (RunStore removed what a killed save left behind)
             self._restore(loop)
         if loop.rt.dist.is_main:
             self.store.write_config(loop.cfg.to_dict())

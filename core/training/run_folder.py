@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import os
 import time
@@ -48,6 +49,7 @@ class RunStore:
     def __init__(self, run_dir: str | Path, resume: bool = False, writer: bool = True):
         self.dir = Path(run_dir).expanduser()
         self.writer = writer
+        self.removed_temps: list[str] = []
         if not writer:
             return
         if not resume and is_run_dir(self.dir):
@@ -58,8 +60,7 @@ class RunStore:
         if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
             raise TransferLabError(f"Cannot create the run folder {self.dir}: {existing} is "
                                    f"not a writable folder.")
-        if resume and self.dir.is_dir():
-            remove_stale_temp_files(self.dir)  # what a killed save left behind
+        self.removed_temps = self.remove_stale_temps() if resume and self.dir.is_dir() else []
 
     @property
     def checkpoint_path(self) -> Path:
@@ -84,14 +85,13 @@ class RunStore:
         _save(self.model_path, payload)
 
     def remove_stale_temps(self) -> list[str]:
-        """Delete what a killed save left (``.checkpoint.pt.*.tmp``...): only the writer of
-        this folder makes them, and it is not running while a run is being resumed."""
-        names = (*RUN_FILES, "batches.csv")
-        # atomic_path's temp names: ".<file name>.<random, no dots>.tmp"
-        stale = [p for p in self.dir.glob(".*.tmp") if ".".join(p.name.split(".")[1:-2]) in names]
-        for p in stale:
-            p.unlink(missing_ok=True)
-        return [p.name for p in stale]
+        """Delete the temp files that a killed save of this run's files left
+        (``.checkpoint.pt.<pid>-<id>.tmp``...; core.paths decides what is stale); other
+        files are left alone. Returns their names."""
+        removed = []
+        for name in (*RUN_FILES, "batches.csv", "freeze_changes.json"):
+            removed += remove_stale_temp_files(self.dir, glob.escape(name))
+        return [p.name for p in removed]
 
     def load_checkpoint(self) -> dict:
         if not self.checkpoint_path.exists():

@@ -1,0 +1,243 @@
+"""Evaluate a saved model: on its run's validation split or on a labelled folder.
+
+Keeps every image's result (file, true and predicted class, both probabilities, loss), derives
+accuracy, per-class precision/recall/F1, the most confused pairs and the confusion matrix, and
+saves them in the run folder (``evaluation-<source>.csv`` + ``.json``) so that reopening a run
+shows them again without running the model: ``load_evaluation``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from core.data.batches import BatchLoader
+from core.data.datasets import decoded_paths, load_dataset
+from core.data.folder import Split, decode_files, find_layout, list_files
+from core.errors import TransferLabError
+from core.inference import metrics as M
+from core.inference.predict import LoadedModel, load_model_file
+from core.paths import write_csv_atomic, write_text_atomic
+from core.progress import TaskState
+
+EVAL_FORMAT = "transferlab-evaluation"
+EVAL_VERSION = 1
+CSV_FIELDS = ["path", "true", "predicted", "p_true", "p_predicted", "loss"]
+RUN_VAL = "val"  # the source name of "the run's own validation split"
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    path: str
+    true: str
+    predicted: str
+    p_true: float
+    p_predicted: float
+    loss: float
+
+    @property
+    def correct(self) -> bool:
+        return self.true == self.predicted
+
+
+@dataclass
+class Evaluation:
+    classes: list[str]
+    images: list[ImageResult]
+    confusion: list[list[int]]  # [true][predicted] counts
+    source: str  # RUN_VAL or the folder evaluated
+    model: str = ""
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+    @property
+    def accuracy(self) -> float:
+        n = sum(map(sum, self.confusion))
+        return 100.0 * sum(self.confusion[i][i] for i in range(len(self.classes))) / max(n, 1)
+
+    @property
+    def loss(self) -> float:
+        return sum(r.loss for r in self.images) / max(len(self.images), 1)
+
+    def per_class(self) -> list[dict]:
+        metrics = M.per_class_metrics(self.confusion)
+        return [{"class": c, **m} for c, m in zip(self.classes, metrics)]
+
+    def normalised(self) -> list[list[float]]:
+        return M.row_normalised(self.confusion)
+
+    def most_confused(self, n: int = 10) -> list[tuple[str, str, int]]:
+        return [(self.classes[t], self.classes[p], k) for t, p, k in
+                M.most_confused(self.confusion, n)]
+
+    def cell(self, true: str, predicted: str) -> list[ImageResult]:
+        """The images of one confusion-matrix cell, highest loss first."""
+        return sorted((r for r in self.images if r.true == true and r.predicted == predicted),
+                      key=lambda r: -r.loss)
+
+    def top_losses(self, n: int = 50) -> list[ImageResult]:
+        """The wrongly classified images the model was most confident about."""
+        return sorted((r for r in self.images if not r.correct), key=lambda r: -r.loss)[:n]
+
+    def to_json(self) -> dict:
+        return {"format": EVAL_FORMAT, "version": EVAL_VERSION, "model": self.model,
+                "source": self.source, "classes": self.classes, "images": len(self.images),
+                "accuracy": self.accuracy, "loss": self.loss, "per_class": self.per_class(),
+                "most_confused": [list(c) for c in self.most_confused()],
+                "confusion": self.confusion, "confusion_normalised": self.normalised(),
+                "skipped": [list(s) for s in self.skipped]}
+
+
+# --- running ---------------------------------------------------------------------------------
+
+def evaluate_model(model_path: str | Path, data: str | None = None, batch_size: int = 64,
+                   state: TaskState | None = None, lm: LoadedModel | None = None) -> Evaluation:
+    """``data=None``: the run's own validation split (rebuilt from the run's config.json)."""
+    state = state or TaskState()
+    lm = lm or load_model_file(model_path)
+    if batch_size < 1:
+        raise TransferLabError("--batch-size must be at least 1.")
+    if data is None:
+        split, paths = run_validation_split(Path(model_path).expanduser().parent, lm, state)
+        source = RUN_VAL
+    else:
+        split, paths = folder_split(data, lm, state)
+        source = str(Path(data).expanduser())
+    ev = run_evaluation(lm, split, paths, batch_size, state)
+    ev.source, ev.model, ev.skipped = source, str(model_path), list(split.skipped)
+    return ev
+
+
+def run_validation_split(run_dir: Path, lm: LoadedModel, state: TaskState):
+    """The same validation images the run validated on: its config.json's data, split and
+    seed through the same loader (decoded images come from the cache when it is warm)."""
+    path = run_dir / "config.json"
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+        args = (cfg["data"], int(cfg["image_size"]), float(cfg["val_split"]), int(cfg["seed"]))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TransferLabError(f"{path} is missing or unreadable, so the run's validation split "
+                               f"is unknown: give --data FOLDER ({type(exc).__name__}).") from exc
+    ds = load_dataset(*args, state=state, limit=cfg.get("limit"))
+    if list(ds.classes) != list(lm.classes):
+        raise TransferLabError(f"The run's data ({cfg['data']}) no longer has the model's "
+                               f"classes: {', '.join(ds.classes)}.")
+    paths = ds.val_paths or [f"{ds.name}:val/{i}" for i in range(len(ds.val.labels))]
+    return ds.val, paths
+
+
+def folder_split(data: str | Path, lm: LoadedModel, state: TaskState) -> tuple[Split, list[str]]:
+    """A labelled folder (``<class>/*`` or ``train/`` + ``val/``: then ``val/``), its class
+    names matched to the model's by name."""
+    layout = find_layout(Path(data))
+    root = layout.held_out_root or layout.train_root
+    unknown = [c for c in layout.classes if c not in lm.classes]
+    missing = [c for c in lm.classes if c not in layout.classes]
+    if unknown or missing:
+        parts = ([f"not classes of the model: {', '.join(unknown)}"] if unknown else []) + \
+                ([f"no images for: {', '.join(missing)}"] if missing else [])
+        raise TransferLabError(f"{root}'s class folders do not match the model's classes "
+                               f"({'; '.join(parts)}). Model classes: {', '.join(lm.classes)}.")
+    files = [(p, lm.classes.index(layout.classes[label]))
+             for p, label in list_files(root, layout.classes)]
+    pre = lm.preprocessing
+    split = decode_files(files, pre.resize_size, state, "Decoding evaluation images")
+    if pre.resize_size != pre.image_size:  # the centre crop of the prediction path
+        off = (pre.resize_size - pre.image_size) // 2
+        split.images = split.images[..., off:off + pre.image_size, off:off + pre.image_size]
+    if len(split.labels) == 0:
+        raise TransferLabError(f"None of the images in {root} could be read.")
+    return split, decoded_paths(files, split)
+
+
+@torch.no_grad()
+def run_evaluation(lm: LoadedModel, split: Split, paths: list[str], batch_size: int,
+                   state: TaskState) -> Evaluation:
+    """Streams the images through the model in batches (progress and cancel between them)."""
+    pre, k, n = lm.preprocessing, len(lm.classes), len(split.labels)
+    loader = BatchLoader(split.images, split.labels, batch_size, pre.image_size, pre.mean,
+                         pre.std, channels_last=False)
+    confusion = torch.zeros((k, k), dtype=torch.long)
+    rows: list[ImageResult] = []
+    for idx, _ in loader.indices():
+        state.check()
+        state.report("Evaluating", len(rows), n)
+        y = loader.targets(idx)
+        with lm.lock:
+            logits = lm.model(loader.inputs(idx)).float()
+        loss = F.cross_entropy(logits, y, reduction="none")
+        probs = logits.softmax(1)
+        pred = probs.argmax(1)
+        confusion += M.confusion_matrix(y, pred, k)
+        for i, t, p, pt, pp, lo in zip(idx.tolist(), y.tolist(), pred.tolist(),
+                                       probs.gather(1, y[:, None])[:, 0].tolist(),
+                                       probs.gather(1, pred[:, None])[:, 0].tolist(),
+                                       loss.tolist()):
+            rows.append(ImageResult(paths[i], lm.classes[t], lm.classes[p], pt, pp, lo))
+    state.report("Evaluating", n, n)
+    return Evaluation(list(lm.classes), rows, confusion.tolist(), "", lm.source)
+
+
+# --- saving and reopening --------------------------------------------------------------------
+
+def result_paths(run_dir: str | Path, source: str) -> tuple[Path, Path]:
+    """(predictions CSV, metrics JSON) of one evaluation source in a run folder."""
+    slug = RUN_VAL if source == RUN_VAL else \
+        "folder-" + (re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(source).name) or "data")
+    run_dir = Path(run_dir)
+    return run_dir / f"evaluation-{slug}.csv", run_dir / f"evaluation-{slug}.json"
+
+
+def save_evaluation(ev: Evaluation, run_dir: str | Path) -> tuple[Path, Path]:
+    """Writes the CSV, then the JSON that points at it (both atomically)."""
+    csv_path, json_path = result_paths(run_dir, ev.source)
+    write_csv_atomic(csv_path, [
+        {"path": r.path, "true": r.true, "predicted": r.predicted, "p_true": f"{r.p_true:.6g}",
+         "p_predicted": f"{r.p_predicted:.6g}", "loss": f"{r.loss:.6g}"} for r in ev.images],
+        CSV_FIELDS)
+    data = ev.to_json() | {"predictions": csv_path.name}
+    write_text_atomic(json_path, json.dumps(data, indent=2) + "\n")
+    return csv_path, json_path
+
+
+def load_evaluation(json_path: str | Path) -> Evaluation:
+    """A saved evaluation, as it was computed (no model is run)."""
+    json_path = Path(json_path)
+    try:
+        d = json.loads(json_path.read_text(encoding="utf-8"))
+        if d.get("format") != EVAL_FORMAT:
+            raise ValueError("not a TransferLab evaluation")
+        with open(json_path.parent / d["predictions"], newline="", encoding="utf-8") as f:
+            rows = [ImageResult(r["path"], r["true"], r["predicted"], float(r["p_true"]),
+                                float(r["p_predicted"]), float(r["loss"]))
+                    for r in csv.DictReader(f)]
+        return Evaluation(list(d["classes"]), rows, [list(map(int, r)) for r in d["confusion"]],
+                          d["source"], d.get("model", ""), [tuple(s) for s in d["skipped"]])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TransferLabError(f"{json_path} is not a readable evaluation ({exc}).") from exc
+
+
+def saved_evaluations(run_dir: str | Path) -> list[Path]:
+    """The metrics JSONs saved in a run folder, newest first."""
+    found = Path(run_dir).glob("evaluation-*.json")
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def format_report(ev: Evaluation, top: int = 5) -> str:
+    """The matrix, the per-class table and the most confused pairs, as plain text."""
+    width = max(9, max(len(c) for c in ev.classes) + 1)
+    lines = [M.EvalResult(ev.loss, ev.accuracy, torch.tensor(ev.confusion))
+             .format_confusion(ev.classes), ""]
+    lines.append("class".ljust(width) + "".join(h.rjust(10) for h in
+                                               ("precision", "recall", "f1", "support")))
+    for m in ev.per_class():
+        lines.append(m["class"][:width - 1].ljust(width) + "".join(
+            f"{m[key]:10.3f}" for key in ("precision", "recall", "f1")) + f"{m['support']:10d}")
+    pairs = ev.most_confused(top)
+    lines += ["", "most confused (true -> predicted: images):" if pairs else "no confusions"]
+    lines += [f"  {t} -> {p}: {k}" for t, p, k in pairs]
+    return "\n".join(lines)

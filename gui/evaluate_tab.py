@@ -1,0 +1,338 @@
+"""Evaluate tab: accuracy, per-class table, confusion-matrix heat map; click a cell (or a most
+confused pair) for that cell's images sorted by loss; "Top losses" over the whole set; Export.
+
+Evaluation and export run in TaskWorkers; this tab only presents results (core's Evaluation).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImageReader, QPixmap
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QListWidget,
+                               QListWidgetItem, QProgressBar, QPushButton, QSplitter,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+THUMB = 72
+MAX_THUMBS = 200  # a cell with more images lists the highest-loss ones
+
+
+class HeatMap(pg.GraphicsLayoutWidget):
+    """Confusion matrix as an image: x = predicted, y = true (first class at the top)."""
+
+    cellClicked = Signal(int, int)  # true, predicted
+
+    def __init__(self):
+        super().__init__()
+        self.plot = self.addPlot()
+        self.plot.invertY(True)
+        self.plot.setLabel("bottom", "predicted")
+        self.plot.setLabel("left", "true")
+        self.plot.setMouseEnabled(False, False)
+        self.image = pg.ImageItem()
+        self.image.setColorMap(pg.colormap.get("viridis"))
+        self.scene().sigMouseClicked.connect(self._clicked)
+        self.plot.addItem(self.image)
+        self.labels: list[pg.TextItem] = []
+
+    def show_matrix(self, matrix, classes: list[str], fmt: str) -> None:
+        m = np.asarray(matrix, dtype=float)
+        self.image.setImage(m.T, levels=(0, max(m.max(), 1e-9)))
+        ticks = [(i + 0.5, c) for i, c in enumerate(classes)]
+        for axis in ("bottom", "left"):
+            self.plot.getAxis(axis).setTicks([ticks])
+        for item in self.labels:
+            self.plot.removeItem(item)
+        self.labels = []
+        if len(classes) <= 20:
+            for (t, p), v in np.ndenumerate(m):
+                dark_cell = v < 0.6 * m.max()  # viridis: dark at the bottom, yellow on top
+                text = pg.TextItem(fmt.format(v), color="w" if dark_cell else "k",
+                                   anchor=(0.5, 0.5))
+                text.setPos(p + 0.5, t + 0.5)
+                self.plot.addItem(text)
+                self.labels.append(text)
+        self.plot.autoRange(padding=0)
+
+    def _clicked(self, event) -> None:
+        if self.image.image is None or event.button() != Qt.LeftButton:
+            return
+        pos = self.image.mapFromScene(event.scenePos())
+        n_pred, n_true = self.image.image.shape[:2]
+        if 0 <= pos.x() < n_pred and 0 <= pos.y() < n_true:
+            self.cellClicked.emit(int(pos.y()), int(pos.x()))
+
+
+class EvaluateTab(QWidget):
+    evaluated = Signal(object)  # Evaluation
+    listed = Signal(str)  # what the image list now shows
+    openImage = Signal(str, str)  # image path, model file: show it in the Inference tab
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.model_file = ""
+        self.data_folder: str | None = None
+        self.evaluation = None
+        self.worker = None
+        self.torch_ready = False
+        self._build()
+
+    def _build(self) -> None:
+        self.model_label = QLabel("No model: train one, or choose a model.pt")
+        self.model_button = QPushButton("Model…")
+        self.data_button = QPushButton("Data: the run's validation split")
+        self.run_button = QPushButton("Evaluate")
+        self.cancel_button = QPushButton("Cancel")
+        self.export_button = QPushButton("Export ONNX…")
+        self.progress = QProgressBar()
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.accuracy = QLabel("")
+        self.accuracy.setStyleSheet("font-size: 16pt; font-weight: bold")
+        self.normalised = QCheckBox("Normalise by true class")
+        self.heat = HeatMap()
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["class", "precision", "recall", "F1", "support"])
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.AscendingOrder)  # class order
+        self.table.setSortingEnabled(True)
+        self.pairs = QListWidget()
+        self.top_button = QPushButton("Top losses")
+        self.images_title = QLabel("")
+        self.images = QListWidget()
+        self.images.setViewMode(QListWidget.IconMode)
+        self.images.setIconSize(QSize(THUMB, THUMB))
+        self.images.setResizeMode(QListWidget.Adjust)
+        self.images.setGridSize(QSize(THUMB + 110, THUMB + 48))
+        self.images.setWordWrap(True)
+        for b in (self.run_button, self.export_button):
+            b.setEnabled(False)
+        self.cancel_button.setEnabled(False)
+        self._connect()
+        self._layout()
+
+    def _connect(self) -> None:
+        self.model_button.clicked.connect(self.choose_model)
+        self.data_button.clicked.connect(self.choose_data)
+        self.run_button.clicked.connect(self.evaluate)
+        self.cancel_button.clicked.connect(self.stop)
+        self.export_button.clicked.connect(self.choose_export)
+        self.normalised.toggled.connect(self._draw_matrix)
+        self.heat.cellClicked.connect(lambda t, p: self.show_cell(t, p))
+        self.pairs.itemClicked.connect(lambda item: self.show_cell(*item.data(Qt.UserRole)))
+        self.top_button.clicked.connect(self.show_top_losses)
+        self.images.itemActivated.connect(self._open_image)
+        self.images.itemDoubleClicked.connect(self._open_image)
+
+    def _layout(self) -> None:
+        top = QHBoxLayout()
+        for w in (self.model_label, self.model_button, self.data_button, self.run_button,
+                  self.cancel_button, self.export_button):
+            top.addWidget(w)
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.addWidget(self.accuracy)
+        lv.addWidget(self.normalised)
+        lv.addWidget(self.heat, 3)
+        lv.addWidget(self.table, 2)
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.addWidget(QLabel("Most confused (true → predicted): click to see the images"))
+        rv.addWidget(self.pairs, 1)
+        rv.addWidget(self.top_button)
+        rv.addWidget(self.images_title)
+        rv.addWidget(self.images, 4)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(right)
+        outer = QVBoxLayout(self)
+        outer.addLayout(top)
+        outer.addWidget(self.progress)
+        outer.addWidget(self.message)
+        outer.addWidget(split, 1)
+
+    # --- inputs -----------------------------------------------------------------------------
+    def set_torch_ready(self) -> None:
+        self.torch_ready = True
+        self.set_model(self.model_file)
+
+    def set_model(self, model_file: str) -> None:
+        """Use ``model_file``; a saved evaluation beside it is shown at once."""
+        self.model_file = model_file or ""
+        self.model_label.setText(Path(model_file).name + f" ({Path(model_file).parent.name})"
+                                 if model_file else "No model")
+        ready = bool(model_file) and self.torch_ready and self.worker is None
+        self.run_button.setEnabled(ready)
+        self.export_button.setEnabled(ready)
+        if ready:
+            self._show_saved()
+
+    def _show_saved(self) -> None:
+        from core.errors import TransferLabError
+        from core.inference.evaluate import load_evaluation, saved_evaluations
+
+        saved = saved_evaluations(Path(self.model_file).parent)
+        if saved:
+            try:
+                self.show_evaluation(load_evaluation(saved[0]))
+                self.message.setText(f"Saved evaluation: {saved[0].name}")
+            except TransferLabError as exc:
+                self.message.setText(str(exc))
+
+    def choose_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Model file", "", "Model (*.pt)")
+        if path:
+            self.set_model(path)
+
+    def choose_data(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Labelled folder (one sub-folder per "
+                                                  "class); cancel = the run's validation split")
+        self.data_folder = folder or None
+        self.data_button.setText(f"Data: {Path(folder).name}" if folder else
+                                 "Data: the run's validation split")
+
+    # --- work -------------------------------------------------------------------------------
+    def evaluate(self) -> None:
+        from core.frontends.qt_worker import TaskWorker
+
+        model, data = self.model_file, self.data_folder
+
+        def task(state):
+            from core.inference.evaluate import evaluate_model, save_evaluation
+
+            ev = evaluate_model(model, data, state=state)
+            save_evaluation(ev, Path(model).parent)
+            return ev
+
+        self._start(TaskWorker(task), self._evaluated)
+
+    def choose_export(self) -> None:
+        default = str(Path(self.model_file).with_suffix(".onnx"))
+        path, _ = QFileDialog.getSaveFileName(self, "Export ONNX", default, "ONNX (*.onnx)")
+        if path:
+            self.export_to(path)
+
+    def export_to(self, path: str, fmt: str = "onnx") -> None:
+        from core.frontends.qt_worker import TaskWorker
+
+        model, lines = self.model_file, []
+
+        def task(_state):
+            from core.inference.export import export_model
+
+            export_model(model, fmt, path, log=lines.append)
+            return lines
+
+        self._export_path = path
+        self._start(TaskWorker(task), self._exported)
+
+    # Worker signals connect to bound methods, never lambdas: PySide runs a lambda in the
+    # emitting (worker) thread, while a method of this QObject is queued into the GUI thread.
+    def _start(self, worker, on_done) -> None:
+        self.worker = worker
+        worker.progress.connect(self._on_progress)
+        worker.done.connect(on_done)
+        worker.failed.connect(self._failed)
+        worker.thread.finished.connect(self._finished)
+        for b in (self.run_button, self.export_button):
+            b.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.message.setText("Working…")
+        worker.start()
+
+    def _finished(self) -> None:
+        self.worker.thread.wait(1000)  # finished is emitted just before the thread ends
+        self.worker = None
+        self.cancel_button.setEnabled(False)
+        self.progress.setRange(0, 1)
+        for b in (self.run_button, self.export_button):
+            b.setEnabled(bool(self.model_file) and self.torch_ready)
+
+    def _on_progress(self, event) -> None:
+        self.progress.setRange(0, event.total or 0)
+        self.progress.setValue(event.done)
+
+    def _failed(self, message: str) -> None:
+        self.message.setText(f"Error: {message}")
+
+    def _exported(self, lines) -> None:
+        self.message.setText(f"Exported {self._export_path}. " + " ".join(lines))
+
+    def _evaluated(self, ev) -> None:
+        self.message.setText(f"Evaluated {len(ev.images)} images; saved in the run folder.")
+        self.show_evaluation(ev)
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+
+    # --- presenting -------------------------------------------------------------------------
+    def show_evaluation(self, ev) -> None:
+        self.evaluation = ev
+        self.accuracy.setText(f"accuracy: {ev.accuracy:.2f}%  ({len(ev.images)} images, "
+                              f"{'validation split' if ev.source == 'val' else ev.source})")
+        self.table.setSortingEnabled(False)
+        rows = ev.per_class()
+        self.table.setRowCount(len(rows))
+        for i, m in enumerate(rows):
+            for j, key in enumerate(("class", "precision", "recall", "f1", "support")):
+                item = QTableWidgetItem()
+                item.setData(Qt.DisplayRole, m[key] if key in ("class", "support")
+                             else round(m[key], 3))
+                self.table.setItem(i, j, item)
+        self.table.setSortingEnabled(True)
+        self.pairs.clear()
+        for t, p, k in ev.most_confused(20):
+            item = QListWidgetItem(f"{t} → {p}: {k}")
+            item.setData(Qt.UserRole, (ev.classes.index(t), ev.classes.index(p)))
+            self.pairs.addItem(item)
+        self._draw_matrix()
+        self.images.clear()
+        self.evaluated.emit(ev)
+
+    def _draw_matrix(self) -> None:
+        ev = self.evaluation
+        if ev is None:
+            return
+        if self.normalised.isChecked():
+            self.heat.show_matrix(ev.normalised(), ev.classes, "{:.2f}")
+        else:
+            self.heat.show_matrix(ev.confusion, ev.classes, "{:.0f}")
+
+    def show_cell(self, true: int, predicted: int) -> None:
+        ev = self.evaluation
+        t, p = ev.classes[true], ev.classes[predicted]
+        self._list_images(ev.cell(t, p), f"true {t} → predicted {p}")
+
+    def show_top_losses(self) -> None:
+        if self.evaluation is not None:
+            self._list_images(self.evaluation.top_losses(MAX_THUMBS),
+                              "Top losses: wrong and most confident about it")
+
+    def _list_images(self, results, title: str) -> None:
+        self.images.clear()
+        self.images_title.setText(f"{title}: {len(results)} images, highest loss first")
+        for r in results[:MAX_THUMBS]:
+            item = QListWidgetItem(_thumbnail(r.path), f"{Path(r.path).name}\n"
+                                   f"{r.predicted} {r.p_predicted:.2f} · {r.true} {r.p_true:.2f}")
+            item.setData(Qt.UserRole, r.path)
+            item.setToolTip(f"{r.path}\nloss {r.loss:.3f}")
+            self.images.addItem(item)
+        self.listed.emit(title)
+
+    def _open_image(self, item) -> None:
+        self.openImage.emit(item.data(Qt.UserRole), self.model_file)
+
+    def listed_paths(self) -> list[str]:
+        return [self.images.item(i).data(Qt.UserRole) for i in range(self.images.count())]
+
+
+def _thumbnail(path: str) -> QIcon:
+    """A small icon read at thumbnail size (QImageReader scales while decoding)."""
+    reader = QImageReader(path)
+    size = reader.size()
+    if size.isValid():
+        reader.setScaledSize(size.scaled(THUMB, THUMB, Qt.KeepAspectRatio))
+    image = reader.read()
+    return QIcon(QPixmap.fromImage(image)) if not image.isNull() else QIcon()

@@ -1,0 +1,186 @@
+"""Runs view: every run in the runs folder (and folders the user adds), sortable and
+filterable; select two or more to overlay their curves and see the settings that differ.
+
+Listing reads files, so it runs in a TaskWorker; the summaries come from core.frontends.runs.
+"""
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
+                               QPushButton, QSplitter, QTableView, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+COLUMNS = ("run", "date", "model", "data", "epochs", "best val acc", "wall time", "status",
+           "lr", "batch", "image size", "freeze")
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf")
+
+
+class RunsView(QWidget):
+    listed = Signal(int)  # number of runs shown
+    compared = Signal(list)  # the selected runs' names
+    openRequested = Signal(str)  # a run folder to reopen (double click)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.roots: list[str] = []
+        self.runs = []
+        self.worker = None
+        self.model = QStandardItemModel(0, len(COLUMNS))
+        self.model.setHorizontalHeaderLabels(list(COLUMNS))
+        self.proxy = QSortFilterProxyModel()
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setFilterKeyColumn(-1)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseInsensitive)
+        self.proxy.setSortRole(Qt.UserRole)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.table.doubleClicked.connect(lambda i: self.openRequested.emit(self._run_at(i).path))
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter (model, data, status, …)")
+        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(self.refresh)
+        self.add_button = QPushButton("Add folder…")
+        self.add_button.clicked.connect(self.choose_folder)
+        self.message = QLabel("")
+        self.charts = pg.GraphicsLayoutWidget()
+        self.acc_plot = self.charts.addPlot(title="validation accuracy (%)")
+        self.loss_plot = self.charts.addPlot(title="train loss")
+        for plot in (self.acc_plot, self.loss_plot):
+            plot.setLabel("bottom", "epoch")
+            plot.addLegend()
+        self.diff = QTableWidget(0, 0)
+        self._layout()
+
+    def _layout(self) -> None:
+        bar = QHBoxLayout()
+        for w in (self.filter, self.refresh_button, self.add_button):
+            bar.addWidget(w)
+        lower = QSplitter(Qt.Horizontal)
+        lower.addWidget(self.charts)
+        lower.addWidget(self.diff)
+        split = QSplitter(Qt.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(lower)
+        v = QVBoxLayout(self)
+        v.addLayout(bar)
+        v.addWidget(self.message)
+        v.addWidget(split, 1)
+
+    # --- listing ----------------------------------------------------------------------------
+    def set_roots(self, roots: list[str]) -> None:
+        self.roots = list(dict.fromkeys(roots))
+        self.refresh()
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "A folder of runs (or one run)")
+        if folder:
+            self.set_roots(self.roots + [folder])
+
+    def refresh(self) -> None:
+        from core.frontends.qt_worker import TaskWorker
+
+        if self.worker is not None:
+            return
+        roots = list(self.roots)
+
+        def task(state):
+            from core.frontends.runs import list_runs
+            from core.paths import runs_dir
+
+            return list_runs(roots or [str(runs_dir())], state)
+
+        self.worker = TaskWorker(task)
+        self.worker.done.connect(self.show_runs)
+        self.worker.failed.connect(self._failed)  # a bound method: queued into this thread
+        self.worker.thread.finished.connect(self._finished)
+        self.message.setText("Reading runs…")
+        self.worker.start()
+
+    def _failed(self, message: str) -> None:
+        self.message.setText(f"Error: {message}")
+
+    def _finished(self) -> None:
+        self.worker.thread.wait(1000)
+        self.worker = None
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+
+    def show_runs(self, runs) -> None:
+        self.runs = list(runs)
+        self.model.setRowCount(0)
+        for i, r in enumerate(self.runs):
+            values = (r.name, r.date, r.model, r.data, f"{r.epochs}/{r.planned_epochs}",
+                      "" if r.best_val_acc is None else f"{r.best_val_acc:.2f}%",
+                      _duration(r.wall_s), r.status, r.config.get("lr"),
+                      r.config.get("batch_size"), r.config.get("image_size"),
+                      r.config.get("freeze"))
+            keys = (r.name, r.date, r.model, r.data, r.epochs, r.best_val_acc or -1.0,
+                    r.wall_s, r.status, r.config.get("lr") or 0, r.config.get("batch_size") or 0,
+                    r.config.get("image_size") or 0, str(r.config.get("freeze")))
+            row = []
+            for value, key in zip(values, keys):
+                item = QStandardItem("" if value is None else str(value))
+                item.setData(key, Qt.UserRole)
+                item.setEditable(False)
+                row.append(item)
+            row[0].setData(i, Qt.UserRole + 1)
+            self.model.appendRow(row)
+        self.table.resizeColumnsToContents()
+        self.message.setText(f"{len(self.runs)} runs")
+        self.listed.emit(len(self.runs))
+
+    def _run_at(self, proxy_index):
+        source = self.proxy.mapToSource(proxy_index)
+        return self.runs[self.model.item(source.row(), 0).data(Qt.UserRole + 1)]
+
+    # --- comparing --------------------------------------------------------------------------
+    def selected_runs(self):
+        rows = self.table.selectionModel().selectedRows()
+        return [self._run_at(i) for i in sorted(rows, key=lambda i: i.row())]
+
+    def _selection_changed(self, *_):
+        self.compare(self.selected_runs())
+
+    def compare(self, runs) -> None:
+        """Overlays the runs' curves (one colour each, legend with run names) and lists the
+        settings that differ between them."""
+        from core.frontends.runs import differing_settings
+
+        for plot in (self.acc_plot, self.loss_plot):
+            plot.clear()
+            plot.legend.clear()
+        for i, r in enumerate(runs):
+            pen = pg.mkPen(COLOURS[i % len(COLOURS)], width=2)
+            epochs = [h["epoch"] for h in r.history]  # 1-based
+            self.acc_plot.plot(epochs, [h["val_acc"] for h in r.history], pen=pen, name=r.name,
+                               symbol="o", symbolSize=5, symbolBrush=pen.color())
+            self.loss_plot.plot(epochs, [h["train_loss"] for h in r.history], pen=pen,
+                                name=r.name)
+        diff = differing_settings(runs) if len(runs) > 1 else {}
+        self.diff.clear()
+        self.diff.setRowCount(len(diff))
+        self.diff.setColumnCount(len(runs))
+        self.diff.setHorizontalHeaderLabels([r.name for r in runs])
+        self.diff.setVerticalHeaderLabels(list(diff))
+        for row, values in enumerate(diff.values()):
+            for col, value in enumerate(values):
+                self.diff.setItem(row, col, QTableWidgetItem(str(value)))
+        self.compared.emit([r.name for r in runs])
+
+    def curve_names(self) -> list[str]:
+        return [item.name() for item in self.acc_plot.listDataItems()]
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
