@@ -17,7 +17,8 @@ from gui.layer_tree_model import LayerTreeModel
 
 PRESETS = (("Freeze backbone", "backbone", "The lesson's phase 1: everything but the head"),
            ("Unfreeze all", "none", "Everything trains"),
-           ("Freeze up to selected", "upto", "Freeze the selected layer and all before it"),
+           ("Freeze through selected", "through",
+            "Freeze the selected layer and every layer before it (spec through:LAYER)"),
            ("Freeze BatchNorm only", "bn", "Only BatchNorm layers stay fixed"))
 
 
@@ -117,15 +118,15 @@ class LayerPanel(QWidget):
         return self.proxy.mapToSource(rows[0]).internalPointer().path
 
     def apply_preset(self, key: str) -> None:
-        """Apply a named preset; "upto" freezes the selected layer and everything before it."""
+        """Apply a named preset; "through" freezes the selected layer and all before it."""
         if self.tree is None:
             return
-        if key == "upto":
+        if key == "through":
             path = self.selected_path()
             if not path:
-                self.summary.setText("Select a layer first, then “Freeze up to selected”.")
+                self.summary.setText("Select a layer first, then “Freeze through selected”.")
                 return
-            key = f"upto:{path},{path}"
+            key = f"through:{path}"
         self.apply_spec(key)
 
     def apply_spec(self, spec: str) -> None:
