@@ -8,11 +8,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QImageReader, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
                                QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox,
                                QSplitter, QTableView, QVBoxLayout, QWidget)
 
 from core.catalog import MODELS
+from gui.cam_view import CamControls
 from gui.dialogs import save_with_dialog, show_error, show_info, show_progress
 from gui.image_utils import heat_overlay
 from gui.prediction_table import PredictionTableModel
@@ -84,10 +85,9 @@ class InferenceTab(QWidget):
         self.preview.setAlignment(Qt.AlignCenter)
         self.preview.setMinimumSize(PREVIEW, PREVIEW)
         self.bars = TopKBars()
-        self.cam_box = QCheckBox("Show Grad-CAM for")
-        self.cam_class = QComboBox()
-        self.cam_box.toggled.connect(lambda _: self.show_selected())
-        self.cam_class.activated.connect(lambda _: self.show_selected())
+        self.cam = CamControls()
+        self.cam_box = self.cam.box
+        self.cam.changed.connect(self.show_selected)
         self.skipped_view = QPlainTextEdit(readOnly=True)
         self.skipped_view.setMaximumHeight(80)
         self.skipped_view.setPlaceholderText("Files that could not be read are listed here.")
@@ -109,12 +109,9 @@ class InferenceTab(QWidget):
         left.addWidget(self.skipped_view)
         left_w = QWidget()
         left_w.setLayout(left)
-        cam_row = QHBoxLayout()
-        cam_row.addWidget(self.cam_box)
-        cam_row.addWidget(self.cam_class, 1)
         right = QVBoxLayout()
         right.addWidget(self.preview, 1)
-        right.addLayout(cam_row)
+        right.addWidget(self.cam)
         right.addWidget(self.bars)
         right_w = QWidget()
         right_w.setLayout(right)
@@ -180,8 +177,7 @@ class InferenceTab(QWidget):
         pre = lm.preprocessing
         text = f"{lm.source}: {lm.arch}, {len(lm.classes)} classes, input {pre.image_size} px"
         self.model_label.setText(text)
-        self.cam_class.clear()
-        self.cam_class.addItems(lm.classes)
+        self.cam.set_classes(lm.classes)
         self.modelLoaded.emit(text)
         if self.predictions:  # re-run what is on screen with the new model
             self.predict([p.path for p in self.predictions])
@@ -271,6 +267,8 @@ class InferenceTab(QWidget):
         self.skipped_view.clear()
         self.preview.clear()
         self.bars.set_items([])
+        self._stop("cam")
+        self.cam.stopped()
         self.hint.show()
 
     # --- details and Grad-CAM ---------------------------------------------------------------
@@ -285,26 +283,32 @@ class InferenceTab(QWidget):
         if p is None:
             return
         self.bars.set_items(p.topk)
-        if self.cam_class.findText(p.topk[0][0]) >= 0 and not self.cam_box.isChecked():
-            self.cam_class.setCurrentText(p.topk[0][0])
         reader = QImageReader(p.path)
         reader.setAutoTransform(True)
         image = reader.read()
         self._show_image(image)
-        if self.cam_box.isChecked() and self.lm is not None and not image.isNull():
-            from core.inference.explain import gradcam
+        if not self.cam.enabled() or self.lm is None or image.isNull() or not p.topk:
+            self._stop("cam")
+            self.cam.stopped()
+            return
+        from core.inference.explain import gradcam
 
-            lm, path, cls = self.lm, p.path, self.cam_class.currentIndex()
-            self._cam_base = image
-            w = self._start("cam", lambda _s: gradcam(lm, path, cls), self._cam_ready)
-            w.failed.connect(self._cam_failed)
+        lm, path = self.lm, p.path
+        cls, name, top1 = self.cam.target(p, lm.classes)
+        self._cam_job = (image, name, top1, p.topk[0][0])
+        self.cam.computing(name)
+        w = self._start("cam", lambda _s: gradcam(lm, path, cls), self._cam_ready)
+        w.failed.connect(self._cam_failed)
 
     # Worker signals connect to bound methods, never lambdas: PySide runs a lambda in the
     # emitting (worker) thread, while a method of this QObject is queued into the GUI thread.
     def _cam_ready(self, heat) -> None:
-        self._show_image(heat_overlay(self._cam_base, heat))
+        image, name, top1, predicted = self._cam_job
+        self._show_image(heat_overlay(image, heat))
+        self.cam.shown(heat, name, top1, predicted)
 
     def _cam_failed(self, message: str) -> None:
+        self.cam.stopped("Grad-CAM failed: " + message)
         show_error(self, "Grad-CAM failed", message)
 
     def _worker_failed(self, _message: str) -> None:

@@ -65,3 +65,85 @@ def test_gui_freeze_through_selected_on_efficientnet(qtbot):
     assert panel.tree.counts()[0] == frozen
     qtbot.waitUntil(lambda: panel.summary.text().startswith(f"frozen {frozen:,} / "),
                     timeout=2000)
+
+
+# --- item 1: Grad-CAM follows the selected photo ----------------------------------------------
+@pytest.fixture(scope="module")
+def lite0():
+    from core.inference.predict import load_imagenet_model
+
+    return load_imagenet_model("efficientnet_lite0")
+
+
+@pytest.fixture
+def inference_tab(qtbot, lite0):
+    from gui.inference_tab import InferenceTab
+
+    t = InferenceTab()
+    qtbot.addWidget(t)
+    t.torch_ready = True
+    t._model_loaded(lite0)
+    yield t
+    t.shutdown()
+
+
+@pytest.fixture(scope="module")
+def two_photos(tmp_path_factory):
+    data = pytest.importorskip("skimage.data")
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("photos")
+    Image.fromarray(data.chelsea()).save(folder / "chelsea.jpg")
+    Image.fromarray(data.coffee()).save(folder / "coffee.jpg")
+    return [folder / "chelsea.jpg", folder / "coffee.jpg"]
+
+
+def _row_of(tab, name):
+    for r in range(tab.proxy.rowCount()):
+        row = tab.table_model.rows[tab.proxy.mapToSource(tab.proxy.index(r, 0)).row()]
+        if row.path.endswith(name):
+            return r, row
+    raise AssertionError(name)
+
+
+def test_gradcam_follows_each_selected_photos_top1(inference_tab, qtbot, two_photos):
+    tab = inference_tab
+    with qtbot.waitSignal(tab.predictionsDone, timeout=60_000):
+        tab.handle_drop([str(p) for p in two_photos])
+    (r_cat, cat), (r_cup, cup) = _row_of(tab, "chelsea.jpg"), _row_of(tab, "coffee.jpg")
+    assert cat.topk[0][0] != cup.topk[0][0]
+    tab.table.selectRow(r_cat)
+    tab.cam_box.setChecked(True)
+    assert tab.cam.status.text().startswith("Computing Grad-CAM")  # a busy sign at once
+    assert not tab.cam.busy.isHidden()
+    qtbot.waitUntil(lambda: tab.cam.status.text().startswith(f"Grad-CAM for “{cat.topk[0][0]}”"),
+                    timeout=60_000)
+    tab.table.selectRow(r_cup)
+    qtbot.waitUntil(lambda: tab.cam.status.text().startswith(f"Grad-CAM for “{cup.topk[0][0]}”"),
+                    timeout=60_000)
+    assert tab.cam.busy.isHidden()
+
+
+def test_a_picked_class_is_kept_until_the_model_changes(inference_tab, qtbot, two_photos, lite0):
+    tab = inference_tab
+    with qtbot.waitSignal(tab.predictionsDone, timeout=60_000):
+        tab.handle_drop([str(two_photos[0])])
+    cat = tab.table_model.rows[0]
+    tab.cam.combo.setCurrentIndex(tab.cam.combo.findText("tench"))
+    assert tab.cam.target(cat, lite0.classes)[1] == "tench"
+    tab._model_loaded(lite0)  # another model (here the same one, reloaded)
+    assert tab.cam.target(cat, lite0.classes) == (lite0.classes.index(cat.topk[0][0]),
+                                                  cat.topk[0][0], True)
+
+
+def test_an_empty_map_says_why(qtbot):
+    import numpy as np
+
+    from gui.cam_view import CamControls
+
+    cam = CamControls()
+    qtbot.addWidget(cam)
+    cam.shown(np.zeros((4, 4), np.float32), "ants", False, "bees")
+    assert "is empty" in cam.status.text() and "“bees”" in cam.status.text()
+    cam.shown(np.full((4, 4), 0.8, np.float32), "bees", True, "bees")
+    assert "is empty" not in cam.status.text()
