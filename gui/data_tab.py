@@ -8,13 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
+from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout,
                                QHeaderView, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
                                QScrollArea, QSplitter, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
 from core.catalog import DATASETS
-from gui.dialogs import show_progress
+from gui.dialogs import open_dir, show_progress
 from gui.image_utils import chw_to_pixmap
 
 SAMPLES_PER_CLASS = 8
@@ -105,7 +105,7 @@ class DataTab(QWidget):
             self.set_source(key)
 
     def choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Choose an image folder")
+        path = open_dir(self, "Choose an image folder")
         if path:
             self.set_source(path)
 

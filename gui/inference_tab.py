@@ -8,13 +8,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QImageReader, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView,
                                QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox,
                                QSplitter, QTableView, QVBoxLayout, QWidget)
 
 from core.catalog import MODELS
 from gui.cam_view import CamControls
-from gui.dialogs import save_with_dialog, show_error, show_info, show_progress
+from gui.dialogs import (open_file, open_files, save_with_dialog, show_error, show_info,
+                         show_progress)
 from gui.image_utils import heat_overlay
 from gui.prediction_table import PredictionTableModel
 from gui.topk_bars import TopKBars
@@ -35,6 +36,7 @@ class InferenceTab(QWidget):
         self.lm = None  # core.inference.predict.LoadedModel
         self.trained_model_file: str | None = None
         self.predictions, self.skipped = [], []
+        self._queued: list[str] = []  # paths added while a batch was being predicted
         self.workers = {}  # role -> TaskWorker, at most one each
         self._build_widgets()
         self._build_layout()
@@ -153,8 +155,7 @@ class InferenceTab(QWidget):
             key, state.download_progress("Downloading weights")))
 
     def choose_model_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load a trained model", "",
-                                              "TransferLab model (*.pt *.pth);;All (*)")
+        path = open_file(self, "Load a trained model", "TransferLab model (*.pt *.pth);;All (*)")
         if path:
             self.load_model_file(path)
 
@@ -180,13 +181,17 @@ class InferenceTab(QWidget):
         self.cam.set_classes(lm.classes)
         self.modelLoaded.emit(text)
         if self.predictions:  # re-run what is on screen with the new model
-            self.predict([p.path for p in self.predictions])
+            self.predict([p.path for p in self.predictions], replace=True)
 
     # --- images -----------------------------------------------------------------------------
     def choose_images(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(
-            self, "Open images", "", "Images (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif "
-            "*.tiff);;All files (*)")
+        if self.lm is None:  # (and PyTorch, which core.data imports, may still be loading)
+            self.predict([])
+            return
+        from core.data.images import IMAGE_EXTENSIONS
+
+        patterns = " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS))
+        paths = open_files(self, "Open images", f"Images ({patterns});;All files (*)")
         if paths:
             self.predict(paths)
 
@@ -223,20 +228,27 @@ class InferenceTab(QWidget):
         image.save(str(path), "PNG")
         return str(path)
 
-    def predict(self, paths: list[str]) -> None:
+    def predict(self, paths: list[str], replace: bool = False) -> None:
+        """Add ``paths``' predictions to the table (Clear empties it); ``replace`` redoes the
+        table (a new model). Paths given while a batch runs wait for it."""
         if self.lm is None:
             show_info(self, "No model yet", "Choose or load a model first (it may still be "
                       "loading).")
             return
+        if replace:
+            self.clear()
+        elif "predict" in self.workers:
+            self._queued += paths
+            return
         from core.inference.predict import predict_paths
 
-        self.clear()
         lm, k = self.lm, self.topk.value()
         w = self._start("predict", None, self._predicted)
         w.fn = lambda state: predict_paths(lm, paths, k, 16, state,
                                            on_results=w.partial.emit, thumb_size=48)
         w.partial.connect(self._batch_ready)
         w.progress.connect(self._on_progress)
+        w.failed.connect(self._predict_failed)
         self.progress.setRange(0, 0)
         self.progress.show()
         w.start()
@@ -256,12 +268,17 @@ class InferenceTab(QWidget):
             self.table.selectRow(0)
 
     def _predicted(self, predictions) -> None:
-        self.predictions = predictions
+        self.predictions += predictions
+        self.workers.pop("predict", None)
         self.progress.hide()
         self.predictionsDone.emit(len(predictions))
+        if self._queued:
+            queued, self._queued = self._queued, []
+            self.predict(queued)
 
     def clear(self) -> None:
         self._stop("predict")
+        self._queued = []
         self.table_model.clear()
         self.predictions, self.skipped = [], []
         self.skipped_view.clear()
@@ -313,6 +330,11 @@ class InferenceTab(QWidget):
 
     def _worker_failed(self, _message: str) -> None:
         self.progress.hide()
+
+    def _predict_failed(self, message: str) -> None:
+        self.workers.pop("predict", None)
+        self._queued = []
+        show_error(self, "Prediction failed", message)
 
     def _show_image(self, image) -> None:
         if image.isNull():

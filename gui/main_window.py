@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget)
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from gui.data_tab import DataTab
-from gui.dialogs import show_error
+from gui.dialogs import open_dir, show_error
 from gui.inference_tab import InferenceTab
 from gui.model_tab import ModelTab
 from gui.settings import load_json, open_settings, save_json
@@ -137,7 +137,7 @@ class MainWindow(QMainWindow):
         from core.errors import TransferLabError
         from core.training.run_folder import read_batches, read_metrics
 
-        run_dir = run_dir or QFileDialog.getExistingDirectory(self, "Open a run folder")
+        run_dir = run_dir or open_dir(self, "Open a run folder")
         if not run_dir:
             return
         try:

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QFormLayout, QGroupBox,
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
                                QVBoxLayout, QWidget)
 
 from core.catalog import MODELS
+from gui.dialogs import open_file
 from gui.layer_panel import LayerPanel
 
 
@@ -64,8 +65,8 @@ class ModelTab(QWidget):
         self.file_edit.editingFinished.connect(self._changed)
 
     def choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a weights file", "",
-                                              "PyTorch weights (*.pt *.pth *.bin);;All (*)")
+        path = open_file(self, "Choose a weights file",
+                         "PyTorch weights (*.pt *.pth *.bin);;All (*)")
         if path:
             self.file_edit.setText(path)
             self.w_file.setChecked(True)

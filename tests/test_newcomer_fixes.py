@@ -147,3 +147,51 @@ def test_an_empty_map_says_why(qtbot):
     assert "is empty" in cam.status.text() and "“bees”" in cam.status.text()
     cam.shown(np.full((4, 4), 0.8, np.float32), "bees", True, "bees")
     assert "is empty" not in cam.status.text()
+
+
+# --- item 5: adding images adds to the table ---------------------------------------------------
+def test_a_second_drop_adds_to_the_table(inference_tab, qtbot, image_folder, two_photos):
+    tab = inference_tab
+    with qtbot.waitSignal(tab.predictionsDone, timeout=60_000):
+        tab.handle_drop([str(image_folder / "class_0")])
+    first, rows = len(tab.predictions), tab.table_model.rowCount()
+    assert rows > 0
+    tab.handle_drop([str(two_photos[0])])  # while nothing runs
+    tab.handle_drop([str(two_photos[1])])  # while the previous one may still run: it waits
+    qtbot.waitUntil(lambda: len(tab.predictions) == first + 2 and "predict" not in tab.workers,
+                    timeout=60_000)
+    assert tab.table_model.rowCount() == rows + 2
+    assert {p.path for p in tab.predictions} >= {str(p) for p in two_photos}
+    tab.clear()
+    assert tab.table_model.rowCount() == 0 and tab.predictions == []
+
+
+# --- item 6: file dialogs start in the last folder used ----------------------------------------
+def test_file_dialogs_start_in_the_last_folder_used(inference_tab, qtbot, monkeypatch, tmp_path,
+                                                    two_photos):
+    from pathlib import Path
+
+    from PySide6.QtWidgets import QFileDialog
+
+    from gui.model_tab import ModelTab
+
+    started_in = []
+
+    def fake_open_files(parent, title, directory, file_filter):
+        started_in.append(directory)
+        return [str(two_photos[0])], file_filter
+
+    def fake_open_file(parent, title, directory, file_filter):
+        started_in.append(directory)
+        return "", file_filter
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(fake_open_files))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(fake_open_file))
+    with qtbot.waitSignal(inference_tab.predictionsDone, timeout=60_000):
+        inference_tab.choose_images()
+    assert started_in[0] == str(Path.home())  # first time: the home folder, not the program's
+    model_tab = ModelTab()
+    qtbot.addWidget(model_tab)
+    model_tab.choose_file()  # another dialog starts where the last one ended
+    inference_tab.choose_model_file()
+    assert started_in[1:] == [str(two_photos[0].parent)] * 2
