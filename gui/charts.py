@@ -13,6 +13,18 @@ MARKER_PEN = pg.mkPen("#2ca02c", width=1.5, style=pg.QtCore.Qt.DashLine)
 SMOOTHING = 0.9  # exponential moving average of the batch loss
 
 
+def change_marker(reason: str, epoch: int, batch: int,
+                  batches_per_epoch: int | None) -> tuple[float, str] | None:
+    """Where (x in epochs) and how a freeze change is marked; None for the run's own start
+    and resume. ``epoch`` is 1-based, ``batch`` the batches done in it."""
+    from core.events import RESUME, SCHEDULE, START
+
+    if reason in (START, RESUME) or (epoch <= 1 and batch == 0):
+        return None
+    x = epoch - 1 + (batch / batches_per_epoch if batches_per_epoch else 0)
+    return x, "unfrozen" if reason == SCHEDULE else "layers changed"
+
+
 class ChartsView(QWidget):
     """Batch loss (raw and smoothed), epoch loss, accuracy and learning rate.
 
@@ -96,13 +108,22 @@ class ChartsView(QWidget):
             plot.addItem(line)
             self.markers.append((plot, line))
 
-    def load_history(self, history: list[dict], batches: list[dict] = ()) -> None:
-        """A finished run's curves, from its metrics.csv and batches.csv."""
+    def load_history(self, history: list[dict], batches: list[dict] = (),
+                     changes: list[dict] | None = None) -> None:
+        """A finished run's curves, from its metrics.csv and batches.csv, with a marker for
+        each freeze change it recorded (``changes``; older runs: where the phase changed)."""
         self.clear()
         for b in batches:
             self.add_batch(b["epoch"], b["batch"], b["batches"], b["loss"], b["lr"])
         for row in history:
             self.add_epoch(row)
+        if changes is not None:
+            per_epoch = batches[0]["batches"] if batches else None
+            for c in changes:
+                marker = change_marker(c["reason"], c["epoch"], c["batch"], per_epoch)
+                if marker:
+                    self.add_marker(*marker)
+            return
         phases = [r["phase"] for r in history]
         for i in range(1, len(phases)):
             if phases[i] != phases[i - 1]:

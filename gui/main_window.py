@@ -40,7 +40,7 @@ class MainWindow(QMainWindow):
         self.train_tab.form.presetApplied.connect(self._preset_applied)
         self.train_tab.trainingActive.connect(self._training_active)
         self.train_tab.runFinished.connect(self._run_finished)
-        self.train_tab.phaseChanged.connect(lambda e: self.model_tab.mirror(e.frozen_spec))
+        self.train_tab.phaseChanged.connect(self.model_tab.mirror)
         self.data_tab.scanned.connect(
             lambda ds: self.model_tab.set_shape_inputs(num_classes=len(ds.classes)))
         self.train_tab.form.changed.connect(
@@ -135,6 +135,7 @@ class MainWindow(QMainWindow):
     # --- runs -------------------------------------------------------------------------------
     def open_run(self, run_dir: str | None = None) -> None:
         from core.errors import TransferLabError
+        from core.training.checkpointing import read_freeze_changes
         from core.training.run_folder import read_batches, read_metrics
 
         run_dir = run_dir or open_dir(self, "Open a run folder")
@@ -146,7 +147,8 @@ class MainWindow(QMainWindow):
             show_error(self, "Cannot open run", str(exc))
             return
         self._show_run_config(run_dir)
-        self.train_tab.show_run(run_dir, history, read_batches(run_dir))
+        self.train_tab.show_run(run_dir, history, read_batches(run_dir),
+                                read_freeze_changes(run_dir))
         self.select_tab("train")
 
     def _show_run_config(self, run_dir: str) -> None:

@@ -161,20 +161,19 @@ class ModelTab(QWidget):
     def attach_worker(self, worker) -> None:
         """During a run, edits go to the worker; the tree mirrors what it reports back."""
         if worker is None:
-            self.panel.forward_to = None
-            self.panel.model.edit_handler = None
+            self.panel.detach()
             if self.panel.tree is not None:  # back to showing the plan for the next run
                 self.panel.tree.apply_spec(self.freeze_spec, self.panel.head, self.panel.arch)
             return
-        self.panel.forward_to = lambda spec, path, flag: (
-            worker.apply_freeze(spec) if spec else worker.set_trainable(path, flag))
-        self.panel.model.edit_handler = worker.set_trainable
+        self.panel.attach(lambda spec, path, flag: (
+            worker.apply_freeze(spec) if spec else worker.set_trainable(path, flag)),
+            lambda: worker.state.paused)
 
-    def mirror(self, frozen_spec: str) -> None:
+    def mirror(self, event) -> None:
         """Show the trainer's reported state (PhaseChanged) on the structure copy."""
-        tree = self.panel.tree
-        if tree is not None and tree.frozen_spec() != frozen_spec:
-            tree.apply_spec(frozen_spec, self.panel.head, self.panel.arch)
+        from core.events import USER
+
+        self.panel.reported(event.frozen_spec, event.reason == USER)
 
     def _show_preprocessing(self) -> None:
         from core.models import get_spec, imagenet_preprocessing

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar
 
 from core.frontends.console import format_duration
 from core.events import epoch_line
-from gui.charts import ChartsView
+from gui.charts import ChartsView, change_marker
 from gui.dialogs import save_with_dialog, show_error, show_info, show_progress
 from gui.train_form import TrainForm
 
@@ -181,11 +181,9 @@ class TrainTab(QWidget):
         self.charts.add_epoch(row)
 
     def _on_phase(self, e) -> None:
-        from core.events import RESUME, SCHEDULE, START
-
-        if e.reason not in (START, RESUME) and (e.epoch > 1 or e.batch > 0):
-            label = "unfrozen" if e.reason == SCHEDULE else "layers changed"
-            self.charts.add_marker(e.epoch - 1 + e.batch / self.batches_per_epoch, label)
+        marker = change_marker(e.reason, e.epoch, e.batch, self.batches_per_epoch)
+        if marker:
+            self.charts.add_marker(*marker)
         self.phaseChanged.emit(e)
 
     def _on_done(self, result) -> None:
@@ -214,18 +212,25 @@ class TrainTab(QWidget):
         self.trainingActive.emit(False)
 
     # --- files ------------------------------------------------------------------------------
-    def show_run(self, run_dir: str, history: list[dict], batches: list[dict] = ()) -> None:
+    def show_run(self, run_dir: str, history: list[dict], batches: list[dict] = (),
+                 changes: list[dict] | None = None) -> None:
+        """A finished run: charts, the epoch lines and its recorded freeze changes."""
         self.history = list(history)
         self.last_run_dir = run_dir
-        self.charts.load_history(history, batches)
+        self.charts.load_history(history, batches, changes)
         self.progress.setFormat("%p%")
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if history else 0)
         self.log_view.clear()
         self.append_log(f"Run folder: {run_dir}")
+        pending = list(changes or [])
         for r in history:
+            while pending and pending[0]["epoch"] <= r["epoch"]:
+                self.append_log(change_line(pending.pop(0)))
             self.append_log(epoch_line(r["epoch"], r["train_loss"], r["train_acc"], r["val_acc"])
                             + f" ({r['phase']}, lr {r['lr']:g})")
+        for c in pending:
+            self.append_log(change_line(c))
         last = history[-1] if history else None
         if last:
             self.status.setText(f"Run {run_dir}: {len(history)} epochs, last val acc "
@@ -248,3 +253,9 @@ class TrainTab(QWidget):
             return
         save_with_dialog(self, "Export metrics", "metrics.csv", "CSV (*.csv)",
                          lambda path: write_metrics_csv(path, self.history))
+
+
+def change_line(change: dict) -> str:
+    """A recorded freeze change as a log line of a reopened run."""
+    return (f"Epoch {change['epoch']}, after batch {change['batch']}: {change['message']} "
+            f"(frozen: {change['spec']})")

@@ -195,3 +195,88 @@ def test_file_dialogs_start_in_the_last_folder_used(inference_tab, qtbot, monkey
     model_tab.choose_file()  # another dialog starts where the last one ended
     inference_tab.choose_model_file()
     assert started_in[1:] == [str(two_photos[0].parent)] * 2
+
+
+# --- item 4: live freeze changes show at once and are kept with the run -----------------------
+def test_a_live_edit_shows_at_once_as_queued_until_the_worker_reports_it(qtbot):
+    from PySide6.QtCore import Qt
+
+    from core.models import head_path
+    from gui.layer_panel import LayerPanel
+
+    model = _model("mobilenet_v2")
+    tree = LayerTree(model)
+    tree.apply_spec("backbone", head_path(model))
+    panel = LayerPanel()
+    qtbot.addWidget(panel)
+    panel.set_tree(tree, {}, head_path(model))
+    sent, paused = [], [True]
+    panel.attach(lambda spec, path, flag: sent.append((spec, path, flag)), lambda: paused[0])
+    qt = panel.model
+    qt.setData(qt.index_of("features.18"), Qt.Unchecked.value, Qt.CheckStateRole)
+    assert sent == [(None, "features.18", True)]  # forwarded to the worker
+    assert qt.data(qt.index_of("features.18"), Qt.CheckStateRole) == Qt.Unchecked  # at once
+    assert panel.summary.text().endswith("queued: applies when training resumes")
+    paused[0] = False
+    panel.view.setCurrentIndex(panel.proxy.mapFromSource(qt.index_of("features.3")))
+    panel.actions["through"].trigger()
+    assert sent[-1] == ("through:features.3", None, False)
+    assert panel.summary.text().endswith("queued: applies at the next batch")
+    panel.reported("features.0-17", True)  # the first change applied: still one queued
+    assert "queued" in panel.summary.text()
+    panel.reported("features.0,features.1,features.2,features.3", True)
+    assert "queued" not in panel.summary.text()
+    assert tree.frozen_spec() == "features.0,features.1,features.2,features.3"
+
+
+@pytest.fixture(scope="module")
+def run_with_a_live_change(tmp_path_factory):
+    from core.config import TrainConfig
+    from core.events import BatchEnd, Callback
+    from core.progress import TaskState
+    from core.training.trainer import Trainer
+    from tests.conftest import make_folder
+
+    tmp = tmp_path_factory.mktemp("live")
+    folder = make_folder(tmp / "data")
+    state, holder = TaskState(), {}
+
+    class Toggle(Callback):
+        def on_event(self, event):
+            if isinstance(event, BatchEnd) and event.epoch == 1 and event.batch == 1:
+                t = holder["trainer"]
+                state.queue(lambda: t.set_freeze(path="features.18", trainable=True))
+
+    cfg = TrainConfig(model="mobilenet_v2", weights="none", data=str(folder), epochs=2,
+                      freeze_epochs=1, image_size=32, batch_size=8, val_split=0.25)
+    holder["trainer"] = trainer = Trainer(cfg, [Toggle()], state, run_dir=tmp / "run")
+    trainer.fit()
+    return tmp / "run"
+
+
+def test_live_changes_are_saved_in_the_run_folder(run_with_a_live_change):
+    import json
+
+    from core.training.checkpointing import read_freeze_changes
+
+    changes = json.loads((run_with_a_live_change / "freeze_changes.json").read_text())
+    assert [c["reason"] for c in changes] == ["start", "user", "schedule"]
+    user = changes[1]
+    assert user["message"] == "User unfroze features.18" and user["epoch"] == 1
+    assert user["batch"] == 1 and "features.18" not in user["spec"].split(",")
+    assert read_freeze_changes(run_with_a_live_change) == changes
+    assert read_freeze_changes(run_with_a_live_change.parent) is None  # no file: None
+
+
+def test_a_reopened_run_shows_its_live_changes(qtbot, run_with_a_live_change):
+    from gui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.open_run(str(run_with_a_live_change))
+    charts, log = w.train_tab.charts, w.train_tab.log_view.toPlainText()
+    xs = sorted({line.value() for _, line in charts.markers})
+    per_epoch = charts.curves["batch_raw"].getData()[0].size // 2
+    assert xs == [pytest.approx(1 / per_epoch), 1.0]  # the user's change, then unfreezing
+    assert "Epoch 1, after batch 1: User unfroze features.18" in log
+    assert log.index("User unfroze features.18") < log.index("Epoch 1 End")
