@@ -35,6 +35,7 @@ class InferenceTab(QWidget):
         self.torch_ready = False
         self.lm = None  # core.inference.predict.LoadedModel
         self.trained_model_file: str | None = None
+        self._lm_text, self._loading_imagenet = "", None
         self.predictions, self.skipped = [], []
         self._queued: list[str] = []  # paths added while a batch was being predicted
         self.workers = {}  # role -> TaskWorker, at most one each
@@ -129,7 +130,13 @@ class InferenceTab(QWidget):
 
     # --- models -----------------------------------------------------------------------------
     def set_torch_ready(self) -> None:
+        from core.models import get_spec
+        from core.models.weights import imagenet_weights_ready
+
         self.torch_ready = True
+        for i in range(1, self.source.count()):  # say which need a download, before a try
+            if not imagenet_weights_ready(get_spec(self.source.itemData(i))):
+                self.source.setItemText(i, self.source.itemText(i) + " — not downloaded yet")
         if self.lm is None:
             self.load_selected_model()
 
@@ -152,7 +159,7 @@ class InferenceTab(QWidget):
         from core.inference.predict import load_imagenet_model
 
         self._load(lambda state: load_imagenet_model(
-            key, state.download_progress("Downloading weights")))
+            key, state.download_progress("Downloading weights")), imagenet=key)
 
     def choose_model_file(self) -> None:
         path = open_file(self, "Load a trained model", "TransferLab model (*.pt *.pth);;All (*)")
@@ -164,13 +171,26 @@ class InferenceTab(QWidget):
 
         self._load(lambda _state: load_model_file(path))
 
-    def _load(self, fn) -> None:
+    def _load(self, fn, imagenet: str | None = None) -> None:
         self.model_label.setText("Loading the model…")
+        self._loading_imagenet = imagenet
         w = self._start("model", fn, self._model_loaded)
         w.failed.connect(self._model_failed)
 
     def _model_failed(self, message: str) -> None:
-        self.model_label.setText("No model loaded.")
+        """The previous model (if any) stays in use, and the label says so."""
+        from core.models import get_spec
+        from core.models.weights import imagenet_weights_ready
+
+        key = self._loading_imagenet
+        if key and not imagenet_weights_ready(get_spec(key)):
+            message = (f"The ImageNet weights for {key} are not on this computer and could "
+                       f"not be downloaded. Connect to the internet and choose it again, or "
+                       f"use EfficientNet-Lite0 (its weights come with TransferLab), or "
+                       f"“Load model file…”.")
+        still = f" Still using: {self._lm_text}" if self.lm is not None else ""
+        self.model_label.setText(f"Could not load that model.{still}" if still
+                                 else "No model loaded.")
         show_error(self, "Cannot load the model", message)
 
     def _model_loaded(self, lm) -> None:
@@ -178,6 +198,7 @@ class InferenceTab(QWidget):
         pre = lm.preprocessing
         text = f"{lm.source}: {lm.arch}, {len(lm.classes)} classes, input {pre.image_size} px"
         self.model_label.setText(text)
+        self._lm_text = text
         self.cam.set_classes(lm.classes)
         self.modelLoaded.emit(text)
         if self.predictions:  # re-run what is on screen with the new model

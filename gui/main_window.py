@@ -30,6 +30,7 @@ class MainWindow(QMainWindow):
         self.data_tab = DataTab(lambda: self.train_tab.form.values()["image_size"])
         self.model_tab = ModelTab()
         self.train_tab = TrainTab(self.build_config)
+        self.train_tab.explain = self._explain_failure
         self.inference_tab = InferenceTab()
         for tab, title in ((self.data_tab, "1  Data"), (self.model_tab, "2  Model"),
                            (self.train_tab, "3  Train"), (self.inference_tab, "4  Inference")):
@@ -41,8 +42,7 @@ class MainWindow(QMainWindow):
         self.train_tab.trainingActive.connect(self._training_active)
         self.train_tab.runFinished.connect(self._run_finished)
         self.train_tab.phaseChanged.connect(self.model_tab.mirror)
-        self.data_tab.scanned.connect(
-            lambda ds: self.model_tab.set_shape_inputs(num_classes=len(ds.classes)))
+        self.data_tab.scanned.connect(self._data_scanned)
         self.train_tab.form.changed.connect(
             lambda: self.model_tab.set_shape_inputs(
                 image_size=self.train_tab.form.values()["image_size"]))
@@ -94,6 +94,10 @@ class MainWindow(QMainWindow):
         self.torch_ready = True
         self.loading_label.setText("PyTorch ready")
         self.data_tab.set_torch_ready()
+        if not self.settings.contains("model") and self.model_tab.prefer_offline_model():
+            self.statusBar().showMessage(
+                f"{self.model_tab.combo.currentText()} chosen: its ImageNet weights are on this "
+                f"computer (the other networks' download once).", 15_000)
         self.model_tab.set_torch_ready()
         self.inference_tab.set_torch_ready()
         self.train_tab.set_ready(True)
@@ -102,14 +106,30 @@ class MainWindow(QMainWindow):
     # --- config -----------------------------------------------------------------------------
     def build_config(self):
         from core.config import TrainConfig
+        from core.download import offline
         from core.errors import TransferLabError
 
         if not self.data_tab.source:
             raise TransferLabError("Choose a dataset on the Data tab first.")
+        missing = self.model_tab.weights_missing()
+        if missing and offline():
+            raise TransferLabError(missing)
         values = dict(self.train_tab.form.values(), model=self.model_tab.model_name(),
                       weights=self.model_tab.weights(), data=self.data_tab.source,
                       freeze=self.model_tab.freeze_spec)
         return TrainConfig(**values)
+
+    def _data_scanned(self, ds) -> None:
+        self.model_tab.set_shape_inputs(num_classes=len(ds.classes))
+        # "N% split (seed S)" is the one case where the Train tab's validation share is used
+        val_source = getattr(ds, "val_source", "% split")
+        self.train_tab.set_data(None if "% split" in val_source else val_source)
+
+    def _explain_failure(self, message: str) -> str:
+        """A run that failed for want of ImageNet weights gets GUI advice, not CLI flags
+        (the engine's full message stays in the log)."""
+        missing = self.model_tab.weights_missing() if self.torch_ready else None
+        return f"{missing}\n\n(The full message is in the log.)" if missing else message
 
     def _preset_applied(self, values: dict) -> None:
         if "freeze" in values:

@@ -51,7 +51,9 @@ class ModelTab(QWidget):
         self.panel = LayerPanel()
         QVBoxLayout(self.tree_box).addWidget(self.panel)
         self.freeze_spec = "backbone"  # what the run's frozen epochs freeze
-        self.num_classes = 10
+        self.num_classes = 10  # a placeholder head until the Data tab reports its classes
+        self.classes_known = False
+        self._show_head_size()
         self.image_size = 224
         self.structure_worker = None
         self.panel.specChanged.connect(self._spec_edited)
@@ -94,6 +96,32 @@ class ModelTab(QWidget):
         elif weights == "imagenet":
             self.w_imagenet.setChecked(True)
 
+    def weights_missing(self) -> str | None:
+        """GUI words for ImageNet weights that are not on this computer; None when ready."""
+        from core.models import get_spec
+        from core.models.weights import imagenet_weights_ready
+
+        spec = get_spec(self.model_name())
+        if self.weights() != "imagenet" or imagenet_weights_ready(spec):
+            return None
+        return (f"The ImageNet weights for {self.combo.currentText()} are not on this "
+                f"computer yet. Connect to the internet (they download once when training "
+                f"starts), or on the Model tab choose “From a file”, “Random "
+                f"initialisation”, or EfficientNet-Lite0 (its weights come with TransferLab).")
+
+    def prefer_offline_model(self) -> bool:
+        """First run: when the chosen network's ImageNet weights would need a download, start
+        with one whose weights are here (EfficientNet-Lite0's ship with TransferLab)."""
+        from core.models import get_spec
+        from core.models.weights import imagenet_weights_ready
+
+        if self.weights_missing() is None:
+            return False
+        ready = [m.name for m in MODELS if imagenet_weights_ready(get_spec(m.name))]
+        if ready:
+            self.set_model(ready[0])
+        return bool(ready)
+
     def set_torch_ready(self) -> None:
         self.torch_ready = True
         self._changed()
@@ -110,9 +138,18 @@ class ModelTab(QWidget):
         changed = (num_classes or self.num_classes, image_size or self.image_size) != \
             (self.num_classes, self.image_size)
         self.num_classes = num_classes or self.num_classes
+        self.classes_known = self.classes_known or bool(num_classes)
+        self._show_head_size()
         self.image_size = image_size or self.image_size
         if changed and self.torch_ready:
             self._rebuild_timer.start()
+
+    def _show_head_size(self) -> None:
+        head = (f"the head has {self.num_classes} outputs, one per class of the data"
+                if self.classes_known else
+                f"the head's size comes from the data: {self.num_classes} outputs shown "
+                f"until a dataset is chosen")
+        self.tree_box.setTitle(f"Layers — tick what the frozen phase keeps fixed ({head})")
 
     def rebuild_tree(self) -> None:
         """Build a structure-only copy (random weights) of the network in a worker thread."""

@@ -27,10 +27,13 @@ class TrainTab(QWidget):
     def __init__(self, config_provider: Callable[[], object], parent=None):
         super().__init__(parent)
         self.config_provider = config_provider
+        # turns an engine error into GUI words (the main window knows what the user chose)
+        self.explain: Callable[[str], str] = lambda message: message
         self.worker = None
         self.history: list[dict] = []
         self.last_run_dir: str | None = None
         self.batches_per_epoch = 1
+        self._ready, self.data_chosen, self.val_source = False, False, None
         self.form = TrainForm()
         self.start_btn = QPushButton("Start training")
         self.start_btn.setObjectName("primary")
@@ -89,12 +92,26 @@ class TrainTab(QWidget):
 
     def set_ready(self, ready: bool) -> None:
         """Enable Start once PyTorch is loaded and no run is active."""
+        self._ready = ready
         self.start_btn.setEnabled(ready and not self.running)
         self.pause_btn.setEnabled(self.running)
         self.stop_btn.setEnabled(self.running)
         self.form.set_enabled(not self.running)
+        if self.val_source and not self.running:  # the data brings its own validation set
+            self.form.fields["val_split"].setEnabled(False)
         if ready and self.worker is None and not self.history:
-            self.status.setText("Ready. Choose data and a model, then press Start.")
+            self.status.setText("Ready: press Start." if self.data_chosen else
+                                "Ready. Choose data on the Data tab, then press Start.")
+
+    def set_data(self, val_source: str | None) -> None:
+        """A dataset was chosen; ``val_source`` names its own validation set (a val/ folder,
+        CIFAR's test split) or is None when the validation share splits the training images."""
+        self.data_chosen, self.val_source = True, val_source
+        field = self.form.fields["val_split"]
+        field.setToolTip(f"Not used: the data has its own validation set ({val_source})."
+                         if val_source else "Share of the training images held out")
+        field.setEnabled(not val_source and not self.running)
+        self.set_ready(self._ready)
 
     # --- actions --------------------------------------------------------------------------
     def start(self) -> None:
@@ -187,24 +204,36 @@ class TrainTab(QWidget):
         self.phaseChanged.emit(e)
 
     def _on_done(self, result) -> None:
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1 if result.status == "finished" else 0)
+        from pathlib import Path
+
+        self._progress_idle(result.status == "finished")
         best = f" Best validation accuracy {result.best_val_acc:.2f}%." \
             if result.best_val_acc is not None else ""
         text = {"finished": "Training finished.", "stopped": "Training stopped.",
                 "failed": "Training failed."}[result.status]
-        self.status.setText(f"{text}{best} Model: {result.run_dir}/model.pt")
+        model = Path(result.run_dir or "") / "model.pt"
+        saved = f" Model: {model}" if result.run_dir and model.exists() else ""
+        self.status.setText(f"{text}{best}{saved}")
         self.append_log(f"{text}{best}")
         if result.status == "failed":
-            show_error(self, "Training failed", result.message)
+            self.append_log(f"Error: {result.message}")
+            show_error(self, "Training failed", self.explain(result.message))
         self.runFinished.emit(result)
 
     def _on_failed(self, message: str) -> None:
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
+        self._progress_idle(False)
         self.status.setText("Training could not run.")
         self.append_log(f"Error: {message}")
-        show_error(self, "Training failed", message)
+        show_error(self, "Training failed", self.explain(message))
+
+    def _progress_idle(self, full: bool) -> None:
+        """No stale "stage: 0 / 1" once a run has ended."""
+        self.progress.setFormat("%p%")
+        self.progress.setRange(0, 1)
+        if full:
+            self.progress.setValue(1)
+        else:
+            self.progress.reset()
 
     def _on_thread_finished(self) -> None:
         self.pause_btn.setText("Pause")

@@ -280,3 +280,94 @@ def test_a_reopened_run_shows_its_live_changes(qtbot, run_with_a_live_change):
     assert xs == [pytest.approx(1 / per_epoch), 1.0]  # the user's change, then unfreezing
     assert "Epoch 1, after batch 1: User unfroze features.18" in log
     assert log.index("User unfroze features.18") < log.index("Epoch 1 End")
+
+
+# --- items 7-8: first run offline; what the tabs say before and after data is chosen ----------
+@pytest.fixture
+def window(qtbot):
+    from gui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    with qtbot.waitSignal(w.torchReady, timeout=60_000):
+        w.start_loading_torch()
+    yield w
+    w.train_tab.shutdown()
+    w.inference_tab.shutdown()
+    w.data_tab.cancel_scan()
+
+
+def _dialog_texts(widget):
+    from PySide6.QtWidgets import QMessageBox
+
+    return [b.text() for b in widget.findChildren(QMessageBox)]
+
+
+def test_first_run_offline_starts_with_the_model_whose_weights_are_here(window):
+    assert window.model_tab.model_name() == "efficientnet_lite0"  # MobileNetV2's are absent
+    assert "ship with TransferLab" in window.model_tab.info.text()
+    window.model_tab.set_model("mobilenet_v2", "imagenet")
+    assert "not downloaded yet: needs internet" in window.model_tab.info.text()
+    assert "or choose a file" in window.model_tab.info.text()
+
+
+def test_a_saved_model_choice_is_kept(qtbot):
+    from gui.main_window import MainWindow
+    from gui.settings import open_settings
+
+    open_settings().setValue("model", "resnet18")
+    w = MainWindow()
+    qtbot.addWidget(w)
+    with qtbot.waitSignal(w.torchReady, timeout=60_000):
+        w.start_loading_torch()
+    assert w.model_tab.model_name() == "resnet18"
+
+
+def test_missing_weights_stop_a_run_before_it_starts_in_gui_words(window, qtbot, image_folder):
+    from core.paths import runs_dir
+
+    with qtbot.waitSignal(window.data_tab.scanned, timeout=30_000):
+        window.data_tab.set_source(str(image_folder))
+    window.model_tab.set_model("mobilenet_v2", "imagenet")
+    window.train_tab.start()
+    texts = _dialog_texts(window.train_tab)
+    assert any("not on this computer yet" in t and "“From a file”" in t for t in texts)
+    assert not any("--weights" in t for t in texts)
+    assert not window.train_tab.running and list(runs_dir().iterdir()) == []
+    assert window.train_tab.progress.text() in ("", "0%")
+
+
+def test_a_failed_imagenet_load_keeps_the_previous_model_and_says_so(window, qtbot):
+    tab = window.inference_tab
+    qtbot.waitUntil(lambda: tab.lm is not None, timeout=60_000)
+    i = tab.source.findData("mobilenet_v2")
+    assert tab.source.itemText(i).endswith("not downloaded yet")
+    tab.source.setCurrentIndex(i)
+    tab.load_selected_model()
+    qtbot.waitUntil(lambda: bool(_dialog_texts(tab)), timeout=30_000)
+    assert tab.model_label.text().startswith("Could not load that model. Still using: ")
+    assert "efficientnet_lite0" in tab.model_label.text()
+    texts = _dialog_texts(tab)
+    assert any("Load model file…" in t for t in texts)
+    assert not any("--weights" in t for t in texts)
+
+
+def test_tabs_follow_the_chosen_data(window, qtbot, tmp_path):
+    from tests.conftest import make_folder
+
+    form = window.train_tab.form.fields
+    assert "comes from the data" in window.model_tab.tree_box.title()
+    assert "Choose data on the Data tab" in window.train_tab.status.text()
+    held_out = tmp_path / "held"
+    make_folder(held_out / "train", classes=2, per_class=6)
+    make_folder(held_out / "val", classes=2, per_class=3)
+    with qtbot.waitSignal(window.data_tab.scanned, timeout=30_000):
+        window.data_tab.set_source(str(held_out))
+    assert window.train_tab.status.text() == "Ready: press Start."
+    assert "2 outputs, one per class" in window.model_tab.tree_box.title()
+    assert not form["val_split"].isEnabled()
+    assert "val/ folder" in form["val_split"].toolTip()
+    with qtbot.waitSignal(window.data_tab.scanned, timeout=30_000):
+        window.data_tab.set_source(str(make_folder(tmp_path / "plain", classes=3)))
+    assert form["val_split"].isEnabled()
