@@ -25,6 +25,21 @@ def change_marker(reason: str, epoch: int, batch: int,
     return x, "unfrozen" if reason == SCHEDULE else "layers changed"
 
 
+class LrAxis(pg.AxisItem):
+    """The log-scale learning-rate axis: one label per power of ten, written ``1e-4`` (the
+    default's minor labels overlapped and clipped, and read "9 8 7" on an empty chart)."""
+
+    def tickValues(self, minVal, maxVal, size):
+        import math
+
+        lo, hi = math.floor(minVal), math.ceil(maxVal)
+        step = max(1, math.ceil((hi - lo) / 4))  # at most ~5 labels
+        return [(step, [float(v) for v in range(lo, hi + 1, step)])]
+
+    def tickStrings(self, values, scale, spacing):
+        return [f"1e{int(round(v))}" for v in values]
+
+
 class ChartsView(QWidget):
     """Batch loss (raw and smoothed), epoch loss, accuracy and learning rate.
 
@@ -42,8 +57,10 @@ class ChartsView(QWidget):
         self.batch_plot = self._plot(g, 0, 0, "Batch loss", "loss")
         self.loss_plot = self._plot(g, 0, 1, "Loss per epoch", "loss")
         self.acc_plot = self._plot(g, 1, 0, "Accuracy", "%")
-        self.lr_plot = self._plot(g, 1, 1, "Learning rate", "lr")
+        self.lr_plot = self._plot(g, 1, 1, "Learning rate", "lr",
+                                  {"left": LrAxis(orientation="left")})
         self.lr_plot.setLogMode(y=True)
+        self.lr_plot.getAxis("left").setWidth(48)
         self.curves = {
             "batch_raw": self.batch_plot.plot(pen=RAW_PEN),
             "batch_smooth": self.batch_plot.plot(pen=TRAIN_PEN, name="smoothed"),
@@ -61,14 +78,19 @@ class ChartsView(QWidget):
         self.clear()
 
     @staticmethod
-    def _plot(g, row, col, title, unit) -> pg.PlotItem:
-        p = g.addPlot(row=row, col=col, title=title)
+    def _plot(g, row, col, title, unit, axes=None) -> pg.PlotItem:
+        p = g.addPlot(row=row, col=col, title=title, axisItems=axes)
         p.showGrid(x=True, y=True, alpha=0.25)
         p.setLabel("bottom", "epoch")
         p.setLabel("left", unit)
-        p.getAxis("left").enableAutoSIPrefix(False)
-        if title in ("Loss per epoch", "Accuracy"):
-            p.addLegend(offset=(-10, 10))
+        for side in ("left", "bottom"):  # no "epoch (x0.001)" early in a run
+            p.getAxis(side).enableAutoSIPrefix(False)
+        # legends where the curves are not: loss falls (top right is free), accuracy rises
+        # (bottom right is free); a translucent box never hides a point entirely
+        if title == "Loss per epoch":
+            p.addLegend(offset=(-10, 10), brush=pg.mkBrush(255, 255, 255, 190))
+        elif title == "Accuracy":
+            p.addLegend(offset=(-10, -10), brush=pg.mkBrush(255, 255, 255, 190))
         return p
 
     def clear(self) -> None:
@@ -81,6 +103,7 @@ class ChartsView(QWidget):
         for plot, line in self.markers:
             plot.removeItem(line)
         self.markers = []
+        self.lr_plot.setYRange(-5, -2, padding=0)  # 1e-5..1e-2 until a run reports its LR
 
     def add_batch(self, epoch: int, batch: int, batches: int, loss: float, lr: float) -> None:
         x = epoch - 1 + batch / batches
@@ -90,6 +113,8 @@ class ChartsView(QWidget):
         self.batch_smooth.append(SMOOTHING * prev + (1 - SMOOTHING) * loss)
         self.lr_x.append(x)
         self.lr_y.append(lr)
+        if len(self.lr_y) == 1:
+            self.lr_plot.enableAutoRange(axis="y")
         self.curves["batch_raw"].setData(self.batch_x, self.batch_raw)
         self.curves["batch_smooth"].setData(self.batch_x, self.batch_smooth)
         self.curves["lr"].setData(self.lr_x, self.lr_y)

@@ -78,8 +78,10 @@ class InferenceTab(QWidget):
         self.table.setTextElideMode(Qt.ElideRight)
         self.table.setIconSize(QSize(48, 48))
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(1, QHeaderView.Stretch)
-        header.resizeSection(0, 56)
+        header.setSectionResizeMode(QHeaderView.Interactive)
+        header.setSectionResizeMode(4, QHeaderView.Stretch)  # the top-k list takes the rest
+        for col, width in ((0, 56), (1, 170), (2, 190), (3, 90)):
+            header.resizeSection(col, width)
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self.show_selected())
         self.hint = QLabel("Drop photos or folders here — or paste an image (Ctrl+V).")
         self.hint.setAlignment(Qt.AlignCenter)
