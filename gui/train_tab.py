@@ -9,13 +9,14 @@ from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
-                               QPushButton, QSplitter, QVBoxLayout, QWidget, QGroupBox)
+from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QMessageBox, QPlainTextEdit,
+                               QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from core.frontends.console import format_duration
 from core.events import epoch_line
 from gui.charts import ChartsView, change_marker
 from gui.dialogs import save_with_dialog, show_error, show_info, show_progress
+from gui.elided_label import ElidedLabel
 from gui.train_form import TrainForm
 
 
@@ -41,7 +42,7 @@ class TrainTab(QWidget):
         self.stop_btn = QPushButton("Stop")
         self.progress = QProgressBar()
         self.progress.setFormat("%p%")
-        self.status = QLabel("Waiting for PyTorch to load…")
+        self.status = ElidedLabel("Waiting for PyTorch to load…")
         self.log_view = QPlainTextEdit(readOnly=True)
         self.log_view.setFont(QFont("monospace", 9))
         self.log_view.setMaximumBlockCount(5000)
@@ -69,10 +70,13 @@ class TrainTab(QWidget):
         save_csv = QPushButton("Export metrics CSV…")
         save_png.clicked.connect(self.save_charts)
         save_csv.clicked.connect(self.export_csv)
+        self.checkpoint_btn = QPushButton()
+        self.checkpoint_btn.hide()
+        self.checkpoint_btn.clicked.connect(self.delete_checkpoint)
         bar = QHBoxLayout()
         bar.addWidget(self.progress, 1)
-        bar.addWidget(save_png)
-        bar.addWidget(save_csv)
+        for b in (save_png, save_csv, self.checkpoint_btn):
+            bar.addWidget(b)
         right_split = QSplitter(Qt.Vertical)
         right_split.addWidget(self.charts)
         right_split.addWidget(self.log_view)
@@ -127,6 +131,7 @@ class TrainTab(QWidget):
         self.charts.clear()
         self.history = []
         self.log_view.clear()
+        self.checkpoint_btn.hide()
         self.worker = w = TrainingWorker(config)
         w.progress.connect(self._on_progress)
         w.runStarted.connect(self._on_run_started)
@@ -218,6 +223,9 @@ class TrainTab(QWidget):
         if result.status == "failed":
             self.append_log(f"Error: {result.message}")
             show_error(self, "Training failed", self.explain(result.message))
+        elif self._offer_checkpoint():
+            self.append_log(f"{self.checkpoint_btn.toolTip()} “{self.checkpoint_btn.text()}” "
+                            f"reclaims the space.")
         self.runFinished.emit(result)
 
     def _on_failed(self, message: str) -> None:
@@ -260,10 +268,54 @@ class TrainTab(QWidget):
                             + f" ({r['phase']}, lr {r['lr']:g})")
         for c in pending:
             self.append_log(change_line(c))
+        self._offer_checkpoint()
         last = history[-1] if history else None
         if last:
             self.status.setText(f"Run {run_dir}: {len(history)} epochs, last val acc "
                                 f"{last['val_acc']:.2f}%")
+
+    # --- the checkpoint a finished run keeps --------------------------------------------------
+    def _checkpoint(self):
+        from core.training.run_folder import RunStore
+
+        store = RunStore(self.last_run_dir, writer=False) if self.last_run_dir else None
+        return store.checkpoint_path if store and store.model_path.exists() else None
+
+    def _offer_checkpoint(self) -> bool:
+        """Offer to delete checkpoint.pt once a run is over and model.pt exists."""
+        from core.training.loop import format_bytes
+
+        path = self._checkpoint()
+        if self.running or path is None or not path.exists():
+            self.checkpoint_btn.hide()
+            return False
+        self.checkpoint_btn.setText(f"Delete checkpoint ({format_bytes(path.stat().st_size)})")
+        self.checkpoint_btn.setToolTip(
+            f"{path.name} (weights, optimizer and freeze state) is kept so this run can be "
+            f"continued later; {path.with_name('model.pt').name} alone serves predictions.")
+        self.checkpoint_btn.show()
+        return True
+
+    def delete_checkpoint(self) -> None:
+        path = self._checkpoint()
+        if path is None or not path.exists():
+            return
+        self._confirm = box = QMessageBox(
+            QMessageBox.Question, "Delete checkpoint",
+            f"Delete {path}?\n\nmodel.pt stays, so predictions still work, but this run can "
+            f"no longer be continued.", QMessageBox.Yes | QMessageBox.Cancel, self)
+        box.finished.connect(self._delete_confirmed)
+        box.open()  # not exec(): a running event loop keeps the window alive
+
+    def _delete_confirmed(self, _result) -> None:
+        box, self._confirm = self._confirm, None
+        yes = box.standardButton(box.clickedButton()) == QMessageBox.Yes
+        box.deleteLater()
+        path = self._checkpoint()
+        if yes and path is not None:
+            path.unlink(missing_ok=True)
+            self.append_log(f"Deleted {path}.")
+            self._offer_checkpoint()
 
     def save_charts(self) -> None:
         from core.errors import TransferLabError

@@ -371,3 +371,87 @@ def test_tabs_follow_the_chosen_data(window, qtbot, tmp_path):
     with qtbot.waitSignal(window.data_tab.scanned, timeout=30_000):
         window.data_tab.set_source(str(make_folder(tmp_path / "plain", classes=3)))
     assert form["val_split"].isEnabled()
+
+
+# --- item 9: text that fits, readable axes -----------------------------------------------------
+def test_a_long_status_is_elided_in_the_middle(qtbot):
+    from gui.elided_label import ElidedLabel
+
+    label = ElidedLabel()
+    qtbot.addWidget(label)
+    label.show()
+    label.resize(200, 20)
+    text = "Training finished. Model: /home/user/.local/share/TransferLab/runs/2026/model.pt"
+    label.setText(text)
+    shown = super(ElidedLabel, label).text()
+    assert shown != text and "…" in shown and shown.endswith("model.pt")
+    assert label.text() == text and label.toolTip() == text
+    label.resize(2000, 20)
+    assert super(ElidedLabel, label).text() == text and label.toolTip() == ""
+
+
+def test_chart_axes_read_well(qtbot):
+    from gui.charts import ChartsView
+
+    charts = ChartsView()
+    qtbot.addWidget(charts)
+    charts.resize(900, 600)
+    charts.show()
+    lr_axis = charts.lr_plot.getAxis("left")
+    (_, empty_ticks), = lr_axis.tickValues(*charts.lr_plot.viewRange()[1], 200)
+    assert lr_axis.tickStrings(empty_ticks, 1, 1) == ["1e-5", "1e-4", "1e-3", "1e-2"]
+    for b in range(1, 4):  # early in a run: x is a few thousandths of an epoch
+        charts.add_batch(1, b, 1000, 2.0 - b / 10, 9e-5 * (1 - b / 100))
+    qtbot.waitUntil(lambda: charts.batch_plot.viewRange()[0][1] < 0.01)
+    assert "x0.001" not in charts.batch_plot.getAxis("bottom").labelString()
+    lo, hi = charts.lr_plot.viewRange()[1]
+    (_, ticks), = lr_axis.tickValues(lo, hi, 200)
+    assert len(ticks) <= 5 and all(s.startswith("1e-") for s in lr_axis.tickStrings(ticks, 1, 1))
+    # accuracy rises: its legend sits at the bottom; loss falls: its legend at the top
+    assert charts.acc_plot.legend.opts["offset"][1] < 0 < charts.loss_plot.legend.opts["offset"][1]
+
+
+def test_the_top1_column_fits_a_long_class_name(inference_tab, qtbot, two_photos):
+    tab = inference_tab
+    tab.resize(1100, 700)
+    with qtbot.waitSignal(tab.predictionsDone, timeout=60_000):
+        tab.handle_drop([str(two_photos[0])])
+    header = tab.table.horizontalHeader()
+    needed = tab.table.fontMetrics().horizontalAdvance("German shepherd")
+    assert header.sectionSize(2) >= needed + 12
+    assert header.sectionResizeMode(1) != header.ResizeMode.Stretch
+
+
+def test_epoch_line_says_validation():
+    from core.events import epoch_line
+
+    assert "| Val Acc: 76.52%" in epoch_line(1, 0.8, 72.4, 76.52)
+
+
+# --- item 10: a finished run's checkpoint can be reclaimed -------------------------------------
+def test_a_finished_runs_checkpoint_is_explained_and_can_be_deleted(qtbot,
+                                                                    run_with_a_live_change):
+    import shutil
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from core.training.run_folder import read_batches, read_metrics
+    from gui.train_tab import TrainTab
+
+    run = run_with_a_live_change.parent / "copy"
+    shutil.copytree(run_with_a_live_change, run)
+    tab = TrainTab(lambda: None)
+    qtbot.addWidget(tab)
+    tab.show_run(str(run), read_metrics(run), read_batches(run))
+    size_mb = (run / "checkpoint.pt").stat().st_size / 2**20
+    assert not tab.checkpoint_btn.isHidden()
+    assert tab.checkpoint_btn.text() == f"Delete checkpoint ({size_mb:.1f} MB)"
+    assert "continued later" in tab.checkpoint_btn.toolTip()
+    tab.checkpoint_btn.click()
+    tab.findChild(QMessageBox).button(QMessageBox.Cancel).click()
+    assert (run / "checkpoint.pt").exists()
+    qtbot.waitUntil(lambda: not tab.findChildren(QMessageBox))  # the asked box is gone
+    tab.checkpoint_btn.click()
+    tab.findChild(QMessageBox).button(QMessageBox.Yes).click()
+    assert not (run / "checkpoint.pt").exists() and (run / "model.pt").exists()
+    assert tab.checkpoint_btn.isHidden()
