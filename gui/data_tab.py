@@ -54,6 +54,13 @@ class DataTab(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableWidget.SelectRows)
+        self.table.setToolTip("Double-click a class to browse all its images")
+        self.table.cellDoubleClicked.connect(lambda row, _col: self.browse_class(row))
+        self.browse_btn = QPushButton("Browse all images of the selected class…")
+        self.browse_btn.setEnabled(False)
+        self.browse_btn.clicked.connect(lambda: self.browse_class(self.table.currentRow()))
+        self.browser = None
         self.skipped = QPlainTextEdit(readOnly=True)
         self.skipped.setPlaceholderText("Unreadable files will be listed here.")
         self.skipped.setMaximumHeight(90)
@@ -77,6 +84,7 @@ class DataTab(QWidget):
         left = QVBoxLayout()
         left.addWidget(self.summary)
         left.addWidget(self.table, 1)
+        left.addWidget(self.browse_btn)
         left.addWidget(QLabel("Skipped files"))
         left.addWidget(self.skipped)
         left_w = QWidget()
@@ -190,7 +198,24 @@ class DataTab(QWidget):
                 self.table.setItem(row, col, item)
         self.skipped.setPlainText("\n".join(f"{p}: {why}" for p, why in ds.skipped))
         self._show_samples(ds)
+        self.browse_btn.setEnabled(self._is_folder())
         self.scanned.emit(ds)
+
+    # --- browsing a class -------------------------------------------------------------------
+    def _is_folder(self) -> bool:
+        return bool(self.source) and self.source not in {key for key, _ in DATASETS}
+
+    def browse_class(self, row: int):
+        """Every image file of the class in ``row`` (folder datasets: CIFAR has no files)."""
+        if row < 0 or not self._is_folder() or self.table.item(row, 0) is None:
+            return None
+        from gui.class_browser import ClassBrowser
+
+        if self.browser is not None:
+            self.browser.close()
+        self.browser = ClassBrowser(self.source, self.table.item(row, 0).text(), self)
+        self.browser.show()
+        return self.browser
 
     def _clear_grid(self) -> None:
         while self.grid.count():

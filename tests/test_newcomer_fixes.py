@@ -455,3 +455,30 @@ def test_a_finished_runs_checkpoint_is_explained_and_can_be_deleted(qtbot,
     tab.findChild(QMessageBox).button(QMessageBox.Yes).click()
     assert not (run / "checkpoint.pt").exists() and (run / "model.pt").exists()
     assert tab.checkpoint_btn.isHidden()
+
+
+# --- item 3: every image of a class can be seen, odd formats flagged ---------------------------
+def test_browsing_a_class_pages_through_all_its_files_and_flags_the_odd_gif(qtbot, tmp_path):
+    from gui.class_browser import PAGE
+    from gui.data_tab import DataTab
+    from tests.conftest import make_folder, make_image
+
+    root = make_folder(tmp_path / "insects", classes=2, per_class=PAGE + 5, size=(32, 32))
+    make_image(root / "class_0" / "imageNotFound.gif", (200, 200, 200), fmt="GIF")
+    tab = DataTab(lambda: 32)
+    qtbot.addWidget(tab)
+    with qtbot.waitSignal(tab.scanned, timeout=60_000):
+        tab.set_torch_ready()
+        tab.set_source(str(root))
+    assert tab.browse_btn.isEnabled()
+    browser = tab.browse_class(0)
+    qtbot.waitUntil(lambda: bool(browser.files), timeout=30_000)
+    assert len(browser.files) == PAGE + 6
+    assert "1 .gif" in browser.summary.text()
+    assert browser.page_label.text() == "Page 1 of 2" and browser.view.count() == PAGE
+    browser.next_btn.click()
+    names = [browser.view.item(i).text() for i in range(browser.view.count())]
+    assert "⚠ imageNotFound.gif" in names and len(names) == 6
+    assert browser.view.item(0).text() == f"{PAGE:03d}.jpg"  # file names, sorted
+    qtbot.waitUntil(lambda: not browser.view.item(5).icon().isNull(), timeout=30_000)
+    browser.close()
