@@ -102,6 +102,7 @@ class ClassBrowser(QDialog):
         if old is not None:  # it ends at its next check; its result is ignored, and it is
             old.state.cancel()  # kept referenced until its thread has finished
             old.done.disconnect()
+            old.failed.disconnect()
             self._retired = [r for r in self._retired if r.thread.isRunning()] + [old]
         self.workers[role] = w = TaskWorker(fn)
         w.done.connect(on_done)
@@ -112,12 +113,15 @@ class ClassBrowser(QDialog):
         self.summary.setText(message)
 
     def _listed(self, files) -> None:
-        self.files = files
         self.rare = rare_formats([p for p, _ in files])
-        text = f"{len(files)} image files in “{self.name}” (double-click one to open it)."
+        self.files = sorted(files, key=lambda f: not self._flagged(f[0]))  # flagged first
+        splits = Counter(split for _, split in files)
+        parts = ", ".join(f"{n} {s}" for s, n in splits.items())
+        text = (f"{len(files)} image files in “{self.name}” ({parts}); double-click one to "
+                f"open it.")
         if self.rare:
             odd = ", ".join(f"{n} {s}" for s, n in sorted(self.rare.items()))
-            text += f" ⚠ Unusual format for this class: {odd} — flagged below."
+            text += f" ⚠ Unusual format for this class: {odd} — flagged, shown first."
         self.summary.setText(text)
         self.show_page(0)
 
@@ -126,7 +130,7 @@ class ClassBrowser(QDialog):
         chunk = self.files[self.page * PAGE:(self.page + 1) * PAGE]
         self.view.clear()
         for path, split in chunk:
-            flag = "⚠ " if path.suffix.lower().replace(".jpeg", ".jpg") in self.rare else ""
+            flag = "⚠ " if self._flagged(path) else ""
             item = QListWidgetItem(f"{flag}{path.name}")
             item.setData(Qt.UserRole, str(path))
             item.setToolTip(f"{path}\n{split}" + ("\nunusual format for this class" if flag
@@ -137,6 +141,9 @@ class ClassBrowser(QDialog):
         self.next_btn.setEnabled(self.page < self.pages - 1)
         paths, page = [p for p, _ in chunk], self.page
         self._run("thumbs", lambda state: (page, thumbnails(paths, state)), self._thumbs_ready)
+
+    def _flagged(self, path: Path) -> bool:
+        return path.suffix.lower().replace(".jpeg", ".jpg") in self.rare
 
     def _open_file(self, item) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(item.data(Qt.UserRole)))

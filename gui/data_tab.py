@@ -234,3 +234,4 @@ class DataTab(QWidget):
                 cell.setPixmap(chw_to_pixmap(ds.train.images[i], THUMB))
                 self.grid.addWidget(cell, row, col)
         self.grid.setColumnStretch(SAMPLES_PER_CLASS + 1, 1)
+        self.grid.setRowStretch(min(len(ds.classes), MAX_CLASSES_SHOWN), 1)  # rows at the top

@@ -95,9 +95,10 @@ class MainWindow(QMainWindow):
         self.loading_label.setText("PyTorch ready")
         self.data_tab.set_torch_ready()
         if not self.settings.contains("model") and self.model_tab.prefer_offline_model():
+            name = self.model_tab.combo.currentText().split(" —")[0]
             self.statusBar().showMessage(
-                f"{self.model_tab.combo.currentText()} chosen: its ImageNet weights are on this "
-                f"computer (the other networks' download once).", 15_000)
+                f"Model: {name}, whose ImageNet weights are on this computer (the other "
+                f"networks' weights download once, when first used).", 15_000)
         self.model_tab.set_torch_ready()
         self.inference_tab.set_torch_ready()
         self.train_tab.set_ready(True)
