@@ -11,6 +11,8 @@ VAL_PEN = pg.mkPen("#ff7f0e", width=2)
 RAW_PEN = pg.mkPen(color=(31, 119, 180, 70), width=1)
 MARKER_PEN = pg.mkPen("#2ca02c", width=1.5, style=pg.QtCore.Qt.DashLine)
 SMOOTHING = 0.9  # exponential moving average of the batch loss
+LEGEND = ("&nbsp;&nbsp;<span style='color:#1f77b4'>━ train</span>"
+          "&nbsp;&nbsp;<span style='color:#ff7f0e'>━ validation</span>")
 
 
 def change_marker(reason: str, epoch: int, batch: int,
@@ -85,12 +87,8 @@ class ChartsView(QWidget):
         p.setLabel("left", unit)
         for side in ("left", "bottom"):  # no "epoch (x0.001)" early in a run
             p.getAxis(side).enableAutoSIPrefix(False)
-        # legends where the curves are not: loss falls (top right is free), accuracy rises
-        # (bottom right is free); a translucent box never hides a point entirely
-        if title == "Loss per epoch":
-            p.addLegend(offset=(-10, 10), brush=pg.mkBrush(255, 255, 255, 190))
-        elif title == "Accuracy":
-            p.addLegend(offset=(-10, -10), brush=pg.mkBrush(255, 255, 255, 190))
+        if title in ("Loss per epoch", "Accuracy"):  # the legend in the title: it never
+            p.setTitle(f"{title} {LEGEND}")         # covers a curve, whatever its shape
         return p
 
     def clear(self) -> None:
@@ -126,10 +124,12 @@ class ChartsView(QWidget):
             self.curves[key].setData(self.epoch_x, values)
 
     def add_marker(self, x: float, label: str) -> None:
+        # successive labels at different heights, so two close markers' words never overlap
+        height = 0.92 - 0.12 * (len(self.markers) // 4 % 4)
         for plot in (self.batch_plot, self.loss_plot, self.acc_plot, self.lr_plot):
             line = pg.InfiniteLine(pos=x, angle=90, pen=MARKER_PEN,
                                    label=label if plot is self.batch_plot else None,
-                                   labelOpts={"position": 0.9, "color": "#2ca02c"})
+                                   labelOpts={"position": height, "color": "#2ca02c"})
             plot.addItem(line)
             self.markers.append((plot, line))
 

@@ -407,8 +407,14 @@ def test_chart_axes_read_well(qtbot):
     lo, hi = charts.lr_plot.viewRange()[1]
     (_, ticks), = lr_axis.tickValues(lo, hi, 200)
     assert len(ticks) <= 5 and all(s.startswith("1e-") for s in lr_axis.tickStrings(ticks, 1, 1))
-    # accuracy rises: its legend sits at the bottom; loss falls: its legend at the top
-    assert charts.acc_plot.legend.opts["offset"][1] < 0 < charts.loss_plot.legend.opts["offset"][1]
+    # the legend is in the title, outside the curves' area, so it covers none of them
+    for plot in (charts.acc_plot, charts.loss_plot):
+        assert plot.legend is None
+        assert "train" in plot.titleLabel.text and "validation" in plot.titleLabel.text
+    charts.add_marker(0.25, "layers changed")
+    charts.add_marker(1.0, "unfrozen")
+    labels = [line.label for _, line in charts.markers if hasattr(line, "label")]
+    assert labels[0].orthoPos != labels[1].orthoPos  # two labels, two heights
 
 
 def test_the_top1_column_fits_a_long_class_name(inference_tab, qtbot, two_photos):
