@@ -6,22 +6,22 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QSize, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication, QImageReader, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView,
-                               QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox,
-                               QSplitter, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
+                               QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from core.catalog import MODELS
 from gui.cam_view import CamControls
 from gui.dialogs import (open_file, open_files, save_with_dialog, show_error, show_info,
                          show_progress)
 from gui.image_utils import heat_overlay
-from gui.prediction_table import PredictionTableModel
+from gui.prediction_table import prediction_view
 from gui.topk_bars import TopKBars
 
 MODEL_SUFFIXES = (".pt", ".pth")
 TRAINED = "trained"
+FILE = "file:"  # the Model list's entries for model files: FILE + path
 PREVIEW = 360
 
 
@@ -35,7 +35,7 @@ class InferenceTab(QWidget):
         self.torch_ready = False
         self.lm = None  # core.inference.predict.LoadedModel
         self.trained_model_file: str | None = None
-        self._lm_text, self._loading_imagenet = "", None
+        self._lm_text, self._lm_entry, self._loading_imagenet = "", "", None
         self.predictions, self.skipped = [], []
         self._queued: list[str] = []  # paths added while a batch was being predicted
         self.workers = {}  # role -> TaskWorker, at most one each
@@ -63,25 +63,7 @@ class InferenceTab(QWidget):
         self.topk = QSpinBox(minimum=1, maximum=10, value=5, prefix="top-")
         self.progress = QProgressBar()
         self.progress.hide()
-        self.table_model = PredictionTableModel(self)
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.table_model)
-        self.proxy.setSortRole(Qt.UserRole)
-        self.table = QTableView()
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.setSelectionBehavior(QTableView.SelectRows)
-        self.table.setSelectionMode(QTableView.SingleSelection)
-        self.table.verticalHeader().setDefaultSectionSize(52)
-        self.table.verticalHeader().hide()
-        self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.ElideRight)
-        self.table.setIconSize(QSize(48, 48))
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.Interactive)
-        header.setSectionResizeMode(4, QHeaderView.Stretch)  # the top-k list takes the rest
-        for col, width in ((0, 56), (1, 170), (2, 190), (3, 90)):
-            header.resizeSection(col, width)
+        self.table_model, self.proxy, self.table = prediction_view(self)
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self.show_selected())
         self.hint = QLabel("Drop photos or folders here — or paste an image (Ctrl+V).")
         self.hint.setAlignment(Qt.AlignCenter)
@@ -151,6 +133,9 @@ class InferenceTab(QWidget):
 
     def load_selected_model(self) -> None:
         key = self.source.currentData()
+        if key.startswith(FILE):
+            self.load_model_file(key[len(FILE):])
+            return
         if key == TRAINED:
             if self.trained_model_file:
                 self.load_model_file(self.trained_model_file)
@@ -169,8 +154,18 @@ class InferenceTab(QWidget):
             self.load_model_file(path)
 
     def load_model_file(self, path: str) -> None:
+        """Load a model.pt; the Model list shows it (the last run's, or a file entry)."""
         from core.inference.predict import load_model_file
 
+        if path == self.trained_model_file:
+            self.source.setCurrentIndex(0)
+        else:
+            i = self.source.findData(FILE + path)
+            if i < 0:
+                i = 1
+                self.source.insertItem(i, f"Model file: {Path(path).name}", FILE + path)
+                self.source.setItemData(i, path, Qt.ToolTipRole)
+            self.source.setCurrentIndex(i)
         self._load(lambda _state: load_model_file(path))
 
     def _load(self, fn, imagenet: str | None = None) -> None:
@@ -191,6 +186,8 @@ class InferenceTab(QWidget):
                        f"use EfficientNet-Lite0 (its weights come with TransferLab), or "
                        f"“Load model file…”.")
         still = f" Still using: {self._lm_text}" if self.lm is not None else ""
+        if self.lm is not None:  # the list shows the model in use again
+            self.source.setCurrentIndex(max(0, self.source.findText(self._lm_entry)))
         self.model_label.setText(f"Could not load that model.{still}" if still
                                  else "No model loaded.")
         show_error(self, "Cannot load the model", message)
@@ -200,7 +197,7 @@ class InferenceTab(QWidget):
         pre = lm.preprocessing
         text = f"{lm.source}: {lm.arch}, {len(lm.classes)} classes, input {pre.image_size} px"
         self.model_label.setText(text)
-        self._lm_text = text
+        self._lm_text, self._lm_entry = text, self.source.currentText()
         self.cam.set_classes(lm.classes)
         self.modelLoaded.emit(text)
         if self.predictions:  # re-run what is on screen with the new model
@@ -335,15 +332,18 @@ class InferenceTab(QWidget):
 
         lm, path = self.lm, p.path
         cls, name, top1 = self.cam.target(p, lm.classes)
-        self._cam_job = (image, name, top1, p.topk[0][0])
+        job = self._cam_job = (image, name, top1, p.topk[0][0])
         self.cam.computing(name)
-        w = self._start("cam", lambda _s: gradcam(lm, path, cls), self._cam_ready)
+        w = self._start("cam", lambda _s: (job, gradcam(lm, path, cls)), self._cam_ready)
         w.failed.connect(self._cam_failed)
 
     # Worker signals connect to bound methods, never lambdas: PySide runs a lambda in the
     # emitting (worker) thread, while a method of this QObject is queued into the GUI thread.
-    def _cam_ready(self, heat) -> None:
-        image, name, top1, predicted = self._cam_job
+    def _cam_ready(self, result) -> None:
+        job, heat = result
+        if job is not self._cam_job:  # a map for a photo no longer selected (it was queued)
+            return
+        image, name, top1, predicted = job
         self._show_image(heat_overlay(image, heat))
         self.cam.shown(heat, name, top1, predicted)
 

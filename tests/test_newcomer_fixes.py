@@ -348,6 +348,7 @@ def test_a_failed_imagenet_load_keeps_the_previous_model_and_says_so(window, qtb
     qtbot.waitUntil(lambda: bool(_dialog_texts(tab)), timeout=30_000)
     assert tab.model_label.text().startswith("Could not load that model. Still using: ")
     assert "efficientnet_lite0" in tab.model_label.text()
+    assert tab.source.currentData() == "efficientnet_lite0"  # the list shows it again
     texts = _dialog_texts(tab)
     assert any("Load model file…" in t for t in texts)
     assert not any("--weights" in t for t in texts)
@@ -489,3 +490,35 @@ def test_browsing_a_class_pages_through_all_its_files_and_flags_the_odd_gif(qtbo
     assert names == [f"{i:03d}.jpg" for i in range(PAGE - 1, PAGE + 5)]
     qtbot.waitUntil(lambda: not browser.view.item(5).icon().isNull(), timeout=30_000)
     browser.close()
+
+
+def test_a_loaded_model_file_is_named_in_the_model_list(inference_tab, qtbot,
+                                                        run_with_a_live_change):
+    tab = inference_tab
+    path = str(run_with_a_live_change / "model.pt")
+    with qtbot.waitSignal(tab.modelLoaded, timeout=60_000):
+        tab.load_model_file(path)
+    assert tab.source.currentText() == "Model file: model.pt"
+    assert tab.source.currentData() == "file:" + path
+
+
+def test_a_map_for_a_photo_no_longer_selected_is_never_painted(inference_tab, qtbot,
+                                                               two_photos, monkeypatch):
+    tab = inference_tab
+    with qtbot.waitSignal(tab.predictionsDone, timeout=60_000):
+        tab.handle_drop([str(p) for p in two_photos])
+    (r_cat, _), (r_cup, cup) = _row_of(tab, "chelsea.jpg"), _row_of(tab, "coffee.jpg")
+    tab.table.selectRow(r_cat)
+    tab.cam_box.setChecked(True)  # the cat's map is being computed...
+    painted = []
+    original = tab._show_image
+    monkeypatch.setattr(tab, "_show_image", lambda image: (
+        painted.append((image.width(), image.height())), original(image)))
+    tab.table.selectRow(r_cup)  # ...when the cup is selected
+    qtbot.waitUntil(lambda: tab.cam.status.text().startswith(f"Grad-CAM for “{cup.topk[0][0]}”"),
+                    timeout=60_000)
+    # the cat's result, if any, was queued before the cup's: it has been handled by now
+    from PIL import Image
+
+    size = Image.open(two_photos[1]).size
+    assert len(painted) >= 2 and all(p == size for p in painted), painted
