@@ -4,6 +4,8 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from gui.chart_marks import change_marker
+
 pg.setConfigOptions(background="w", foreground="#333", antialias=True)
 
 TRAIN_PEN = pg.mkPen("#1f77b4", width=2)
@@ -13,18 +15,6 @@ MARKER_PEN = pg.mkPen("#2ca02c", width=1.5, style=pg.QtCore.Qt.DashLine)
 SMOOTHING = 0.9  # exponential moving average of the batch loss
 LEGEND = ("&nbsp;&nbsp;<span style='color:#1f77b4'>━ train</span>"
           "&nbsp;&nbsp;<span style='color:#ff7f0e'>━ validation</span>")
-
-
-def change_marker(reason: str, epoch: int, batch: int,
-                  batches_per_epoch: int | None) -> tuple[float, str] | None:
-    """Where (x in epochs) and how a freeze change is marked; None for the run's own start
-    and resume. ``epoch`` is 1-based, ``batch`` the batches done in it."""
-    from core.events import RESUME, SCHEDULE, START
-
-    if reason in (START, RESUME) or (epoch <= 1 and batch == 0):
-        return None
-    x = epoch - 1 + (batch / batches_per_epoch if batches_per_epoch else 0)
-    return x, "unfrozen" if reason == SCHEDULE else "layers changed"
 
 
 class LrAxis(pg.AxisItem):

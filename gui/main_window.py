@@ -36,7 +36,8 @@ class MainWindow(QMainWindow):
                            (self.train_tab, "3  Train"), (self.inference_tab, "4  Inference")):
             self.tabs.addTab(tab, title)
         self.setCentralWidget(self.tabs)
-        self.loading_label = QLabel("Loading PyTorch…")
+        self.loading_label = QLabel(
+            "Loading PyTorch… meanwhile you can choose the data, the network and the recipe")
         self.statusBar().addPermanentWidget(self.loading_label)
         self.train_tab.form.presetApplied.connect(self._preset_applied)
         self.train_tab.trainingActive.connect(self._training_active)
@@ -72,6 +73,7 @@ class MainWindow(QMainWindow):
             import core.training.trainer  # noqa: F401
             import core.inference.predict  # noqa: F401
             import timm  # noqa: F401 - EfficientNet-Lite0; its imports would stall a run's start
+            import pyqtgraph  # noqa: F401 - the charts' library (~0.8 s), kept off first paint
             return True
 
         self.loader = TaskWorker(load)

@@ -9,12 +9,12 @@ from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QMessageBox, QPlainTextEdit,
+from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QLabel, QMessageBox, QPlainTextEdit,
                                QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from core.frontends.console import format_duration
 from core.events import epoch_line
-from gui.charts import ChartsView, change_marker
+from gui.chart_marks import change_marker
 from gui.dialogs import save_with_dialog, show_error, show_info, show_progress
 from gui.elided_label import ElidedLabel
 from gui.train_form import TrainForm
@@ -46,7 +46,11 @@ class TrainTab(QWidget):
         self.log_view = QPlainTextEdit(readOnly=True)
         self.log_view.setFont(QFont("monospace", 9))
         self.log_view.setMaximumBlockCount(5000)
-        self.charts = ChartsView()
+        self._charts = None  # made on first use: pyqtgraph takes ~0.8 s to import
+        self.chart_host = QWidget()
+        self.chart_placeholder = QLabel("Charts appear here once PyTorch has loaded.")
+        self.chart_placeholder.setAlignment(Qt.AlignCenter)
+        QVBoxLayout(self.chart_host).addWidget(self.chart_placeholder)
         self._build_layout()
         self.start_btn.clicked.connect(self.start)
         self.pause_btn.clicked.connect(self.toggle_pause)
@@ -78,7 +82,7 @@ class TrainTab(QWidget):
         for b in (save_png, save_csv, self.checkpoint_btn):
             bar.addWidget(b)
         right_split = QSplitter(Qt.Vertical)
-        right_split.addWidget(self.charts)
+        right_split.addWidget(self.chart_host)
         right_split.addWidget(self.log_view)
         right_split.setSizes([460, 160])
         right = QVBoxLayout()
@@ -89,6 +93,18 @@ class TrainTab(QWidget):
         main.addWidget(left_w)
         main.addLayout(right, 1)
 
+    @property
+    def charts(self):
+        """The charts, made on first use (once PyTorch is ready, the loader has imported
+        pyqtgraph in the background, so this is quick)."""
+        if self._charts is None:
+            from gui.charts import ChartsView
+
+            self._charts = ChartsView()
+            self.chart_placeholder.hide()
+            self.chart_host.layout().addWidget(self._charts)
+        return self._charts
+
     # --- state ----------------------------------------------------------------------------
     @property
     def running(self) -> bool:
@@ -97,6 +113,8 @@ class TrainTab(QWidget):
     def set_ready(self, ready: bool) -> None:
         """Enable Start once PyTorch is loaded and no run is active."""
         self._ready = ready
+        if ready:
+            self.charts  # noqa: B018 - build them now, before a run needs them
         self.start_btn.setEnabled(ready and not self.running)
         self.pause_btn.setEnabled(self.running)
         self.stop_btn.setEnabled(self.running)

@@ -522,3 +522,28 @@ def test_a_map_for_a_photo_no_longer_selected_is_never_painted(inference_tab, qt
 
     size = Image.open(two_photos[1]).size
     assert len(painted) >= 2 and all(p == size for p in painted), painted
+
+
+# --- item 11: the first paint does not wait for the charts' library -----------------------------
+def test_the_window_module_imports_neither_torch_nor_pyqtgraph():
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = ("import sys; import gui.main_window; "
+            "print(sorted(m for m in ('torch', 'pyqtgraph', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_charts_are_made_once_pytorch_is_ready(qtbot):
+    from gui.train_tab import TrainTab
+
+    tab = TrainTab(lambda: None)
+    qtbot.addWidget(tab)
+    assert tab._charts is None and not tab.chart_placeholder.isHidden()
+    tab.set_ready(True)
+    assert tab._charts is not None and tab.chart_placeholder.isHidden()
+    assert tab.charts is tab._charts  # made once
