@@ -104,7 +104,8 @@ class ModelTab(QWidget):
         spec = get_spec(self.model_name())
         if self.weights() != "imagenet" or imagenet_weights_ready(spec):
             return None
-        return (f"The ImageNet weights for {self.combo.currentText()} are not on this "
+        name = self.combo.currentText().split(" —")[0]
+        return (f"The ImageNet weights for {name} are not on this "
                 f"computer yet. Connect to the internet (they download once when training "
                 f"starts), or on the Model tab choose “From a file”, “Random "
                 f"initialisation”, or EfficientNet-Lite0 (its weights come with TransferLab).")
@@ -178,6 +179,8 @@ class ModelTab(QWidget):
         from core.errors import TransferLabError
 
         tree, shapes, head, arch = result
+        if arch != self.model_name():  # a build for a network no longer chosen (queued
+            return                     # before its worker was replaced): a newer one comes
         try:
             tree.apply_spec(self.freeze_spec, head, arch)
         except TransferLabError:  # a spec naming another architecture's layers: start over

@@ -547,3 +547,29 @@ def test_charts_are_made_once_pytorch_is_ready(qtbot):
     tab.set_ready(True)
     assert tab._charts is not None and tab.chart_placeholder.isHidden()
     assert tab.charts is tab._charts  # made once
+
+
+def test_a_tree_built_for_a_network_no_longer_chosen_is_not_shown(qtbot):
+    from gui.model_tab import ModelTab
+
+    tab = ModelTab()
+    qtbot.addWidget(tab)
+    tab.set_model("efficientnet_lite0")
+    tab.torch_ready = True
+    with qtbot.waitSignal(tab.treeBuilt, timeout=60_000):
+        tab.rebuild_tree()
+    stale_worker = tab.structure_worker
+    with qtbot.waitSignal(tab.treeBuilt, timeout=60_000):
+        tab.set_model("mobilenet_v2")
+        tab.rebuild_tree()
+        stale_worker.done.emit(stale_worker_result(tab))  # a lite0 result arriving late
+    assert tab.panel.arch == "mobilenet_v2"
+    assert "features.17" in {n.path for n in tab.panel.tree}
+
+
+def stale_worker_result(tab):
+    from core.models import build_model, head_path
+    from core.models.layers import LayerTree
+
+    model, _, _ = build_model("efficientnet_lite0", "none", 10)
+    return LayerTree(model), {}, head_path(model), "efficientnet_lite0"
