@@ -4,6 +4,8 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from gui.chart_marks import change_marker
+
 pg.setConfigOptions(background="w", foreground="#333", antialias=True)
 
 TRAIN_PEN = pg.mkPen("#1f77b4", width=2)
@@ -11,6 +13,23 @@ VAL_PEN = pg.mkPen("#ff7f0e", width=2)
 RAW_PEN = pg.mkPen(color=(31, 119, 180, 70), width=1)
 MARKER_PEN = pg.mkPen("#2ca02c", width=1.5, style=pg.QtCore.Qt.DashLine)
 SMOOTHING = 0.9  # exponential moving average of the batch loss
+LEGEND = ("&nbsp;&nbsp;<span style='color:#1f77b4'>━ train</span>"
+          "&nbsp;&nbsp;<span style='color:#ff7f0e'>━ validation</span>")
+
+
+class LrAxis(pg.AxisItem):
+    """The log-scale learning-rate axis: one label per power of ten, written ``1e-4`` (the
+    default's minor labels overlapped and clipped, and read "9 8 7" on an empty chart)."""
+
+    def tickValues(self, minVal, maxVal, size):
+        import math
+
+        lo, hi = math.floor(minVal), math.ceil(maxVal)
+        step = max(1, math.ceil((hi - lo) / 4))  # at most ~5 labels
+        return [(step, [float(v) for v in range(lo, hi + 1, step)])]
+
+    def tickStrings(self, values, scale, spacing):
+        return [f"1e{int(round(v))}" for v in values]
 
 
 class ChartsView(QWidget):
@@ -30,8 +49,10 @@ class ChartsView(QWidget):
         self.batch_plot = self._plot(g, 0, 0, "Batch loss", "loss")
         self.loss_plot = self._plot(g, 0, 1, "Loss per epoch", "loss")
         self.acc_plot = self._plot(g, 1, 0, "Accuracy", "%")
-        self.lr_plot = self._plot(g, 1, 1, "Learning rate", "lr")
+        self.lr_plot = self._plot(g, 1, 1, "Learning rate", "lr",
+                                  {"left": LrAxis(orientation="left")})
         self.lr_plot.setLogMode(y=True)
+        self.lr_plot.getAxis("left").setWidth(48)
         self.curves = {
             "batch_raw": self.batch_plot.plot(pen=RAW_PEN),
             "batch_smooth": self.batch_plot.plot(pen=TRAIN_PEN, name="smoothed"),
@@ -49,14 +70,15 @@ class ChartsView(QWidget):
         self.clear()
 
     @staticmethod
-    def _plot(g, row, col, title, unit) -> pg.PlotItem:
-        p = g.addPlot(row=row, col=col, title=title)
+    def _plot(g, row, col, title, unit, axes=None) -> pg.PlotItem:
+        p = g.addPlot(row=row, col=col, title=title, axisItems=axes)
         p.showGrid(x=True, y=True, alpha=0.25)
         p.setLabel("bottom", "epoch")
         p.setLabel("left", unit)
-        p.getAxis("left").enableAutoSIPrefix(False)
-        if title in ("Loss per epoch", "Accuracy"):
-            p.addLegend(offset=(-10, 10))
+        for side in ("left", "bottom"):  # no "epoch (x0.001)" early in a run
+            p.getAxis(side).enableAutoSIPrefix(False)
+        if title in ("Loss per epoch", "Accuracy"):  # the legend in the title: it never
+            p.setTitle(f"{title} {LEGEND}")         # covers a curve, whatever its shape
         return p
 
     def clear(self) -> None:
@@ -69,6 +91,7 @@ class ChartsView(QWidget):
         for plot, line in self.markers:
             plot.removeItem(line)
         self.markers = []
+        self.lr_plot.setYRange(-5, -2, padding=0)  # 1e-5..1e-2 until a run reports its LR
 
     def add_batch(self, epoch: int, batch: int, batches: int, loss: float, lr: float) -> None:
         x = epoch - 1 + batch / batches
@@ -78,6 +101,8 @@ class ChartsView(QWidget):
         self.batch_smooth.append(SMOOTHING * prev + (1 - SMOOTHING) * loss)
         self.lr_x.append(x)
         self.lr_y.append(lr)
+        if len(self.lr_y) == 1:
+            self.lr_plot.enableAutoRange(axis="y")
         self.curves["batch_raw"].setData(self.batch_x, self.batch_raw)
         self.curves["batch_smooth"].setData(self.batch_x, self.batch_smooth)
         self.curves["lr"].setData(self.lr_x, self.lr_y)
@@ -89,20 +114,31 @@ class ChartsView(QWidget):
             self.curves[key].setData(self.epoch_x, values)
 
     def add_marker(self, x: float, label: str) -> None:
+        # successive labels at different heights, so two close markers' words never overlap
+        height = 0.92 - 0.12 * (len(self.markers) // 4 % 4)
         for plot in (self.batch_plot, self.loss_plot, self.acc_plot, self.lr_plot):
             line = pg.InfiniteLine(pos=x, angle=90, pen=MARKER_PEN,
                                    label=label if plot is self.batch_plot else None,
-                                   labelOpts={"position": 0.9, "color": "#2ca02c"})
+                                   labelOpts={"position": height, "color": "#2ca02c"})
             plot.addItem(line)
             self.markers.append((plot, line))
 
-    def load_history(self, history: list[dict], batches: list[dict] = ()) -> None:
-        """A finished run's curves, from its metrics.csv and batches.csv."""
+    def load_history(self, history: list[dict], batches: list[dict] = (),
+                     changes: list[dict] | None = None) -> None:
+        """A finished run's curves, from its metrics.csv and batches.csv, with a marker for
+        each freeze change it recorded (``changes``; older runs: where the phase changed)."""
         self.clear()
         for b in batches:
             self.add_batch(b["epoch"], b["batch"], b["batches"], b["loss"], b["lr"])
         for row in history:
             self.add_epoch(row)
+        if changes is not None:
+            per_epoch = batches[0]["batches"] if batches else None
+            for c in changes:
+                marker = change_marker(c["reason"], c["epoch"], c["batch"], per_epoch)
+                if marker:
+                    self.add_marker(*marker)
+            return
         phases = [r["phase"] for r in history]
         for i in range(1, len(phases)):
             if phases[i] != phases[i - 1]:

@@ -9,13 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
+from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout,
                                QHeaderView, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
                                QScrollArea, QSplitter, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
 from core.catalog import DATASETS
-from gui.dialogs import show_progress
+from gui.dialogs import open_dir, show_progress
 from gui.image_utils import chw_to_pixmap
 
 SAMPLES_PER_CLASS = 8
@@ -55,6 +55,13 @@ class DataTab(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableWidget.SelectRows)
+        self.table.setToolTip("Double-click a class to browse all its images")
+        self.table.cellDoubleClicked.connect(lambda row, _col: self.browse_class(row))
+        self.browse_btn = QPushButton("Browse all images of the selected class…")
+        self.browse_btn.setEnabled(False)
+        self.browse_btn.clicked.connect(lambda: self.browse_class(self.table.currentRow()))
+        self.browser = None
         self.skipped = QPlainTextEdit(readOnly=True)
         self.skipped.setPlaceholderText("Unreadable files will be listed here.")
         self.skipped.setMaximumHeight(90)
@@ -78,6 +85,7 @@ class DataTab(QWidget):
         left = QVBoxLayout()
         left.addWidget(self.summary)
         left.addWidget(self.table, 1)
+        left.addWidget(self.browse_btn)
         left.addWidget(QLabel("Skipped files"))
         left.addWidget(self.skipped)
         left_w = QWidget()
@@ -106,7 +114,7 @@ class DataTab(QWidget):
             self.set_source(key)
 
     def choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Choose an image folder")
+        path = open_dir(self, "Choose an image folder")
         if path:
             self.set_source(path)
 
@@ -195,7 +203,24 @@ class DataTab(QWidget):
                 self.table.setItem(row, col, item)
         self.skipped.setPlainText("\n".join(f"{p}: {why}" for p, why in summary.skipped))
         self._show_samples(summary)
+        self.browse_btn.setEnabled(self._is_folder())
         self.scanned.emit(summary)
+
+    # --- browsing a class -------------------------------------------------------------------
+    def _is_folder(self) -> bool:
+        return bool(self.source) and self.source not in {key for key, _ in DATASETS}
+
+    def browse_class(self, row: int):
+        """Every image file of the class in ``row`` (folder datasets: CIFAR has no files)."""
+        if row < 0 or not self._is_folder() or self.table.item(row, 0) is None:
+            return None
+        from gui.class_browser import ClassBrowser
+
+        if self.browser is not None:
+            self.browser.close()
+        self.browser = ClassBrowser(self.source, self.table.item(row, 0).text(), self)
+        self.browser.show()
+        return self.browser
 
     def _clear_grid(self) -> None:
         while self.grid.count():
@@ -212,3 +237,4 @@ class DataTab(QWidget):
                 cell.setPixmap(chw_to_pixmap(image, THUMB))
                 self.grid.addWidget(cell, row, col)
         self.grid.setColumnStretch(SAMPLES_PER_CLASS + 1, 1)
+        self.grid.setRowStretch(min(len(summary.classes), MAX_CLASSES_SHOWN), 1)  # rows at top

@@ -6,20 +6,22 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QSize, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication, QImageReader, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
-                               QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox,
-                               QSplitter, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
+                               QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from core.catalog import MODELS
-from gui.dialogs import save_with_dialog, show_error, show_info, show_progress
+from gui.cam_view import CamControls
+from gui.dialogs import (open_file, open_files, save_with_dialog, show_error, show_info,
+                         show_progress)
 from gui.image_utils import heat_overlay
-from gui.prediction_table import PredictionTableModel
+from gui.prediction_table import prediction_view
 from gui.topk_bars import TopKBars
 
 MODEL_SUFFIXES = (".pt", ".pth")
 TRAINED = "trained"
+FILE = "file:"  # the Model list's entries for model files: FILE + path
 PREVIEW = 360
 
 
@@ -33,7 +35,9 @@ class InferenceTab(QWidget):
         self.torch_ready = False
         self.lm = None  # core.inference.predict.LoadedModel
         self.trained_model_file: str | None = None
+        self._lm_text, self._lm_entry, self._loading_imagenet = "", "", None
         self.predictions, self.skipped = [], []
+        self._queued: list[str] = []  # paths added while a batch was being predicted
         self.workers = {}  # role -> TaskWorker, at most one each
         self._build_widgets()
         self._build_layout()
@@ -59,23 +63,7 @@ class InferenceTab(QWidget):
         self.topk = QSpinBox(minimum=1, maximum=10, value=5, prefix="top-")
         self.progress = QProgressBar()
         self.progress.hide()
-        self.table_model = PredictionTableModel(self)
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.table_model)
-        self.proxy.setSortRole(Qt.UserRole)
-        self.table = QTableView()
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.setSelectionBehavior(QTableView.SelectRows)
-        self.table.setSelectionMode(QTableView.SingleSelection)
-        self.table.verticalHeader().setDefaultSectionSize(52)
-        self.table.verticalHeader().hide()
-        self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.ElideRight)
-        self.table.setIconSize(QSize(48, 48))
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(1, QHeaderView.Stretch)
-        header.resizeSection(0, 56)
+        self.table_model, self.proxy, self.table = prediction_view(self)
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self.show_selected())
         self.hint = QLabel("Drop photos or folders here — or paste an image (Ctrl+V).")
         self.hint.setAlignment(Qt.AlignCenter)
@@ -84,10 +72,9 @@ class InferenceTab(QWidget):
         self.preview.setAlignment(Qt.AlignCenter)
         self.preview.setMinimumSize(PREVIEW, PREVIEW)
         self.bars = TopKBars()
-        self.cam_box = QCheckBox("Show Grad-CAM for")
-        self.cam_class = QComboBox()
-        self.cam_box.toggled.connect(lambda _: self.show_selected())
-        self.cam_class.activated.connect(lambda _: self.show_selected())
+        self.cam = CamControls()
+        self.cam_box = self.cam.box
+        self.cam.changed.connect(self.show_selected)
         self.skipped_view = QPlainTextEdit(readOnly=True)
         self.skipped_view.setMaximumHeight(80)
         self.skipped_view.setPlaceholderText("Files that could not be read are listed here.")
@@ -109,12 +96,9 @@ class InferenceTab(QWidget):
         left.addWidget(self.skipped_view)
         left_w = QWidget()
         left_w.setLayout(left)
-        cam_row = QHBoxLayout()
-        cam_row.addWidget(self.cam_box)
-        cam_row.addWidget(self.cam_class, 1)
         right = QVBoxLayout()
         right.addWidget(self.preview, 1)
-        right.addLayout(cam_row)
+        right.addWidget(self.cam)
         right.addWidget(self.bars)
         right_w = QWidget()
         right_w.setLayout(right)
@@ -130,7 +114,13 @@ class InferenceTab(QWidget):
 
     # --- models -----------------------------------------------------------------------------
     def set_torch_ready(self) -> None:
+        from core.models import get_spec
+        from core.models.weights import imagenet_weights_ready
+
         self.torch_ready = True
+        for i in range(1, self.source.count()):  # say which need a download, before a try
+            if not imagenet_weights_ready(get_spec(self.source.itemData(i))):
+                self.source.setItemText(i, self.source.itemText(i) + " — not downloaded yet")
         if self.lm is None:
             self.load_selected_model()
 
@@ -143,6 +133,9 @@ class InferenceTab(QWidget):
 
     def load_selected_model(self) -> None:
         key = self.source.currentData()
+        if key.startswith(FILE):
+            self.load_model_file(key[len(FILE):])
+            return
         if key == TRAINED:
             if self.trained_model_file:
                 self.load_model_file(self.trained_model_file)
@@ -153,26 +146,50 @@ class InferenceTab(QWidget):
         from core.inference.predict import load_imagenet_model
 
         self._load(lambda state: load_imagenet_model(
-            key, state.download_progress("Downloading weights")))
+            key, state.download_progress("Downloading weights")), imagenet=key)
 
     def choose_model_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load a trained model", "",
-                                              "TransferLab model (*.pt *.pth);;All (*)")
+        path = open_file(self, "Load a trained model", "TransferLab model (*.pt *.pth);;All (*)")
         if path:
             self.load_model_file(path)
 
     def load_model_file(self, path: str) -> None:
+        """Load a model.pt; the Model list shows it (the last run's, or a file entry)."""
         from core.inference.predict import load_model_file
 
+        if path == self.trained_model_file:
+            self.source.setCurrentIndex(0)
+        else:
+            i = self.source.findData(FILE + path)
+            if i < 0:
+                i = 1
+                self.source.insertItem(i, f"Model file: {Path(path).name}", FILE + path)
+                self.source.setItemData(i, path, Qt.ToolTipRole)
+            self.source.setCurrentIndex(i)
         self._load(lambda _state: load_model_file(path))
 
-    def _load(self, fn) -> None:
+    def _load(self, fn, imagenet: str | None = None) -> None:
         self.model_label.setText("Loading the model…")
+        self._loading_imagenet = imagenet
         w = self._start("model", fn, self._model_loaded)
         w.failed.connect(self._model_failed)
 
     def _model_failed(self, message: str) -> None:
-        self.model_label.setText("No model loaded.")
+        """The previous model (if any) stays in use, and the label says so."""
+        from core.models import get_spec
+        from core.models.weights import imagenet_weights_ready
+
+        key = self._loading_imagenet
+        if key and not imagenet_weights_ready(get_spec(key)):
+            message = (f"The ImageNet weights for {key} are not on this computer and could "
+                       f"not be downloaded. Connect to the internet and choose it again, or "
+                       f"use EfficientNet-Lite0 (its weights come with TransferLab), or "
+                       f"“Load model file…”.")
+        still = f" Still using: {self._lm_text}" if self.lm is not None else ""
+        if self.lm is not None:  # the list shows the model in use again
+            self.source.setCurrentIndex(max(0, self.source.findText(self._lm_entry)))
+        self.model_label.setText(f"Could not load that model.{still}" if still
+                                 else "No model loaded.")
         show_error(self, "Cannot load the model", message)
 
     def _model_loaded(self, lm) -> None:
@@ -180,18 +197,20 @@ class InferenceTab(QWidget):
         pre = lm.preprocessing
         text = f"{lm.source}: {lm.arch}, {len(lm.classes)} classes, input {pre.image_size} px"
         self.model_label.setText(text)
-        self.cam_class.clear()
-        self.cam_class.addItems(lm.classes)
+        self._lm_text, self._lm_entry = text, self.source.currentText()
+        self.cam.set_classes(lm.classes)
         self.modelLoaded.emit(text)
         if self.predictions:  # re-run what is on screen with the new model
-            self.predict([p.path for p in self.predictions])
+            self.predict([p.path for p in self.predictions], replace=True)
 
     # --- images -----------------------------------------------------------------------------
     def choose_images(self) -> None:
+        if self.lm is None:  # (and PyTorch, which core.data imports, may still be loading)
+            self.predict([])
+            return
         from core.data.images import file_dialog_filter
 
-        paths, _ = QFileDialog.getOpenFileNames(
-            self, "Open images", "", f"{file_dialog_filter()};;All files (*)")
+        paths = open_files(self, "Open images", f"{file_dialog_filter()};;All files (*)")
         if paths:
             self.predict(paths)
 
@@ -228,20 +247,27 @@ class InferenceTab(QWidget):
         image.save(str(path), "PNG")
         return str(path)
 
-    def predict(self, paths: list[str]) -> None:
+    def predict(self, paths: list[str], replace: bool = False) -> None:
+        """Add ``paths``' predictions to the table (Clear empties it); ``replace`` redoes the
+        table (a new model). Paths given while a batch runs wait for it."""
         if self.lm is None:
             show_info(self, "No model yet", "Choose or load a model first (it may still be "
                       "loading).")
             return
+        if replace:
+            self.clear()
+        elif "predict" in self.workers:
+            self._queued += paths
+            return
         from core.inference.predict import predict_paths
 
-        self.clear()
         lm, k = self.lm, self.topk.value()
         w = self._start("predict", None, self._predicted)
         w.fn = lambda state: predict_paths(lm, paths, k, 16, state,
                                            on_results=w.emit_partial, thumb_size=48)
         w.partial.connect(self._batch_ready)
         w.progress.connect(self._on_progress)
+        w.failed.connect(self._predict_failed)
         self.progress.setRange(0, 0)
         self.progress.show()
         w.start()
@@ -261,17 +287,24 @@ class InferenceTab(QWidget):
             self.table.selectRow(0)
 
     def _predicted(self, predictions) -> None:
-        self.predictions = predictions
+        self.predictions += predictions
+        self.workers.pop("predict", None)
         self.progress.hide()
         self.predictionsDone.emit(len(predictions))
+        if self._queued:
+            queued, self._queued = self._queued, []
+            self.predict(queued)
 
     def clear(self) -> None:
         self._stop("predict")
+        self._queued = []
         self.table_model.clear()
         self.predictions, self.skipped = [], []
         self.skipped_view.clear()
         self.preview.clear()
         self.bars.set_items([])
+        self._stop("cam")
+        self.cam.stopped()
         self.hint.show()
 
     # --- details and Grad-CAM ---------------------------------------------------------------
@@ -286,30 +319,44 @@ class InferenceTab(QWidget):
         if p is None:
             return
         self.bars.set_items(p.topk)
-        if self.cam_class.findText(p.topk[0][0]) >= 0 and not self.cam_box.isChecked():
-            self.cam_class.setCurrentText(p.topk[0][0])
         reader = QImageReader(p.path)
         reader.setAutoTransform(True)
         image = reader.read()
         self._show_image(image)
-        if self.cam_box.isChecked() and self.lm is not None and not image.isNull():
-            from core.inference.explain import gradcam
+        if not self.cam.enabled() or self.lm is None or image.isNull() or not p.topk:
+            self._stop("cam")
+            self.cam.stopped()
+            return
+        from core.inference.explain import gradcam
 
-            lm, path, cls = self.lm, p.path, self.cam_class.currentIndex()
-            self._cam_base = image
-            w = self._start("cam", lambda _s: gradcam(lm, path, cls), self._cam_ready)
-            w.failed.connect(self._cam_failed)
+        lm, path = self.lm, p.path
+        cls, name, top1 = self.cam.target(p, lm.classes)
+        job = self._cam_job = (image, name, top1, p.topk[0][0])
+        self.cam.computing(name)
+        w = self._start("cam", lambda _s: (job, gradcam(lm, path, cls)), self._cam_ready)
+        w.failed.connect(self._cam_failed)
 
     # Worker signals connect to bound methods, never lambdas: PySide runs a lambda in the
     # emitting (worker) thread, while a method of this QObject is queued into the GUI thread.
-    def _cam_ready(self, heat) -> None:
-        self._show_image(heat_overlay(self._cam_base, heat))
+    def _cam_ready(self, result) -> None:
+        job, heat = result
+        if job is not self._cam_job:  # a map for a photo no longer selected (it was queued)
+            return
+        image, name, top1, predicted = job
+        self._show_image(heat_overlay(image, heat))
+        self.cam.shown(heat, name, top1, predicted)
 
     def _cam_failed(self, message: str) -> None:
+        self.cam.stopped("Grad-CAM failed: " + message)
         show_error(self, "Grad-CAM failed", message)
 
     def _worker_failed(self, _message: str) -> None:
         self.progress.hide()
+
+    def _predict_failed(self, message: str) -> None:
+        self.workers.pop("predict", None)
+        self._queued = []
+        show_error(self, "Prediction failed", message)
 
     def _show_image(self, image) -> None:
         if image.isNull():

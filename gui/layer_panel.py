@@ -17,7 +17,8 @@ from gui.layer_tree_model import LayerTreeModel
 
 PRESETS = (("Freeze backbone", "backbone", "The lesson's phase 1: everything but the head"),
            ("Unfreeze all", "none", "Everything trains"),
-           ("Freeze up to selected", "upto", "Freeze the selected layer and all before it"),
+           ("Freeze through selected", "through",
+            "Freeze the selected layer and every layer before it (spec through:LAYER)"),
            ("Freeze BatchNorm only", "bn", "Only BatchNorm layers stay fixed"))
 
 
@@ -29,6 +30,8 @@ class LayerPanel(QWidget):
         self.model = LayerTreeModel()
         self.head, self.arch = "", None
         self.forward_to: Callable[[str | None, str | None, bool], None] | None = None
+        self.is_paused: Callable[[], bool] = lambda: False
+        self.pending = 0  # edits sent to a running worker that it has not reported back yet
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setRecursiveFilteringEnabled(True)
@@ -116,8 +119,31 @@ class LayerPanel(QWidget):
             return
         frozen, total = self.tree.counts()
         share = 100.0 * frozen / total if total else 0.0
-        self.summary.setText(f"frozen {frozen:,} / {total:,} parameters ({share:.1f}%) · "
-                             f"{self.tree.trainable_tensors()} trainable tensors")
+        text = (f"frozen {frozen:,} / {total:,} parameters ({share:.1f}%) · "
+                f"{self.tree.trainable_tensors()} trainable tensors")
+        if self.pending:
+            text += (" · queued: applies when training resumes" if self.is_paused()
+                     else " · queued: applies at the next batch")
+        self.summary.setText(text)
+
+    # --- during a run -----------------------------------------------------------------------
+    def attach(self, forward, is_paused: Callable[[], bool]) -> None:
+        """Send edits to a running worker (``forward(spec, path, trainable)``); each shows at
+        once on this tree, marked queued until the worker reports it (``reported``)."""
+        self.forward_to, self.is_paused, self.pending = forward, is_paused, 0
+        self.model.edit_handler = lambda path, trainable: self.apply_spec(None, path, trainable)
+
+    def detach(self) -> None:
+        self.forward_to, self.model.edit_handler, self.pending = None, None, 0
+        self.update_summary()
+
+    def reported(self, frozen_spec: str, by_user: bool) -> None:
+        """The worker applied a change: once none is pending, show exactly what it reports."""
+        if by_user:
+            self.pending = max(0, self.pending - 1)
+        if not self.pending and self.tree is not None and self.tree.frozen_spec() != frozen_spec:
+            self.tree.apply_spec(frozen_spec, self.head, self.arch)
+        self.update_summary()
 
     def selected_path(self) -> str | None:
         rows = self.view.selectionModel().selectedRows(0) if self.view.selectionModel() else []
@@ -126,22 +152,30 @@ class LayerPanel(QWidget):
         return self.proxy.mapToSource(rows[0]).internalPointer().path
 
     def apply_preset(self, key: str) -> None:
-        """Apply a named preset; "upto" freezes the selected layer and everything before it."""
+        """Apply a named preset; "through" freezes the selected layer and all before it."""
         if self.tree is None:
             return
-        if key == "upto":
+        if key == "through":
             path = self.selected_path()
             if not path:
-                self.summary.setText("Select a layer first, then “Freeze up to selected”.")
+                self.summary.setText("Select a layer first, then “Freeze through selected”.")
                 return
-            key = f"upto:{path},{path}"
+            key = f"through:{path}"
         self.apply_spec(key)
 
-    def apply_spec(self, spec: str) -> None:
+    def apply_spec(self, spec: str | None, path: str | None = None,
+                   trainable: bool = False) -> None:
+        """Freeze exactly ``spec`` (or switch the subtree at ``path``)."""
+        with self.tree.batch():
+            if spec is not None:
+                self.tree.apply_spec(spec, self.head, self.arch)
+            if path is not None:
+                self.tree.set_trainable(path, trainable)
         if self.forward_to is not None:
-            self.forward_to(spec, None, False)
+            self.pending += 1
+            self.forward_to(spec, path, trainable)
+            self.update_summary()
             return
-        self.tree.apply_spec(spec, self.head, self.arch)
         self.specChanged.emit(self.tree.frozen_spec())
 
     def _context_menu(self, pos) -> None:

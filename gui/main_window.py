@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget)
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from gui.data_tab import DataTab
-from gui.dialogs import show_error
+from gui.dialogs import open_dir, show_error
 from gui.evaluate_tab import EvaluateTab
 from gui.runs_view import RunsView
 from gui.inference_tab import InferenceTab
@@ -32,6 +32,7 @@ class MainWindow(QMainWindow):
         self.data_tab = DataTab(lambda: self.train_tab.form.values()["image_size"])
         self.model_tab = ModelTab()
         self.train_tab = TrainTab(self.build_config)
+        self.train_tab.explain = self._explain_failure
         self.inference_tab = InferenceTab()
         self.evaluate_tab = EvaluateTab()
         self.runs_view = RunsView()
@@ -40,16 +41,16 @@ class MainWindow(QMainWindow):
                            (self.evaluate_tab, "5  Evaluate"), (self.runs_view, "6  Runs")):
             self.tabs.addTab(tab, title)
         self.setCentralWidget(self.tabs)
-        self.loading_label = QLabel("Loading PyTorch…")
+        self.loading_label = QLabel(
+            "Loading PyTorch… meanwhile you can choose the data, the network and the recipe")
         self.statusBar().addPermanentWidget(self.loading_label)
         self.train_tab.form.presetApplied.connect(self._preset_applied)
         self.train_tab.trainingActive.connect(self._training_active)
         self.train_tab.runFinished.connect(self._run_finished)
         self.runs_view.openRequested.connect(self.open_run)
         self.evaluate_tab.openImage.connect(self.open_in_inference)
-        self.train_tab.phaseChanged.connect(lambda e: self.model_tab.mirror(e.frozen_spec))
-        self.data_tab.scanned.connect(
-            lambda ds: self.model_tab.set_shape_inputs(num_classes=len(ds.classes)))
+        self.train_tab.phaseChanged.connect(self.model_tab.mirror)
+        self.data_tab.scanned.connect(self._data_scanned)
         self.train_tab.form.changed.connect(
             lambda: self.model_tab.set_shape_inputs(
                 image_size=self.train_tab.form.values()["image_size"]))
@@ -79,6 +80,7 @@ class MainWindow(QMainWindow):
             import core.training.trainer  # noqa: F401
             import core.inference.predict  # noqa: F401
             import timm  # noqa: F401 - EfficientNet-Lite0; its imports would stall a run's start
+            import pyqtgraph  # noqa: F401 - the charts' library (~0.8 s), kept off first paint
             from core.training.device import available_devices
 
             return available_devices()
@@ -103,6 +105,11 @@ class MainWindow(QMainWindow):
         self.torch_ready = True
         self.loading_label.setText("PyTorch ready")
         self.data_tab.set_torch_ready()
+        if not self.settings.contains("model") and self.model_tab.prefer_offline_model():
+            name = self.model_tab.combo.currentText().split(" —")[0]
+            self.statusBar().showMessage(
+                f"Model: {name}, whose ImageNet weights are on this computer (the other "
+                f"networks' weights download once, when first used).", 15_000)
         self.model_tab.set_torch_ready()
         self.inference_tab.set_torch_ready()
         self.evaluate_tab.set_torch_ready()
@@ -114,14 +121,30 @@ class MainWindow(QMainWindow):
     # --- config -----------------------------------------------------------------------------
     def build_config(self):
         from core.config import TrainConfig
+        from core.download import offline
         from core.errors import TransferLabError
 
         if not self.data_tab.source:
             raise TransferLabError("Choose a dataset on the Data tab first.")
+        missing = self.model_tab.weights_missing()
+        if missing and offline():
+            raise TransferLabError(missing)
         values = dict(self.train_tab.form.values(), model=self.model_tab.model_name(),
                       weights=self.model_tab.weights(), data=self.data_tab.source,
                       freeze=self.model_tab.freeze_spec)
         return TrainConfig(**values)
+
+    def _data_scanned(self, ds) -> None:
+        self.model_tab.set_shape_inputs(num_classes=len(ds.classes))
+        # "N% split (seed S)" is the one case where the Train tab's validation share is used
+        val_source = getattr(ds, "val_source", "% split")
+        self.train_tab.set_data(None if "% split" in val_source else val_source)
+
+    def _explain_failure(self, message: str) -> str:
+        """A run that failed for want of ImageNet weights gets GUI advice, not CLI flags
+        (the engine's full message stays in the log)."""
+        missing = self.model_tab.weights_missing() if self.torch_ready else None
+        return f"{missing}\n\n(The full message is in the log.)" if missing else message
 
     def _preset_applied(self, values: dict) -> None:
         if "freeze" in values:
@@ -180,9 +203,10 @@ class MainWindow(QMainWindow):
         from pathlib import Path
 
         from core.errors import TransferLabError
+        from core.training.checkpointing import read_freeze_changes
         from core.training.run_folder import read_batches, read_metrics
 
-        run_dir = run_dir or QFileDialog.getExistingDirectory(self, "Open a run folder")
+        run_dir = run_dir or open_dir(self, "Open a run folder")
         if not run_dir:
             return
         try:
@@ -191,7 +215,8 @@ class MainWindow(QMainWindow):
             show_error(self, "Cannot open run", str(exc))
             return
         self._show_run_config(run_dir)
-        self.train_tab.show_run(run_dir, history, read_batches(run_dir))
+        self.train_tab.show_run(run_dir, history, read_batches(run_dir),
+                                read_freeze_changes(run_dir))
         if (Path(run_dir) / "model.pt").exists():
             self.evaluate_tab.set_model(str(Path(run_dir) / "model.pt"))
         self.select_tab("train")

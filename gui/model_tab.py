@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QFormLayout, QGroupBox,
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
                                QVBoxLayout, QWidget)
 
 from core.catalog import MODELS
+from gui.dialogs import open_file
 from gui.layer_panel import LayerPanel
 
 
@@ -50,7 +51,9 @@ class ModelTab(QWidget):
         self.panel = LayerPanel()
         QVBoxLayout(self.tree_box).addWidget(self.panel)
         self.freeze_spec = "backbone"  # what the run's frozen epochs freeze
-        self.num_classes = 10
+        self.num_classes = 10  # a placeholder head until the Data tab reports its classes
+        self.classes_known = False
+        self._show_head_size()
         self.image_size = 224
         self.structure_worker = None
         self.panel.specChanged.connect(self._spec_edited)
@@ -64,8 +67,8 @@ class ModelTab(QWidget):
         self.file_edit.editingFinished.connect(self._changed)
 
     def choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a weights file", "",
-                                              "PyTorch weights (*.pt *.pth *.bin);;All (*)")
+        path = open_file(self, "Choose a weights file",
+                         "PyTorch weights (*.pt *.pth *.bin);;All (*)")
         if path:
             self.file_edit.setText(path)
             self.w_file.setChecked(True)
@@ -93,6 +96,33 @@ class ModelTab(QWidget):
         elif weights == "imagenet":
             self.w_imagenet.setChecked(True)
 
+    def weights_missing(self) -> str | None:
+        """GUI words for ImageNet weights that are not on this computer; None when ready."""
+        from core.models import get_spec
+        from core.models.weights import imagenet_weights_ready
+
+        spec = get_spec(self.model_name())
+        if self.weights() != "imagenet" or imagenet_weights_ready(spec):
+            return None
+        name = self.combo.currentText().split(" —")[0]
+        return (f"The ImageNet weights for {name} are not on this "
+                f"computer yet. Connect to the internet (they download once when training "
+                f"starts), or on the Model tab choose “From a file”, “Random "
+                f"initialisation”, or EfficientNet-Lite0 (its weights come with TransferLab).")
+
+    def prefer_offline_model(self) -> bool:
+        """First run: when the chosen network's ImageNet weights would need a download, start
+        with one whose weights are here (EfficientNet-Lite0's ship with TransferLab)."""
+        from core.models import get_spec
+        from core.models.weights import imagenet_weights_ready
+
+        if self.weights_missing() is None:
+            return False
+        ready = [m.name for m in MODELS if imagenet_weights_ready(get_spec(m.name))]
+        if ready:
+            self.set_model(ready[0])
+        return bool(ready)
+
     def set_torch_ready(self) -> None:
         self.torch_ready = True
         self._changed()
@@ -110,9 +140,18 @@ class ModelTab(QWidget):
         changed = (num_classes or self.num_classes, image_size or self.image_size) != \
             (self.num_classes, self.image_size)
         self.num_classes = num_classes or self.num_classes
+        self.classes_known = self.classes_known or bool(num_classes)
+        self._show_head_size()
         self.image_size = image_size or self.image_size
         if changed and self.torch_ready:
             self._rebuild_timer.start()
+
+    def _show_head_size(self) -> None:
+        head = (f"the head has {self.num_classes} outputs, one per class of the data"
+                if self.classes_known else
+                f"the head's size comes from the data: {self.num_classes} outputs shown "
+                f"until a dataset is chosen")
+        self.tree_box.setTitle(f"Layers — tick what the frozen phase keeps fixed ({head})")
 
     def rebuild_tree(self) -> None:
         """Build a structure-only copy (no weights) of the network in a worker thread;
@@ -164,6 +203,8 @@ class ModelTab(QWidget):
 
         self.structure_worker = None
         tree, shapes, head, arch, pre = result
+        if arch != self.model_name():  # a build for a network no longer chosen (queued
+            return                     # before its worker was replaced): a newer one comes
         try:
             tree.apply_spec(self.freeze_spec, head, arch)
         except TransferLabError:  # a spec naming another architecture's layers: start over
@@ -186,20 +227,19 @@ class ModelTab(QWidget):
     def attach_worker(self, worker) -> None:
         """During a run, edits go to the worker; the tree mirrors what it reports back."""
         if worker is None:
-            self.panel.forward_to = None
-            self.panel.model.edit_handler = None
+            self.panel.detach()
             if self.panel.tree is not None:  # back to showing the plan for the next run
                 self.panel.tree.apply_spec(self.freeze_spec, self.panel.head, self.panel.arch)
             return
-        self.panel.forward_to = lambda spec, path, flag: (
-            worker.apply_freeze(spec) if spec else worker.set_trainable(path, flag))
-        self.panel.model.edit_handler = worker.set_trainable
+        self.panel.attach(lambda spec, path, flag: (
+            worker.apply_freeze(spec) if spec else worker.set_trainable(path, flag)),
+            lambda: worker.state.paused)
 
-    def mirror(self, frozen_spec: str) -> None:
+    def mirror(self, event) -> None:
         """Show the trainer's reported state (PhaseChanged) on the structure copy."""
-        tree = self.panel.tree
-        if tree is not None and tree.frozen_spec() != frozen_spec:
-            tree.apply_spec(frozen_spec, self.panel.head, self.panel.arch)
+        from core.events import USER
+
+        self.panel.reported(event.frozen_spec, event.reason == USER)
 
     def _show_preprocessing(self, pre) -> None:
         """``pre``: the network's ImageNet preprocessing, found by the build worker (for

@@ -1,8 +1,9 @@
 """The results table of the Inference tab: one row per image, sortable, filled batch by batch."""
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSize, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QHeaderView, QTableView
 
 COLUMNS = ("", "File", "Top-1", "Probability", "Top-k")
 
@@ -71,3 +72,28 @@ class PredictionTableModel(QAbstractTableModel):
         if role == Qt.ToolTipRole:
             return p.path
         return None
+
+
+def prediction_view(parent) -> tuple[PredictionTableModel, QSortFilterProxyModel, QTableView]:
+    """The model, a sorting proxy and the table view, with columns sized so a file name and
+    a long class name ("German shepherd") both show; the top-k list takes the rest."""
+    model = PredictionTableModel(parent)
+    proxy = QSortFilterProxyModel(parent)
+    proxy.setSourceModel(model)
+    proxy.setSortRole(Qt.UserRole)
+    table = QTableView()
+    table.setModel(proxy)
+    table.setSortingEnabled(True)
+    table.setSelectionBehavior(QTableView.SelectRows)
+    table.setSelectionMode(QTableView.SingleSelection)
+    table.verticalHeader().setDefaultSectionSize(52)
+    table.verticalHeader().hide()
+    table.setWordWrap(False)
+    table.setTextElideMode(Qt.ElideMiddle)  # a file name keeps its end
+    table.setIconSize(QSize(48, 48))
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.Interactive)
+    header.setSectionResizeMode(4, QHeaderView.Stretch)
+    for col, width in ((0, 56), (1, 230), (2, 170), (3, 90)):
+        header.resizeSection(col, width)
+    return model, proxy, table

@@ -9,13 +9,14 @@ from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
-                               QPushButton, QSplitter, QVBoxLayout, QWidget, QGroupBox)
+from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QLabel, QMessageBox, QPlainTextEdit,
+                               QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from core.frontends.console import format_duration
 from core.events import epoch_line
-from gui.charts import ChartsView
+from gui.chart_marks import change_marker
 from gui.dialogs import save_with_dialog, show_error, show_info, show_progress
+from gui.elided_label import ElidedLabel
 from gui.train_form import TrainForm
 
 
@@ -27,10 +28,13 @@ class TrainTab(QWidget):
     def __init__(self, config_provider: Callable[[], object], parent=None):
         super().__init__(parent)
         self.config_provider = config_provider
+        # turns an engine error into GUI words (the main window knows what the user chose)
+        self.explain: Callable[[str], str] = lambda message: message
         self.worker = None
         self.history: list[dict] = []
         self.last_run_dir: str | None = None
         self.batches_per_epoch = 1
+        self._ready, self.data_chosen, self.val_source = False, False, None
         self.form = TrainForm()
         self.start_btn = QPushButton("Start training")
         self.start_btn.setObjectName("primary")
@@ -38,11 +42,15 @@ class TrainTab(QWidget):
         self.stop_btn = QPushButton("Stop")
         self.progress = QProgressBar()
         self.progress.setFormat("%p%")
-        self.status = QLabel("Waiting for PyTorch to load…")
+        self.status = ElidedLabel("Waiting for PyTorch to load…")
         self.log_view = QPlainTextEdit(readOnly=True)
         self.log_view.setFont(QFont("monospace", 9))
         self.log_view.setMaximumBlockCount(5000)
-        self.charts = ChartsView()
+        self._charts = None  # made on first use: pyqtgraph takes ~0.8 s to import
+        self.chart_host = QWidget()
+        self.chart_placeholder = QLabel("Charts appear here once PyTorch has loaded.")
+        self.chart_placeholder.setAlignment(Qt.AlignCenter)
+        QVBoxLayout(self.chart_host).addWidget(self.chart_placeholder)
         self._build_layout()
         self.start_btn.clicked.connect(self.start)
         self.pause_btn.clicked.connect(self.toggle_pause)
@@ -66,12 +74,15 @@ class TrainTab(QWidget):
         save_csv = QPushButton("Export metrics CSV…")
         save_png.clicked.connect(self.save_charts)
         save_csv.clicked.connect(self.export_csv)
+        self.checkpoint_btn = QPushButton()
+        self.checkpoint_btn.hide()
+        self.checkpoint_btn.clicked.connect(self.delete_checkpoint)
         bar = QHBoxLayout()
         bar.addWidget(self.progress, 1)
-        bar.addWidget(save_png)
-        bar.addWidget(save_csv)
+        for b in (save_png, save_csv, self.checkpoint_btn):
+            bar.addWidget(b)
         right_split = QSplitter(Qt.Vertical)
-        right_split.addWidget(self.charts)
+        right_split.addWidget(self.chart_host)
         right_split.addWidget(self.log_view)
         right_split.setSizes([460, 160])
         right = QVBoxLayout()
@@ -82,6 +93,18 @@ class TrainTab(QWidget):
         main.addWidget(left_w)
         main.addLayout(right, 1)
 
+    @property
+    def charts(self):
+        """The charts, made on first use (once PyTorch is ready, the loader has imported
+        pyqtgraph in the background, so this is quick)."""
+        if self._charts is None:
+            from gui.charts import ChartsView
+
+            self._charts = ChartsView()
+            self.chart_placeholder.hide()
+            self.chart_host.layout().addWidget(self._charts)
+        return self._charts
+
     # --- state ----------------------------------------------------------------------------
     @property
     def running(self) -> bool:
@@ -89,12 +112,28 @@ class TrainTab(QWidget):
 
     def set_ready(self, ready: bool) -> None:
         """Enable Start once PyTorch is loaded and no run is active."""
+        self._ready = ready
+        if ready:
+            self.charts  # noqa: B018 - build them now, before a run needs them
         self.start_btn.setEnabled(ready and not self.running)
         self.pause_btn.setEnabled(self.running)
         self.stop_btn.setEnabled(self.running)
         self.form.set_enabled(not self.running)
+        if self.val_source and not self.running:  # the data brings its own validation set
+            self.form.fields["val_split"].setEnabled(False)
         if ready and self.worker is None and not self.history:
-            self.status.setText("Ready. Choose data and a model, then press Start.")
+            self.status.setText("Ready: press Start." if self.data_chosen else
+                                "Ready. Choose data on the Data tab, then press Start.")
+
+    def set_data(self, val_source: str | None) -> None:
+        """A dataset was chosen; ``val_source`` names its own validation set (a val/ folder,
+        CIFAR's test split) or is None when the validation share splits the training images."""
+        self.data_chosen, self.val_source = True, val_source
+        field = self.form.fields["val_split"]
+        field.setToolTip(f"Not used: the data has its own validation set ({val_source})."
+                         if val_source else "Share of the training images held out")
+        field.setEnabled(not val_source and not self.running)
+        self.set_ready(self._ready)
 
     # --- actions --------------------------------------------------------------------------
     def start(self) -> None:
@@ -110,6 +149,7 @@ class TrainTab(QWidget):
         self.charts.clear()
         self.history = []
         self.log_view.clear()
+        self.checkpoint_btn.hide()
         self.worker = w = TrainingWorker(config)
         w.progress.connect(self._on_progress)
         w.runStarted.connect(self._on_run_started)
@@ -182,32 +222,45 @@ class TrainTab(QWidget):
         self.charts.add_epoch(row)
 
     def _on_phase(self, e) -> None:
-        from core.events import RESUME, SCHEDULE, START
-
-        if e.reason not in (START, RESUME) and (e.epoch > 1 or e.batch > 0):
-            label = "unfrozen" if e.reason == SCHEDULE else "layers changed"
-            self.charts.add_marker(e.epoch - 1 + e.batch / self.batches_per_epoch, label)
+        marker = change_marker(e.reason, e.epoch, e.batch, self.batches_per_epoch)
+        if marker:
+            self.charts.add_marker(*marker)
         self.phaseChanged.emit(e)
 
     def _on_done(self, result) -> None:
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1 if result.status == "finished" else 0)
+        from pathlib import Path
+
+        self._progress_idle(result.status == "finished")
         best = f" Best validation accuracy {result.best_val_acc:.2f}%." \
             if result.best_val_acc is not None else ""
         text = {"finished": "Training finished.", "stopped": "Training stopped.",
                 "failed": "Training failed."}[result.status]
-        self.status.setText(f"{text}{best} Model: {result.run_dir}/model.pt")
+        model = Path(result.run_dir or "") / "model.pt"
+        saved = f" Model: {model}" if result.run_dir and model.exists() else ""
+        self.status.setText(f"{text}{best}{saved}")
         self.append_log(f"{text}{best}")
         if result.status == "failed":
-            show_error(self, "Training failed", result.message)
+            self.append_log(f"Error: {result.message}")
+            show_error(self, "Training failed", self.explain(result.message))
+        elif self._offer_checkpoint():
+            self.append_log(f"{self.checkpoint_btn.toolTip()} “{self.checkpoint_btn.text()}” "
+                            f"reclaims the space.")
         self.runFinished.emit(result)
 
     def _on_failed(self, message: str) -> None:
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
+        self._progress_idle(False)
         self.status.setText("Training could not run.")
         self.append_log(f"Error: {message}")
-        show_error(self, "Training failed", message)
+        show_error(self, "Training failed", self.explain(message))
+
+    def _progress_idle(self, full: bool) -> None:
+        """No stale "stage: 0 / 1" once a run has ended."""
+        self.progress.setFormat("%p%")
+        self.progress.setRange(0, 1)
+        if full:
+            self.progress.setValue(1)
+        else:
+            self.progress.reset()
 
     def _on_thread_finished(self) -> None:
         self.pause_btn.setText("Pause")
@@ -215,22 +268,73 @@ class TrainTab(QWidget):
         self.trainingActive.emit(False)
 
     # --- files ------------------------------------------------------------------------------
-    def show_run(self, run_dir: str, history: list[dict], batches: list[dict] = ()) -> None:
+    def show_run(self, run_dir: str, history: list[dict], batches: list[dict] = (),
+                 changes: list[dict] | None = None) -> None:
+        """A finished run: charts, the epoch lines and its recorded freeze changes."""
         self.history = list(history)
         self.last_run_dir = run_dir
-        self.charts.load_history(history, batches)
+        self.charts.load_history(history, batches, changes)
         self.progress.setFormat("%p%")
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if history else 0)
         self.log_view.clear()
         self.append_log(f"Run folder: {run_dir}")
+        pending = list(changes or [])
         for r in history:
+            while pending and pending[0]["epoch"] <= r["epoch"]:
+                self.append_log(change_line(pending.pop(0)))
             self.append_log(epoch_line(r["epoch"], r["train_loss"], r["train_acc"], r["val_acc"])
                             + f" ({r['phase']}, lr {r['lr']:g})")
+        for c in pending:
+            self.append_log(change_line(c))
+        self._offer_checkpoint()
         last = history[-1] if history else None
         if last:
             self.status.setText(f"Run {run_dir}: {len(history)} epochs, last val acc "
                                 f"{last['val_acc']:.2f}%")
+
+    # --- the checkpoint a finished run keeps --------------------------------------------------
+    def _checkpoint(self):
+        from core.training.run_folder import RunStore
+
+        store = RunStore(self.last_run_dir, writer=False) if self.last_run_dir else None
+        return store.checkpoint_path if store and store.model_path.exists() else None
+
+    def _offer_checkpoint(self) -> bool:
+        """Offer to delete checkpoint.pt once a run is over and model.pt exists."""
+        from core.training.loop import format_bytes
+
+        path = self._checkpoint()
+        if self.running or path is None or not path.exists():
+            self.checkpoint_btn.hide()
+            return False
+        self.checkpoint_btn.setText(f"Delete checkpoint ({format_bytes(path.stat().st_size)})")
+        self.checkpoint_btn.setToolTip(
+            f"{path.name} (weights, optimizer and freeze state) is kept so this run can be "
+            f"continued later; {path.with_name('model.pt').name} alone serves predictions.")
+        self.checkpoint_btn.show()
+        return True
+
+    def delete_checkpoint(self) -> None:
+        path = self._checkpoint()
+        if path is None or not path.exists():
+            return
+        self._confirm = box = QMessageBox(
+            QMessageBox.Question, "Delete checkpoint",
+            f"Delete {path}?\n\nmodel.pt stays, so predictions still work, but this run can "
+            f"no longer be continued.", QMessageBox.Yes | QMessageBox.Cancel, self)
+        box.finished.connect(self._delete_confirmed)
+        box.open()  # not exec(): a running event loop keeps the window alive
+
+    def _delete_confirmed(self, _result) -> None:
+        box, self._confirm = self._confirm, None
+        yes = box.standardButton(box.clickedButton()) == QMessageBox.Yes
+        box.deleteLater()
+        path = self._checkpoint()
+        if yes and path is not None:
+            path.unlink(missing_ok=True)
+            self.append_log(f"Deleted {path}.")
+            self._offer_checkpoint()
 
     def save_charts(self) -> None:
         from core.errors import TransferLabError
@@ -249,3 +353,9 @@ class TrainTab(QWidget):
             return
         save_with_dialog(self, "Export metrics", "metrics.csv", "CSV (*.csv)",
                          lambda path: write_metrics_csv(path, self.history))
+
+
+def change_line(change: dict) -> str:
+    """A recorded freeze change as a log line of a reopened run."""
+    return (f"Epoch {change['epoch']}, after batch {change['batch']}: {change['message']} "
+            f"(frozen: {change['spec']})")

@@ -59,7 +59,7 @@ def test_freeze_up_to_block_13_takes_two_clicks(qtbot):
     panel.set_tree(tree, {}, head_path(model))
     source = panel.model.index_of("features.13")
     panel.view.setCurrentIndex(panel.proxy.mapFromSource(source))  # click 1: select the row
-    panel.actions["upto"].trigger()  # click 2: the toolbar button
+    panel.actions["through"].trigger()  # click 2: the toolbar button
     frozen = [f"features.{i}" for i in range(14)]
     assert specs[-1] == ",".join(frozen)
     assert all(not p.requires_grad for i in range(14) for p in model.features[i].parameters())

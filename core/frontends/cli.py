@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                        ("feature-shift", int)]:
         t.add_argument(f"--{flag}", type=kind)
     t.add_argument("--freeze", help="what the frozen phase freezes: backbone (default), bn, "
-                   "none, upto:PATH, PATH or a range like features.0-13 (comma-separated)")
+                   "none, upto:PATH (all before PATH), through:PATH (PATH too), PATH or a range "
+                   "like features.0-13 (comma-separated)")
     t.add_argument("--optimizer", choices=OPTIMIZERS)
     t.add_argument("--scheduler", choices=SCHEDULERS)
     t.add_argument("--flip", action="store_true", default=None, help="random horizontal flips")

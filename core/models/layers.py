@@ -184,8 +184,8 @@ def parse_spec(spec: str, tree: LayerTree, head: str, arch: str | None = None) -
 
     Items are comma-separated: ``backbone`` (all but the head, the lesson's phase 1), ``none``,
     ``all``, ``bn`` (every BatchNorm), ``early`` (the network's high-resolution layers, see
-    core.catalog; needs ``arch``), ``upto:PATH`` (every layer before PATH in forward order),
-    a module path, or a range ``features.0-13``.
+    core.catalog; needs ``arch``), ``upto:PATH`` (every layer before PATH in forward order, PATH itself
+    stays trainable), ``through:PATH`` (the same and PATH itself), a module path, or a range ``features.0-13``.
     """
     from core.catalog import EARLY_LAYERS
 
@@ -207,6 +207,8 @@ def parse_spec(spec: str, tree: LayerTree, head: str, arch: str | None = None) -
             paths += [n.path for n in tree if isinstance(n.module, _bn_types())]
         elif item.startswith("upto:"):
             paths += _before(tree, item[5:])
+        elif item.startswith("through:"):
+            paths += _before(tree, item[8:]) + [tree.node(item[8:]).path]
         elif m := re.fullmatch(r"(.+)\.(\d+)-(\d+)", item):
             prefix, lo, hi = m.group(1), int(m.group(2)), int(m.group(3))
             paths += [tree.node(f"{prefix}.{i}").path for i in range(lo, hi + 1)]
@@ -229,14 +231,23 @@ def _siblings_outside(tree: LayerTree, head: str) -> list[str]:
 
 
 def _before(tree: LayerTree, path: str) -> list[str]:
-    """Leaf-most modules that come before ``path`` in registration (≈ forward) order."""
+    """The largest subtrees that come wholly before ``path`` in registration (≈ forward)
+    order. Whole subtrees, not leaves: a module with children may hold parameters itself
+    (timm's ``BatchNormAct2d`` is a BatchNorm with an activation child)."""
     target = tree.node(path)
-    out = []
-    for node in tree:
-        if node is target:
-            break
-        if not node.children and node.total_params and not _is_ancestor(node, target):
-            out.append(node.path)
+    out: list[str] = []
+
+    def visit(node: LayerNode) -> bool:  # True once the target is reached
+        for child in node.children:
+            if child is target:
+                return True
+            if _is_ancestor(child, target):
+                return visit(child)
+            if child.total_params:
+                out.append(child.path)
+        return False
+
+    visit(tree.root)
     return out
 
 

@@ -73,6 +73,11 @@ def _torchvision_state_dict(spec: ModelSpec, progress) -> tuple[dict, str]:
     return _load_file(path), str(path)
 
 
+def imagenet_weights_ready(spec: ModelSpec) -> bool:
+    """Whether ImageNet weights for ``spec`` can be used with no network."""
+    return spec.family == "timm" or hub_file(_tv_weights(spec.source_name).url).exists()
+
+
 def imagenet_weights_status(spec: ModelSpec) -> str:
     """Whether ImageNet weights are on this computer, in words for the Model tab."""
     if spec.family == "timm":
@@ -80,7 +85,8 @@ def imagenet_weights_status(spec: ModelSpec) -> str:
     path = hub_file(_tv_weights(spec.source_name).url)
     if path.exists():
         return f"ImageNet weights cached at {path}."
-    return f"ImageNet weights will download once into {path.parent} when training starts."
+    return (f"ImageNet weights: not downloaded yet: needs internet (they download once, into "
+            f"{path.parent}, when training starts), or choose a file.")
 
 
 def efficientnet_lite0_file() -> Path:

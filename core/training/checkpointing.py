@@ -4,13 +4,28 @@ restores the loop from the checkpoint before the first epoch. Only rank 0 writes
 rank reads the checkpoint."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from core import events as ev
 from core.errors import TransferLabError
 from core.models.model_file import model_payload
+from core.paths import write_text_atomic
 from core.training.callbacks import TrainingCallback
 from core.training.run_folder import RunStore, read_batches
 
 CHECKPOINT_VERSION = 2
+FREEZE_CHANGES = "freeze_changes.json"  # every start, resume, schedule and user change
+
+
+def read_freeze_changes(run_dir: str | Path) -> list[dict] | None:
+    """A run's recorded freeze changes (``FreezeSchedule.changes``); None for runs without
+    the file (older ones) or with a damaged one."""
+    try:
+        changes = json.loads((Path(run_dir) / FREEZE_CHANGES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return changes if isinstance(changes, list) else None
 
 
 class Checkpointing(TrainingCallback):
@@ -41,6 +56,9 @@ class Checkpointing(TrainingCallback):
             "state_dict": {k: v.detach().cpu() for k, v in loop.model.state_dict().items()},
             "optimizer": loop.opt.state_dict()})
         self.store.write_metrics(loop.history, loop.batch_log)
+        if self.freeze is not None:
+            write_text_atomic(self.store.dir / FREEZE_CHANGES,
+                              json.dumps(self.freeze.changes, indent=2) + "\n")
 
     def _restore(self, loop) -> None:
         ck = self.store.load_checkpoint()
