@@ -102,7 +102,7 @@ def main() -> None:
     reached = [h for h in result.history if h["val_acc"] >= 90.0]
     print(f"\nwall time: {wall / 60:.1f} min for {len(result.history)} epochs; best val acc "
           f"{best['val_acc']:.2f}% (epoch {best['epoch']})")
-    print(f"reached 90%: " + (f"epoch {reached[0]['epoch']}, after "
+    print("reached 90%: " + (f"epoch {reached[0]['epoch']}, after "
                               f"{times[reached[0]['epoch']] / 60:.2f} min" if reached else "no"))
     print(f"best accuracy reached after {times[best['epoch']] / 60:.2f} min")
     print(f"peak memory: {peak_rss_gb():.2f} GB")

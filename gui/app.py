@@ -8,10 +8,12 @@ T0 = time.perf_counter()
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    from gui.main_window import TABS
+
     p = argparse.ArgumentParser(prog="transferlab", description="TransferLab desktop app")
     p.add_argument("--screenshot", metavar="FILE.png",
                    help="render the window to a PNG (after loading) and exit")
-    p.add_argument("--tab", choices=("data", "model", "train", "inference"), default=None)
+    p.add_argument("--tab", choices=TABS, default=None)
     p.add_argument("--run", metavar="RUN_DIR", help="open a finished run's charts")
     p.add_argument("--data", metavar="SOURCE", help="dataset to show: cifar10, a folder…")
     p.add_argument("--predict", nargs="+", metavar="IMAGE",
