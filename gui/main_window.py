@@ -1,14 +1,12 @@
 """The main window: four tabs, a status bar, menus, settings and a clean shutdown."""
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, Signal
+from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from gui.data_tab import DataTab
 from gui.dialogs import open_dir, show_error
-from gui.evaluate_tab import EvaluateTab
-from gui.runs_view import RunsView
 from gui.inference_tab import InferenceTab
 from gui.model_tab import ModelTab
 from gui.settings import load_json, open_settings, save_json
@@ -34,11 +32,15 @@ class MainWindow(QMainWindow):
         self.train_tab = TrainTab(self.build_config)
         self.train_tab.explain = self._explain_failure
         self.inference_tab = InferenceTab()
-        self.evaluate_tab = EvaluateTab()
-        self.runs_view = RunsView()
+        # Evaluate and Runs draw with pyqtgraph (~0.8 s to import): made once it has loaded
+        # in the background with PyTorch, placeholders until then (first paint stays quick)
+        self.evaluate_tab = self.runs_view = None
+        late = [QLabel("Available once PyTorch has loaded…") for _ in range(2)]
+        for label in late:
+            label.setAlignment(Qt.AlignCenter)
         for tab, title in ((self.data_tab, "1  Data"), (self.model_tab, "2  Model"),
                            (self.train_tab, "3  Train"), (self.inference_tab, "4  Inference"),
-                           (self.evaluate_tab, "5  Evaluate"), (self.runs_view, "6  Runs")):
+                           (late[0], "5  Evaluate"), (late[1], "6  Runs")):
             self.tabs.addTab(tab, title)
         self.setCentralWidget(self.tabs)
         self.loading_label = QLabel(
@@ -47,8 +49,6 @@ class MainWindow(QMainWindow):
         self.train_tab.form.presetApplied.connect(self._preset_applied)
         self.train_tab.trainingActive.connect(self._training_active)
         self.train_tab.runFinished.connect(self._run_finished)
-        self.runs_view.openRequested.connect(self.open_run)
-        self.evaluate_tab.openImage.connect(self.open_in_inference)
         self.train_tab.phaseChanged.connect(self.model_tab.mirror)
         self.data_tab.scanned.connect(self._data_scanned)
         self.train_tab.form.changed.connect(
@@ -112,6 +112,7 @@ class MainWindow(QMainWindow):
                 f"networks' weights download once, when first used).", 15_000)
         self.model_tab.set_torch_ready()
         self.inference_tab.set_torch_ready()
+        self._make_late_tabs()
         self.evaluate_tab.set_torch_ready()
         self.runs_view.refresh()
         self.train_tab.set_ready(True)
@@ -157,6 +158,20 @@ class MainWindow(QMainWindow):
         self.model_tab.combo.setEnabled(not active)
         self.model_tab.attach_worker(self.train_tab.worker if active else None)
 
+    def _make_late_tabs(self) -> None:
+        from gui.evaluate_tab import EvaluateTab
+        from gui.runs_view import RunsView
+
+        self.evaluate_tab, self.runs_view = EvaluateTab(), RunsView()
+        current = self.tabs.currentIndex()
+        for tab, title in ((self.evaluate_tab, "5  Evaluate"), (self.runs_view, "6  Runs")):
+            index = TABS.index(title.split()[-1].lower())
+            self.tabs.removeTab(index)
+            self.tabs.insertTab(index, tab, title)
+        self.tabs.setCurrentIndex(current)
+        self.runs_view.openRequested.connect(self.open_run)
+        self.evaluate_tab.openImage.connect(self.open_in_inference)
+
     def _run_finished(self, result) -> None:
         from pathlib import Path
 
@@ -164,7 +179,7 @@ class MainWindow(QMainWindow):
         if model_file.exists():
             self.inference_tab.set_trained_model(str(model_file))
             self.evaluate_tab.set_model(str(model_file))
-        self.runs_view.refresh()
+        self.runs_view.refresh()  # (a run needs PyTorch: both tabs exist by now)
 
     def open_in_inference(self, path: str, model_file: str) -> None:
         """An image clicked on the Evaluate tab: predicted with that model, with Grad-CAM."""
@@ -217,7 +232,7 @@ class MainWindow(QMainWindow):
         self._show_run_config(run_dir)
         self.train_tab.show_run(run_dir, history, read_batches(run_dir),
                                 read_freeze_changes(run_dir))
-        if (Path(run_dir) / "model.pt").exists():
+        if (Path(run_dir) / "model.pt").exists() and self.evaluate_tab is not None:
             self.evaluate_tab.set_model(str(Path(run_dir) / "model.pt"))
         self.select_tab("train")
 
@@ -281,7 +296,8 @@ class MainWindow(QMainWindow):
         self.train_tab.shutdown()
         self.data_tab.cancel_scan()
         self.inference_tab.shutdown()
-        self.evaluate_tab.stop()
-        self.runs_view.stop()
+        if self.evaluate_tab is not None:
+            self.evaluate_tab.stop()
+            self.runs_view.stop()
         self.model_tab.cancel_build()
         return shutdown_all()

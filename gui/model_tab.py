@@ -132,6 +132,7 @@ class ModelTab(QWidget):
         if self.torch_ready:
             self.cancel_build()  # what it would show is already out of date
             self._show_busy()
+            self._show_weights_status()
             self._rebuild_timer.start()
 
     # --- the layer tree ---------------------------------------------------------------------
@@ -240,6 +241,15 @@ class ModelTab(QWidget):
         from core.events import USER
 
         self.panel.reported(event.frozen_spec, event.reason == USER)
+
+    def _show_weights_status(self) -> None:
+        """Whether the ImageNet weights are here, at once (cheap: a file check); the input
+        size and normalisation follow when the build worker has found them."""
+        from core.models import get_spec
+        from core.models.weights import imagenet_weights_status
+
+        self.info.setText(f"Input size and normalisation: finding them…\n"
+                          f"{imagenet_weights_status(get_spec(self.model_name()))}")
 
     def _show_preprocessing(self, pre) -> None:
         """``pre``: the network's ImageNet preprocessing, found by the build worker (for

@@ -244,19 +244,10 @@ def test_closing_during_a_download_leaves_no_partial_file(window, qtbot, tmp_pat
 
 
 # --- the Qt binding itself --------------------------------------------------------------------
-def _leaky_binding() -> bool:
-    import sys
-
-    import PySide6
-
-    return PySide6.__version__ == "6.12.0" and sys.version_info < (3, 12)
-
-
-@pytest.mark.xfail(_leaky_binding(), strict=True,
-                   reason="PySide6 6.12.0 on Python 3.11 drops a reference to None on every "
-                   "Qt call that returns nothing (6.11.3 does not): a long GUI session "
-                   "deallocates None and the interpreter aborts")
 def test_void_qt_calls_keep_references_to_none():
+    """PySide6 6.12.0 on Python 3.11 dropped a reference to None on every Qt call that returns
+    nothing: a long GUI session deallocated None and the interpreter aborted. requirements.txt
+    pins 6.11.3; this fails if a bump brings the leak back."""
     import sys
 
     from PySide6.QtCore import QObject

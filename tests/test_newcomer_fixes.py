@@ -385,7 +385,7 @@ def test_a_tree_built_for_a_network_no_longer_chosen_is_not_shown(qtbot):
     tab.torch_ready = True
     with qtbot.waitSignal(tab.treeBuilt, timeout=60_000):
         tab.rebuild_tree()
-    stale_worker = tab.structure_worker
+        stale_worker = tab.structure_worker  # still connected to the tab after it is done
     with qtbot.waitSignal(tab.treeBuilt, timeout=60_000):
         tab.set_model("mobilenet_v2")
         tab.rebuild_tree()
@@ -399,4 +399,4 @@ def stale_worker_result(tab):
     from core.models.layers import LayerTree
 
     model, _, _ = build_model("efficientnet_lite0", "none", 10)
-    return LayerTree(model), {}, head_path(model), "efficientnet_lite0"
+    return LayerTree(model), {}, head_path(model), "efficientnet_lite0", None
