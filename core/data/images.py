@@ -12,7 +12,6 @@ import os
 import re
 import threading
 import warnings
-from pathlib import Path
 
 from PIL import Image, ImageOps
 
@@ -172,17 +171,13 @@ def open_rgb(path: str | os.PathLike) -> Image.Image:
 
 
 def resize_center_crop(img: Image.Image, resize: int, crop: int):
-    """Shorter side to ``resize``, then the centre ``crop`` square, as a (3, crop, crop) uint8."""
+    """Shorter side to ``resize``, then the centre ``crop`` square, as a (3, crop, crop) uint8
+    (the rule lives in core.preprocess, shared with the torch-free ONNX path)."""
     import torch
 
-    w, h = img.size
-    scale = resize / min(w, h)
-    if scale != 1:
-        img = img.resize((max(crop, round(w * scale)), max(crop, round(h * scale))),
-                         Image.BILINEAR)
-    w, h = img.size
-    left, top = (w - crop) // 2, (h - crop) // 2
-    img = img.crop((left, top, left + crop, top + crop))
+    from core.preprocess import resize_center_crop_pil
+
+    img = resize_center_crop_pil(img, resize, crop)
     return torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).view(crop, crop, 3) \
         .permute(2, 0, 1).contiguous()
 
