@@ -43,12 +43,56 @@ def make_image(path: Path, color, size=(40, 40), seed=0, fmt=None):
     return path
 
 
+def png_bomb(path: Path, width: int, height: int) -> Path:
+    """A valid 1-bit PNG of ``width`` x ``height`` zeros: a few hundred KB on disk that would
+    decode to width*height*3 bytes as RGB (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + \
+            struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    z = zlib.compressobj(9)
+    row = b"\0" * (1 + (width + 7) // 8)
+    data = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+                     + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    return path
+
+
 def make_folder(root: Path, classes=3, per_class=12, size=(40, 40), ext="jpg") -> Path:
     for c in range(classes):
         for i in range(per_class):
             make_image(root / f"class_{c}" / f"{i:03d}.{ext}", COLORS[c % len(COLORS)], size,
                        seed=c * 1000 + i)
     return root
+
+
+def tiny_config(folder, **kw):
+    """A seconds-long training recipe on a generated folder (random weights, 32 px)."""
+    from core.config import TrainConfig
+
+    base = dict(model="mobilenet_v2", weights="none", data=str(folder), epochs=2,
+                freeze_epochs=1, image_size=32, batch_size=8, val_split=0.25, log_every=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture
+def window(qtbot):
+    """The main window, shown, with PyTorch loaded; every task cancelled afterwards."""
+    from gui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    with qtbot.waitSignal(w.torchReady, timeout=60_000):
+        w.start_loading_torch()
+    yield w
+    w.shutdown()  # cancels training, scans, predictions, builds; bounded wait for threads
 
 
 @pytest.fixture

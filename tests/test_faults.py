@@ -1,6 +1,5 @@
 """Faults: a training process killed with SIGKILL, saves killed at random moments, a loss
 that diverges, a disk that fills up. Each one must leave a run folder that loads and resumes."""
-import csv
 import errno
 import hashlib
 import os
@@ -12,13 +11,12 @@ import threading
 import pytest
 import torch
 
-from core.config import TrainConfig
 from core.errors import TransferLabError
 from core.events import BatchEnd, EventCollector
 from core.frontends.cli import main
 from core.training.run_folder import RunStore, read_batches, read_metrics
 from core.training.trainer import Trainer
-from tests.conftest import REPO, make_folder
+from tests.conftest import REPO, make_folder, tiny_config
 
 sys.path.insert(0, str(REPO / "scripts"))
 import kill_saves  # noqa: E402
@@ -119,10 +117,7 @@ def test_the_kill_checker_catches_a_torn_file(tmp_path):
 
 # --- a loss that diverges ----------------------------------------------------------------
 def tiny(folder, **kw):
-    base = dict(model="mobilenet_v2", weights="none", data=str(folder), epochs=1,
-                freeze_epochs=0, image_size=32, batch_size=8, val_split=0.25, log_every=0)
-    base.update(kw)
-    return TrainConfig(**base)
+    return tiny_config(folder, **{"epochs": 1, "freeze_epochs": 0, **kw})
 
 
 def test_a_diverging_loss_stops_and_keeps_the_last_good_files(image_folder, tmp_path):

@@ -10,18 +10,6 @@ from gui.main_window import MainWindow
 from tests.conftest import REPO, make_folder
 
 
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    with qtbot.waitSignal(w.torchReady, timeout=60_000):
-        w.start_loading_torch()
-    yield w
-    w.train_tab.shutdown()
-    w.data_tab.cancel_scan()
-
-
 def setup_run(w, qtbot, folder, **form):
     with qtbot.waitSignal(w.data_tab.scanned, timeout=30_000):
         w.data_tab.set_source(str(folder))

@@ -5,30 +5,17 @@ from __future__ import annotations
 import os
 import threading
 
-import pytest
 import torch
 from PySide6.QtWidgets import QMessageBox
 
 from core.data.datasets import load_dataset
 from core.frontends import qt_worker
 from core.frontends.qt_worker import TaskWorker
-from gui.main_window import MainWindow
 from tests.conftest import make_folder
 
 
 def on_gui_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
-
-
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    with qtbot.waitSignal(w.torchReady, timeout=60_000):
-        w.start_loading_torch()
-    yield w
-    w.close()
 
 
 def wait_all_ended(qtbot, timeout=30_000):

@@ -153,21 +153,6 @@ def test_a_reopened_run_shows_its_live_changes(qtbot, run_with_a_live_change):
 
 
 # --- items 7-8: first run offline; what the tabs say before and after data is chosen ----------
-@pytest.fixture
-def window(qtbot):
-    from gui.main_window import MainWindow
-
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    with qtbot.waitSignal(w.torchReady, timeout=60_000):
-        w.start_loading_torch()
-    yield w
-    w.train_tab.shutdown()
-    w.inference_tab.shutdown()
-    w.data_tab.cancel_scan()
-
-
 def _dialog_texts(widget):
     from PySide6.QtWidgets import QMessageBox
 

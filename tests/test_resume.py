@@ -11,13 +11,10 @@ from core.events import BatchEnd, EventCollector
 from core.training.callbacks import TrainingCallback
 from core.training.optim import build_optimizer, lr_at
 from core.training.trainer import Trainer
+from tests.conftest import tiny_config
 
 
-def tiny(folder, **kw):
-    base = dict(model="mobilenet_v2", weights="none", data=str(folder), epochs=2,
-                freeze_epochs=1, image_size=32, batch_size=8, val_split=0.25, log_every=0)
-    base.update(kw)
-    return TrainConfig(**base)
+tiny = tiny_config
 
 
 class Probe(TrainingCallback, EventCollector):
