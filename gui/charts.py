@@ -1,12 +1,11 @@
 """Live training charts: every curve is created once and then only ``setData`` is called."""
 from __future__ import annotations
 
-import pyqtgraph as pg
+from gui.plot_style import pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from gui.chart_marks import change_marker
 
-pg.setConfigOptions(background="w", foreground="#333", antialias=True)
 
 TRAIN_PEN = pg.mkPen("#1f77b4", width=2)
 VAL_PEN = pg.mkPen("#ff7f0e", width=2)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
+from gui.plot_style import pg
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImageReader, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QListWidget,
@@ -36,12 +36,15 @@ class HeatMap(pg.GraphicsLayoutWidget):
         self.scene().sigMouseClicked.connect(self._clicked)
         self.plot.addItem(self.image)
         self.labels: list[pg.TextItem] = []
+        for axis in ("bottom", "left"):  # no matrix yet: no meaningless numbers on the axes
+            self.plot.hideAxis(axis)
 
     def show_matrix(self, matrix, classes: list[str], fmt: str) -> None:
         m = np.asarray(matrix, dtype=float)
         self.image.setImage(m.T, levels=(0, max(m.max(), 1e-9)))
         ticks = [(i + 0.5, c) for i, c in enumerate(classes)]
         for axis in ("bottom", "left"):
+            self.plot.showAxis(axis)
             self.plot.getAxis(axis).setTicks([ticks])
         for item in self.labels:
             self.plot.removeItem(item)

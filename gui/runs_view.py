@@ -5,7 +5,7 @@ Listing reads files, so it runs in a TaskWorker; the summaries come from core.fr
 """
 from __future__ import annotations
 
-import pyqtgraph as pg
+from gui.plot_style import pg
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
