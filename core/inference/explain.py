@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from core.catalog import CAM_LAYERS
 from core.data.batches import to_model_input

@@ -15,7 +15,6 @@ from torch import nn
 from core.data.batches import to_model_input
 from core.data.folder import image_files
 from core.data.images import UnreadableImage, open_rgb, resize_center_crop
-from core.errors import TransferLabError
 from core.models import build_model, imagenet_categories
 from core.preprocess import Preprocessing
 from core.models.model_file import read_model_file
