@@ -47,6 +47,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--variant", action="append")
     args = ap.parse_args()
+    from core.allocator import ensure_tuned
+
+    ensure_tuned()  # the engine runs as the app runs it (core/allocator.py)
     data = require_shared()
     os.environ.setdefault("TRANSFERLAB_HOME", tempfile.mkdtemp(prefix="tl-ideas-home-"))
     import torch

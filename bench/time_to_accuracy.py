@@ -58,6 +58,9 @@ def main() -> None:
     ap.add_argument("--no-lesson", action="store_true",
                     help="skip the lesson's frozen-epoch baseline (320 images, ~1 min)")
     args = ap.parse_args()
+    from core.allocator import ensure_tuned
+
+    ensure_tuned()  # the engine runs as the app runs it (core/allocator.py)
     data = args.data or require_shared()
     lesson_rate = None if args.no_lesson else lesson_frozen_rate(args.threads)
     os.environ["TRANSFERLAB_HOME"] = tempfile.mkdtemp(prefix="tl-tta-home-")
@@ -65,6 +68,7 @@ def main() -> None:
 
     import torch
 
+    from core.allocator import describe
     from core.config import TrainConfig, apply_preset
     from core.events import Callback
     from core.training.trainer import Trainer
@@ -80,7 +84,7 @@ def main() -> None:
     print(f"preset {args.preset}: {cfg.model}, {cfg.image_size} px, {cfg.epochs} epochs, "
           f"freeze '{cfg.freeze}' for {cfg.freeze_epochs}, batch {cfg.batch_size}, "
           f"{cfg.optimizer} lr {cfg.lr:g} {cfg.scheduler}, flips {cfg.flip}, "
-          f"{torch.get_num_threads()} threads; run folder {out}", flush=True)
+          f"{torch.get_num_threads()} threads, {describe()}; run folder {out}", flush=True)
 
     times = {}
 
