@@ -30,6 +30,8 @@ MODELS = (
                "tf_efficientnet_lite0", True, "conv_stem,bn1,blocks.0-2", "bn2"),
 )
 MODEL_NAMES = tuple(m.name for m in MODELS)
+# export formats: name -> (file suffix, title)
+EXPORT_FORMATS = {"onnx": (".onnx", "ONNX"), "pt2": (".pt2", "torch.export archive")}
 EARLY_LAYERS = {m.name: m.early for m in MODELS}
 CAM_LAYERS = {m.name: m.cam_layer for m in MODELS}
 DATASETS = (("cifar10", "CIFAR-10 (downloads 170 MB once)"),

@@ -61,15 +61,21 @@ def _is_stale(tmp: Path) -> bool:
     pid = tmp.name.rsplit(".", 2)[-2].split("-")[0]
     if not pid.isdigit():
         return True  # the older naming (tempfile.mkstemp): no live writer makes these now
-    if int(pid) == os.getpid() or os.name != "posix":
-        return False
-    try:
-        os.kill(int(pid), 0)  # signal 0 only asks whether the process exists
-    except ProcessLookupError:
+    return not process_alive(int(pid))
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine exists; True where that cannot be asked
+    (on Windows ``os.kill(pid, 0)`` would end the process)."""
+    if pid == os.getpid() or os.name != "posix":
         return True
-    except OSError:
+    try:
+        os.kill(pid, 0)  # signal 0 only asks whether the process exists
+    except ProcessLookupError:
         return False
-    return False
+    except OSError:
+        return True  # it exists, owned by another user
+    return True
 
 
 def remove_stale_temp_files(folder: str | os.PathLike, name: str = "*") -> list[Path]:

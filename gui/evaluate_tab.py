@@ -88,7 +88,7 @@ class EvaluateTab(QWidget):
         self.data_button = QPushButton("Data: the run's validation split")
         self.run_button = QPushButton("Evaluate")
         self.cancel_button = QPushButton("Cancel")
-        self.export_button = QPushButton("Export ONNX…")
+        self.export_button = QPushButton("Export…")
         self.progress = QProgressBar()
         self.message = QLabel("")
         self.message.setWordWrap(True)
@@ -191,7 +191,11 @@ class EvaluateTab(QWidget):
     def choose_data(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Labelled folder (one sub-folder per "
                                                   "class); cancel = the run's validation split")
-        self.data_folder = folder or None
+        self.set_data(folder or None)
+
+    def set_data(self, folder: str | None) -> None:
+        """Evaluate on ``folder`` (class sub-folders), or on the run's validation split."""
+        self.data_folder = folder
         self.data_button.setText(f"Data: {Path(folder).name}" if folder else
                                  "Data: the run's validation split")
 
@@ -211,10 +215,16 @@ class EvaluateTab(QWidget):
         self._start(TaskWorker(task), self._evaluated)
 
     def choose_export(self) -> None:
+        from core.inference.export import FORMATS
+
         default = str(Path(self.model_file).with_suffix(".onnx"))
-        path, _ = QFileDialog.getSaveFileName(self, "Export ONNX", default, "ONNX (*.onnx)")
+        filters = {f"{title} (*{suffix})": fmt for fmt, (suffix, title) in FORMATS.items()}
+        path, chosen = QFileDialog.getSaveFileName(self, "Export model", default,
+                                                   ";;".join(filters))
         if path:
-            self.export_to(path)
+            fmt = next((f for f, (suffix, _t) in FORMATS.items() if path.endswith(suffix)),
+                       filters.get(chosen, "onnx"))
+            self.export_to(path, fmt)
 
     def export_to(self, path: str, fmt: str = "onnx") -> None:
         from core.frontends.qt_worker import TaskWorker

@@ -1,9 +1,11 @@
 """The main window: four tabs, a status bar, menus, settings and a clean shutdown."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtWidgets import QInputDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from gui.data_tab import DataTab
 from gui.dialogs import open_dir, show_error
@@ -170,11 +172,12 @@ class MainWindow(QMainWindow):
             self.tabs.insertTab(index, tab, title)
         self.tabs.setCurrentIndex(current)
         self.runs_view.openRequested.connect(self.open_run)
+        self.runs_view.resumeRequested.connect(self.resume_run)
+        self.runs_view.evaluateRequested.connect(self.evaluate_run)
+        self.runs_view.exportRequested.connect(self.export_run)
         self.evaluate_tab.openImage.connect(self.open_in_inference)
 
     def _run_finished(self, result) -> None:
-        from pathlib import Path
-
         model_file = Path(result.run_dir) / "model.pt"
         if model_file.exists():
             self.inference_tab.set_trained_model(str(model_file))
@@ -183,8 +186,6 @@ class MainWindow(QMainWindow):
 
     def open_in_inference(self, path: str, model_file: str) -> None:
         """An image clicked on the Evaluate tab: predicted with that model, with Grad-CAM."""
-        from pathlib import Path
-
         tab = self.inference_tab
 
         def predicted(_n):
@@ -215,8 +216,6 @@ class MainWindow(QMainWindow):
 
     # --- runs -------------------------------------------------------------------------------
     def open_run(self, run_dir: str | None = None) -> None:
-        from pathlib import Path
-
         from core.errors import TransferLabError
         from core.training.checkpointing import read_freeze_changes
         from core.training.run_folder import read_batches, read_metrics
@@ -236,11 +235,56 @@ class MainWindow(QMainWindow):
             self.evaluate_tab.set_model(str(Path(run_dir) / "model.pt"))
         self.select_tab("train")
 
+    def resume_run(self, run_dir: str) -> None:
+        """Continue a run from its checkpoint; a run that did all its planned epochs asks how
+        many more."""
+        from core.errors import TransferLabError
+        from core.training.run_folder import read_config, read_metrics
+
+        try:
+            config, history = read_config(run_dir), read_metrics(run_dir)
+        except TransferLabError as exc:
+            show_error(self, "Cannot resume", str(exc))
+            return
+        if len(history) < config.epochs:
+            self._resume(run_dir, config, history)
+            return
+        self._more = dialog = QInputDialog(self)
+        dialog.setWindowTitle("Resume run")
+        dialog.setLabelText(f"{Path(run_dir).name} has done all its {config.epochs} epochs.\n"
+                            f"Train for how many more?")
+        dialog.setInputMode(QInputDialog.IntInput)
+        dialog.setIntRange(1, 1000)
+        dialog.setIntValue(2)
+        dialog.intValueSelected.connect(
+            lambda n: self._resume(run_dir, config, history, len(history) + n))
+        dialog.open()
+
+    def _resume(self, run_dir: str, config, history: list[dict], epochs: int = 0) -> None:
+        from core.training.checkpointing import read_freeze_changes
+        from core.training.run_folder import read_batches
+
+        config.epochs = max(config.epochs, epochs)
+        self._show_run_config(run_dir)
+        self.train_tab.resume(run_dir, config, history, read_batches(run_dir),
+                              read_freeze_changes(run_dir))
+        self.select_tab("train")
+
+    def evaluate_run(self, run_dir: str) -> None:
+        """Evaluate the run's model.pt on its own validation split."""
+        self.evaluate_tab.set_model(str(Path(run_dir) / "model.pt"))
+        self.evaluate_tab.set_data(None)
+        self.select_tab("evaluate")
+        self.evaluate_tab.evaluate()
+
+    def export_run(self, run_dir: str) -> None:
+        self.evaluate_tab.set_model(str(Path(run_dir) / "model.pt"))
+        self.select_tab("evaluate")
+        self.evaluate_tab.choose_export()
+
     def _show_run_config(self, run_dir: str) -> None:
         """Put a reopened run's recipe back in the form and the Model tab."""
         import json
-        from pathlib import Path
-
         try:
             config = json.loads((Path(run_dir) / "config.json").read_text())
         except (OSError, ValueError):

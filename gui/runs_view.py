@@ -1,5 +1,7 @@
 """Runs view: every run in the runs folder (and folders the user adds), sortable and
 filterable; select two or more to overlay their curves and see the settings that differ.
+A selected run can be opened, resumed, evaluated, exported (the main window does those),
+renamed (a label: the folder keeps its name) or deleted after a confirmation.
 
 Listing reads files, so it runs in a TaskWorker; the summaries come from core.frontends.runs.
 """
@@ -8,9 +10,10 @@ from __future__ import annotations
 from gui.plot_style import pg
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QSplitter, QTableView, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QInputDialog,
+                               QLabel, QLineEdit, QMenu, QMessageBox, QPushButton, QSplitter,
+                               QTableView, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QWidget)
 
 COLUMNS = ("run", "date", "model", "data", "epochs", "best val acc", "wall time", "status",
            "lr", "batch", "image size", "freeze")
@@ -21,13 +24,17 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 class RunsView(QWidget):
     listed = Signal(int)  # number of runs shown
     compared = Signal(list)  # the selected runs' names
-    openRequested = Signal(str)  # a run folder to reopen (double click)
+    openRequested = Signal(str)  # a run folder to reopen (double click, Open)
+    resumeRequested = Signal(str)  # continue the run from its checkpoint
+    evaluateRequested = Signal(str)  # evaluate its model.pt on its validation split
+    exportRequested = Signal(str)  # export its model.pt
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.roots: list[str] = []
         self.runs = []
         self.worker = None
+        self._again = False
         self.model = QStandardItemModel(0, len(COLUMNS))
         self.model.setHorizontalHeaderLabels(list(COLUMNS))
         self.proxy = QSortFilterProxyModel()
@@ -50,6 +57,21 @@ class RunsView(QWidget):
         self.add_button = QPushButton("Add folder…")
         self.add_button.clicked.connect(self.choose_folder)
         self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.actions = {}
+        for key, text, slot in (
+                ("open", "Open", lambda: self.openRequested.emit(self.current().path)),
+                ("resume", "Resume", lambda: self.resumeRequested.emit(self.current().path)),
+                ("evaluate", "Evaluate",
+                 lambda: self.evaluateRequested.emit(self.current().path)),
+                ("export", "Export…", lambda: self.exportRequested.emit(self.current().path)),
+                ("rename", "Rename…", self.rename), ("delete", "Delete…", self.delete)):
+            button = QPushButton(text)
+            button.clicked.connect(slot)
+            button.setEnabled(False)
+            self.actions[key] = button
+        self.table.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
         self.charts = pg.GraphicsLayoutWidget()
         self.acc_plot = self.charts.addPlot(title="validation accuracy (%)")
         self.loss_plot = self.charts.addPlot(title="train loss")
@@ -67,8 +89,17 @@ class RunsView(QWidget):
         lower.addWidget(self.charts)
         lower.addWidget(self.diff)
         split = QSplitter(Qt.Vertical)
-        split.addWidget(self.table)
         split.addWidget(lower)
+        actions = QHBoxLayout()
+        for button in self.actions.values():
+            actions.addWidget(button)
+        actions.addStretch(1)
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.table, 1)
+        top_layout.addLayout(actions)
+        split.insertWidget(0, top)
         v = QVBoxLayout(self)
         v.addLayout(bar)
         v.addWidget(self.message)
@@ -87,8 +118,10 @@ class RunsView(QWidget):
     def refresh(self) -> None:
         from core.frontends.qt_worker import TaskWorker
 
-        if self.worker is not None:
+        if self.worker is not None:  # list again when this listing ends (it may predate a
+            self._again = True  # rename or a deletion)
             return
+        self._again = False
         roots = list(self.roots)
 
         def task(state):
@@ -110,8 +143,11 @@ class RunsView(QWidget):
     def _finished(self) -> None:
         self.worker.thread.wait(1000)
         self.worker = None
+        if self._again:
+            self.refresh()
 
     def stop(self) -> None:
+        self._again = False
         if self.worker is not None:
             self.worker.stop()
 
@@ -134,9 +170,15 @@ class RunsView(QWidget):
                 item.setEditable(False)
                 row.append(item)
             row[0].setData(i, Qt.UserRole + 1)
+            row[0].setToolTip(r.path)
+            if r.status_message:
+                row[7].setToolTip(r.status_message)
             self.model.appendRow(row)
         self.table.resizeColumnsToContents()
-        self.message.setText(f"{len(self.runs)} runs")
+        self._update_actions([])
+        note = getattr(self, "deleted_note", "")
+        self.deleted_note = ""
+        self.message.setText(f"{len(self.runs)} run{'' if len(self.runs) == 1 else 's'}" + (f". {note}" if note else ""))
         self.listed.emit(len(self.runs))
 
     def _run_at(self, proxy_index):
@@ -148,8 +190,105 @@ class RunsView(QWidget):
         rows = self.table.selectionModel().selectedRows()
         return [self._run_at(i) for i in sorted(rows, key=lambda i: i.row())]
 
+    def current(self):
+        """The one selected run (the actions that take one)."""
+        runs = self.selected_runs()
+        return runs[0] if len(runs) == 1 else None
+
     def _selection_changed(self, *_):
-        self.compare(self.selected_runs())
+        runs = self.selected_runs()
+        self._update_actions(runs)
+        self.compare(runs)
+
+    def _update_actions(self, runs) -> None:
+        from pathlib import Path
+
+        one = runs[0] if len(runs) == 1 else None
+        has = (lambda name: one is not None and (Path(one.path) / name).exists())
+        live = any(r.status == "running" for r in runs)
+        enabled = {"open": one is not None, "rename": one is not None,
+                   "resume": has("checkpoint.pt") and not live,
+                   "evaluate": has("model.pt"), "export": has("model.pt"),
+                   "delete": bool(runs) and not live}
+        tips = {"resume": "Continue from its checkpoint" if has("checkpoint.pt") else
+                "No checkpoint.pt to continue from" if one else "Select one run",
+                "delete": "A running run cannot be deleted" if live else
+                "Delete the selected runs' files"}
+        for key, button in self.actions.items():
+            button.setEnabled(enabled[key])
+            if key in tips:
+                button.setToolTip(tips[key])
+
+    def _context_menu(self, pos) -> None:
+        menu = QMenu(self)
+        for button in self.actions.values():
+            action = menu.addAction(button.text())
+            action.setEnabled(button.isEnabled())
+            action.triggered.connect(button.click)
+        menu.popup(self.table.viewport().mapToGlobal(pos))
+
+    # --- rename and delete ------------------------------------------------------------------
+    def rename(self) -> None:
+        run = self.current()
+        if run is None:
+            return
+        self._dialog = dialog = QInputDialog(self)
+        dialog.setWindowTitle("Rename run")
+        dialog.setLabelText(f"A name for {run.path}\n(the folder keeps its name; empty: use "
+                            f"the folder's)")
+        dialog.setTextValue(run.name)
+        dialog.textValueSelected.connect(lambda text, path=run.path: self.set_label(path, text))
+        dialog.open()  # not exec(): the event loop keeps running
+
+    def set_label(self, run_dir: str, label: str) -> None:
+        from core.errors import TransferLabError
+        from core.training.run_folder import set_label
+
+        try:
+            set_label(run_dir, label)
+        except TransferLabError as exc:
+            self.message.setText(f"Error: {exc}")
+            return
+        self.refresh()
+
+    def delete(self) -> None:
+        runs = self.selected_runs()
+        if not runs:
+            return
+        names = "\n".join(f"  {r.name}  ({r.path})" for r in runs[:10])
+        more = f"\n  … and {len(runs) - 10} more" if len(runs) > 10 else ""
+        self._confirm = box = QMessageBox(
+            QMessageBox.Warning, "Delete runs",
+            f"Delete {len(runs)} run{'s' if len(runs) > 1 else ''}?\n\n{names}{more}\n\n"
+            f"Their checkpoints, models, metrics and evaluations are deleted; other files in "
+            f"their folders are kept.", QMessageBox.Yes | QMessageBox.Cancel, self)
+        box.setDefaultButton(QMessageBox.Cancel)
+        box.finished.connect(lambda _r, paths=[r.path for r in runs]: self._delete_confirmed(
+            paths))
+        box.open()
+
+    def _delete_confirmed(self, paths: list[str]) -> None:
+        box, self._confirm = self._confirm, None
+        if box is None or box.standardButton(box.clickedButton()) != QMessageBox.Yes:
+            return
+        self.delete_runs(paths)
+
+    def delete_runs(self, paths: list[str]) -> None:
+        from core.errors import TransferLabError
+        from core.training.run_folder import delete_run
+
+        notes = []
+        for path in paths:
+            try:
+                kept = delete_run(path)
+            except TransferLabError as exc:
+                notes.append(str(exc))
+                continue
+            if kept:
+                notes.append(f"Deleted the run in {path}; kept {len(kept)} other "
+                             f"file{'s' if len(kept) > 1 else ''} there ({', '.join(kept[:3])}).")
+        self.refresh()
+        self.deleted_note = " ".join(notes)
 
     def compare(self, runs) -> None:
         """Overlays the runs' curves (one colour each, legend with run names) and lists the

@@ -149,8 +149,24 @@ class TrainTab(QWidget):
         self.charts.clear()
         self.history = []
         self.log_view.clear()
+        self._launch(TrainingWorker(config))
+
+    def resume(self, run_dir: str, config, history: list[dict], batches: list[dict] = (),
+               changes: list[dict] | None = None) -> None:
+        """Continue ``run_dir`` from its checkpoint: the charts and the log start with the
+        epochs it has, and the new ones extend them (one history, as metrics.csv keeps it)."""
+        from core.frontends.qt_worker import TrainingWorker
+
+        if self.running:
+            show_error(self, "Cannot resume", "A training run is in progress: stop it first.")
+            return
+        self.show_run(run_dir, history, batches, changes)
+        self.append_log(f"Resuming: epochs {len(history) + 1}–{config.epochs}.")
+        self._launch(TrainingWorker(config, run_dir, resume=True))
+
+    def _launch(self, w) -> None:
         self.checkpoint_btn.hide()
-        self.worker = w = TrainingWorker(config)
+        self.worker = w
         w.progress.connect(self._on_progress)
         w.runStarted.connect(self._on_run_started)
         w.batchEnd.connect(self._on_batch)

@@ -1,6 +1,7 @@
 """Faults: a training process killed with SIGKILL, saves killed at random moments, a loss
 that diverges, a disk that fills up. Each one must leave a run folder that loads and resumes."""
 import errno
+import json
 import hashlib
 import os
 import signal
@@ -14,6 +15,7 @@ import torch
 from core.errors import TransferLabError
 from core.events import BatchEnd, EventCollector
 from core.frontends.cli import main
+from core.frontends.runs import summarize
 from core.training.run_folder import RunStore, read_batches, read_metrics
 from core.training.trainer import Trainer
 from tests.conftest import REPO, make_folder, tiny_config
@@ -62,6 +64,11 @@ def test_sigkill_mid_epoch_then_resume_is_one_continuous_run(tmp_path, qtbot):
     ck = torch.load(run / "checkpoint.pt", weights_only=True)
     assert ck["epoch"] == 0  # killed inside epoch 2: epoch 1's checkpoint is the last
     assert [h["epoch"] for h in read_metrics(run)] == [1]
+    # the engine recorded "running"; its process is gone, so the runs list says failed
+    assert json.loads((run / "status.json").read_text())["status"] == "running"
+    killed = summarize(run)
+    assert (killed.status, killed.epochs) == ("failed", 1)
+    assert "killed or crashed" in killed.status_message
 
     resumed = subprocess.run(_train_cmd("--out", str(run), "--resume"), capture_output=True,
                              text=True, env=env, timeout=420)
@@ -71,6 +78,8 @@ def test_sigkill_mid_epoch_then_resume_is_one_continuous_run(tmp_path, qtbot):
     assert "Resuming" in out and "after epoch 1" in out
     assert "Epoch 1 End" not in out and "Epoch 2 End" in out and "Epoch 3 End" in out
     assert [h["epoch"] for h in read_metrics(run)] == [1, 2, 3]
+    assert summarize(run).status == "finished"
+    assert summarize(run).date == killed.date  # when the run first started
     batches = [(b["epoch"], b["batch"]) for b in read_batches(run)]
     assert batches == [(e, b) for e in (1, 2, 3) for b in range(1, 12)]  # no gap, no repeat
     ck = torch.load(run / "checkpoint.pt", weights_only=True)

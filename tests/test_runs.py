@@ -3,7 +3,7 @@ import time
 import pytest
 
 from core.frontends.cli import main
-from core.frontends.runs import _status, differing_settings, list_runs, summarize
+from core.frontends.runs import _inferred_status, differing_settings, list_runs, summarize
 from tests.conftest import make_folder
 
 
@@ -33,10 +33,10 @@ def test_summaries_of_real_runs(runs):
     assert b.best_val_acc == max(h["val_acc"] for h in b.history)
     assert a.status == b.status == "finished"
     assert differing_settings([a, b]) == {"epochs": [1, 2], "lr": [0.001, 0.01]}
-    # a run that stopped after 1 of 3 planned epochs, seen long after its last write
+    # a run older than status.json, stopped after 1 of 3 planned epochs: guessed from files
     a.planned_epochs = 3
-    assert _status(a, last_write=time.time() - 3600, now=time.time()) == "stopped"
-    assert _status(a, last_write=time.time(), now=time.time()) == "running"
+    assert _inferred_status(a, last_write=time.time() - 3600, now=time.time()) == "stopped"
+    assert _inferred_status(a, last_write=time.time(), now=time.time()) == "running"
     assert summarize(runs / "not-a-run") is None
 
 

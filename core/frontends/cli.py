@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from core.catalog import EXPORT_FORMATS
 from core.errors import TransferLabError
 
 EXIT_USER_ERROR = 2
@@ -92,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=positive_int, default=64)
     ex = sub.add_parser("export", help="ONNX or torch.export file, verified against PyTorch")
     ex.add_argument("model_file")
-    ex.add_argument("--format", required=True, choices=("onnx", "pt2"))
+    ex.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     ex.add_argument("--out", required=True, help="the file to write")
     return p
 
@@ -158,19 +159,13 @@ RESUME_MAY_CHANGE = {"epochs", "device", "precision", "threads", "compile", "log
 
 
 def _resume_config(run_dir, args):
-    import json
     from pathlib import Path
 
     from core.config import TrainConfig
+    from core.training.run_folder import read_config
 
+    cfg = read_config(run_dir)
     path = Path(run_dir) / "config.json"
-    if not path.exists():
-        raise TransferLabError(f"{run_dir} has no config.json to resume from.")
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise TransferLabError(f"{path} is unreadable ({exc}).") from exc
-    cfg = TrainConfig.from_dict(saved)
     given = config_from_args(args, validate=False)
     defaults = TrainConfig()
     for key, value in vars(given).items():

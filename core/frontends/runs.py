@@ -1,10 +1,11 @@
 """The runs history: one summary line per run folder, for the Runs view (and any front end).
 
 A summary reads a run's config.json and metrics.csv once and is cached by their modification
-times, so re-listing hundreds of runs only stats the files. Status is inferred from the
-files, as the folder holds no explicit one: ``finished`` (every planned epoch is in
-metrics.csv), ``running`` (files written in the last RUNNING_WINDOW_S seconds), ``failed``
-(no epoch ever finished), else ``stopped``.
+times, so re-listing hundreds of runs only stats the files. The status is the one the engine
+recorded in status.json (core.training.run_folder.read_status: a "running" run whose process
+is gone reads as failed). Runs older than that file get it inferred: ``finished`` (every
+planned epoch is in metrics.csv), ``running`` (files written in the last RUNNING_WINDOW_S
+seconds), ``failed`` (no epoch ever finished), else ``stopped``.
 """
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ KEY_SETTINGS = ("lr", "batch_size", "image_size", "freeze", "freeze_epochs", "op
 @dataclass
 class RunSummary:
     path: str
-    name: str
-    date: str  # YYYY-MM-DD HH:MM of config.json (when the run started)
+    name: str  # the user's label, else the folder's name
+    date: str  # YYYY-MM-DD HH:MM when the run first started
     model: str
     data: str
     epochs: int  # finished epochs
@@ -33,6 +34,7 @@ class RunSummary:
     best_val_acc: float | None
     wall_s: float
     status: str
+    status_message: str = ""  # why it stopped or failed, as recorded
     config: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
 
@@ -42,7 +44,7 @@ _cache: dict[str, tuple[tuple, RunSummary]] = {}
 
 def _stamp(run_dir: Path) -> tuple:
     out = []
-    for name in ("config.json", "metrics.csv", "checkpoint.pt"):
+    for name in ("config.json", "metrics.csv", "checkpoint.pt", "label.txt"):
         try:
             out.append((run_dir / name).stat().st_mtime_ns)
         except OSError:
@@ -64,12 +66,13 @@ def summarize(run_dir: str | Path, now: float | None = None) -> RunSummary | Non
         if summary is None:
             return None
         _cache[str(run_dir)] = (stamp, summary)
-    summary.status = _status(summary, max(stamp) / 1e9, time.time() if now is None else now)
+    summary.status, summary.status_message = _status(
+        summary, max(stamp) / 1e9, time.time() if now is None else now)
     return summary
 
 
 def _read(run_dir: Path) -> RunSummary | None:
-    from core.training.run_folder import read_metrics
+    from core.training.run_folder import read_label, read_metrics, read_status
 
     try:
         config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
@@ -80,15 +83,27 @@ def _read(run_dir: Path) -> RunSummary | None:
     except (TransferLabError, OSError, ValueError, KeyError):
         history = []
     val = [h["val_acc"] for h in history]
-    started = (run_dir / "config.json").stat().st_mtime
+    started = (read_status(run_dir) or {}).get("started") or \
+        (run_dir / "config.json").stat().st_mtime  # (older runs: when config.json was written)
     return RunSummary(
-        str(run_dir), run_dir.name, time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
+        str(run_dir), read_label(run_dir) or run_dir.name,
+        time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
         str(config.get("model", "?")), Path(str(config.get("data", "?"))).name,
         len(history), int(config.get("epochs", 0) or 0), max(val) if val else None,
-        sum(h["seconds"] for h in history), "", config, history)
+        sum(h["seconds"] for h in history), "", "", config, history)
 
 
-def _status(s: RunSummary, last_write: float, now: float) -> str:
+def _status(s: RunSummary, last_write: float, now: float) -> tuple[str, str]:
+    from core.training.run_folder import read_status
+
+    record = read_status(s.path)
+    if record is not None:
+        return record["status"], str(record.get("message", ""))
+    return _inferred_status(s, last_write, now), ""
+
+
+def _inferred_status(s: RunSummary, last_write: float, now: float) -> str:
+    """The status of a run older than status.json, guessed from its files."""
     if s.planned_epochs and s.epochs >= s.planned_epochs:
         return "finished"
     if now - last_write < RUNNING_WINDOW_S:

@@ -18,6 +18,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from core.catalog import EXPORT_FORMATS
 from core.data.batches import to_model_input
 from core.errors import TransferLabError
 from core.inference.onnx_predict import (INPUT_NAME, METADATA_KEY, OUTPUT_NAME, export_metadata,
@@ -25,7 +26,7 @@ from core.inference.onnx_predict import (INPUT_NAME, METADATA_KEY, OUTPUT_NAME, 
 from core.inference.predict import LoadedModel, load_model_file, preprocess
 from core.paths import atomic_path, write_text_atomic
 
-FORMATS = ("onnx", "pt2")
+FORMATS = EXPORT_FORMATS  # (core.catalog: the CLI and GUI list them before torch loads)
 TOLERANCE = 1e-4  # largest allowed |p_exported - p_pytorch| over every image and class
 ONNX_OPSET = 18  # the torch.onnx (dynamo) exporter's own default; onnxruntime 1.32 runs it
 VERIFY_IMAGES = 16

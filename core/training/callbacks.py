@@ -14,3 +14,4 @@ class TrainingCallback(Callback):
     def on_train_batch_end(self, loop, epoch: int, batch: int) -> None: ...  # every rank
     def on_validation_end(self, loop, event) -> None: ...  # EpochEnd, before observers hear it
     def on_fit_done(self, loop, event) -> None: ...  # FitEnd, before observers hear it
+    def on_exception(self, loop, exc: BaseException) -> None: ...  # fit ends by raising exc

@@ -5,6 +5,7 @@ rank reads the checkpoint."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from core import events as ev
@@ -12,7 +13,7 @@ from core.errors import TransferLabError
 from core.models.model_file import model_payload
 from core.paths import write_text_atomic
 from core.training.callbacks import TrainingCallback
-from core.training.run_folder import RunStore, read_batches
+from core.training.run_folder import RunStore, read_batches, read_status, write_status
 
 CHECKPOINT_VERSION = 2
 FREEZE_CHANGES = "freeze_changes.json"  # every start, resume, schedule and user change
@@ -31,13 +32,36 @@ def read_freeze_changes(run_dir: str | Path) -> list[dict] | None:
 class Checkpointing(TrainingCallback):
     def __init__(self, store: RunStore, freeze=None, resume: bool = False):
         self.store, self.freeze, self.resume = store, freeze, resume
+        self.started = time.time()
+        self.recorded = False  # status.json written by this fit (a failed resume leaves it)
 
     def on_fit_start(self, loop) -> None:
         loop.run_dir = str(self.store.dir)
         if self.resume:  # (RunStore removed what a killed save left behind)
             self._restore(loop)
+            self.started = (read_status(self.store.dir) or {}).get("started", self.started)
         if loop.rt.dist.is_main:
             self.store.write_config(loop.cfg.to_dict())
+            self._status(loop, "running")
+
+    def _status(self, loop, status: str, message: str = "") -> None:
+        """status.json: what the runs list shows (core.training.run_folder.read_status)."""
+        if loop.rt.dist.is_main and self.store.dir.is_dir():
+            write_status(self.store.dir, status, len(loop.history), message, self.started)
+            self.recorded = True
+
+    def on_fit_done(self, loop, event) -> None:
+        if self.recorded:
+            self._status(loop, event.status, event.message)
+
+    def on_exception(self, loop, exc: BaseException) -> None:
+        if not self.recorded:
+            return
+        try:
+            self._status(loop, "failed", str(exc).splitlines()[0] if str(exc) else
+                         type(exc).__name__)
+        except TransferLabError:
+            pass  # (a full disk): the original error is the one to report
 
     def on_validation_end(self, loop, event) -> None:
         if not loop.rt.dist.is_main:
@@ -56,6 +80,7 @@ class Checkpointing(TrainingCallback):
             "state_dict": {k: v.detach().cpu() for k, v in loop.model.state_dict().items()},
             "optimizer": loop.opt.state_dict()})
         self.store.write_metrics(loop.history, loop.batch_log)
+        self._status(loop, "running")
         if self.freeze is not None:
             write_text_atomic(self.store.dir / FREEZE_CHANGES,
                               json.dumps(self.freeze.changes, indent=2) + "\n")

@@ -180,6 +180,9 @@ class FitLoop:
             return self._finish("stopped", "Stopped by the user.")
         except StopTraining as exc:
             return self._finish("failed", str(exc))
+        except BaseException as exc:  # recorded (the run folder says "failed"), then raised
+            self._hook("on_exception", exc)
+            raise
 
     def _fit(self) -> ev.FitEnd:
         cfg = self.cfg

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 from core.errors import TransferLabError
-from core.paths import (atomic_path, remove_stale_temp_files, runs_dir, write_csv_atomic,
-                        write_text_atomic)
+from core.paths import (atomic_path, process_alive, remove_stale_temp_files, runs_dir,
+                        write_csv_atomic, write_text_atomic)
 
 BATCH_FIELDS = ["epoch", "batch", "batches", "loss", "lr"]
 METRIC_FIELDS = ["epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
@@ -21,6 +21,13 @@ METRIC_FIELDS = ["epoch", "phase", "train_loss", "train_acc", "val_loss", "val_a
 
 
 RUN_FILES = ("config.json", "checkpoint.pt", "model.pt", "metrics.csv")
+STATUS_FILE = "status.json"  # written by the engine: running, then finished/stopped/failed
+LABEL_FILE = "label.txt"  # the user's name for the run (the folder keeps its own)
+# every file a run writes in its folder (evaluations add evaluation-*.csv/.json): what
+# deleting a run removes; anything else in the folder is the user's and stays
+RUN_OUTPUTS = (*RUN_FILES, "batches.csv", "freeze_changes.json", STATUS_FILE, LABEL_FILE)
+RUN_OUTPUT_PATTERNS = ("evaluation-*.csv", "evaluation-*.json")
+STATUSES = ("running", "finished", "stopped", "failed")
 
 
 def new_run_dir(model: str, run_id: str = "") -> Path:
@@ -89,7 +96,7 @@ class RunStore:
         (``.checkpoint.pt.<pid>-<id>.tmp``...; core.paths decides what is stale); other
         files are left alone. Returns their names."""
         removed = []
-        for name in (*RUN_FILES, "batches.csv", "freeze_changes.json"):
+        for name in RUN_OUTPUTS:
             removed += remove_stale_temp_files(self.dir, glob.escape(name))
         return [p.name for p in removed]
 
@@ -133,6 +140,22 @@ def _write_failure(exc: BaseException, tmp: Path) -> str:
     return getattr(exc, "strerror", None) or str(exc).splitlines()[0]
 
 
+def read_config(run_dir: str | Path):
+    """The run's TrainConfig, as config.json recorded it (to resume it)."""
+    from core.config import TrainConfig
+
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise TransferLabError(f"{run_dir} has no config.json to resume from.")
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(saved, dict):
+            raise ValueError("not a settings object")
+    except (OSError, ValueError) as exc:
+        raise TransferLabError(f"{path} is unreadable ({exc}).") from exc
+    return TrainConfig.from_dict(saved)
+
+
 def write_metrics_csv(path: str | Path, history: list[dict]) -> None:
     write_csv_atomic(path, history, METRIC_FIELDS)
 
@@ -164,3 +187,93 @@ def read_batches(run_dir: str | Path) -> list[dict]:
 
 def history_row(event) -> dict:
     return {k: v for k, v in asdict(event).items() if k in METRIC_FIELDS}
+
+
+# --- recorded status, label and deletion ----------------------------------------------------
+
+def write_status(run_dir: str | Path, status: str, epochs_done: int, message: str = "",
+                 started: float | None = None) -> None:
+    """Record the run's state (the engine calls this at the start, after every epoch and at
+    the end), with the process that runs it, so a list of runs can tell a live run from
+    one whose process was killed."""
+    import socket
+
+    assert status in STATUSES, status
+    write_text_atomic(Path(run_dir) / STATUS_FILE, json.dumps({
+        "status": status, "epochs_done": epochs_done, "message": message,
+        "pid": os.getpid(), "host": socket.gethostname(),
+        "started": started if started is not None else time.time(),
+        "updated": time.time()}, indent=2) + "\n")
+
+
+def read_status(run_dir: str | Path) -> dict | None:
+    """The recorded status (None for runs older than status.json, or a damaged file). A
+    "running" record whose process is gone on this machine reads as "failed"."""
+    try:
+        record = json.loads((Path(run_dir) / STATUS_FILE).read_text(encoding="utf-8"))
+        if not isinstance(record, dict) or record.get("status") not in STATUSES:
+            return None
+    except (OSError, ValueError):
+        return None
+    if record["status"] == "running" and not _process_alive(record):
+        record = dict(record, status="failed", message=(
+            "The training process ended without finishing (killed or crashed); resuming "
+            "continues after the last saved epoch."))
+    return record
+
+
+def _process_alive(record: dict) -> bool:
+    import socket
+
+    pid = record.get("pid")
+    if record.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return True  # another machine's process (a torchrun node): believe the record
+    return process_alive(pid)
+
+
+def read_label(run_dir: str | Path) -> str:
+    try:
+        return (Path(run_dir) / LABEL_FILE).read_text(encoding="utf-8").strip()
+    except (OSError, ValueError):
+        return ""
+
+
+def set_label(run_dir: str | Path, label: str) -> None:
+    """Name a run for the runs list (its folder is not renamed: paths in logs, evaluations
+    and the user's scripts keep working). An empty label removes it."""
+    label = " ".join(label.split())[:200]
+    path = Path(run_dir) / LABEL_FILE
+    if not (Path(run_dir) / "config.json").is_file():
+        raise TransferLabError(f"{run_dir} is not a TransferLab run folder.")
+    if label:
+        write_text_atomic(path, label + "\n")
+    else:
+        path.unlink(missing_ok=True)
+
+
+def delete_run(run_dir: str | Path) -> list[str]:
+    """Delete a run: the files a run writes (RUN_OUTPUTS, its evaluations, temp files a killed
+    save left), then the folder if nothing else is in it. Refuses a folder that is not a run
+    and a run that is still training. Returns the names of the entries that were kept
+    (anything the run did not write)."""
+    run_dir = Path(run_dir)
+    try:
+        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = None
+    if not isinstance(config, dict) or "model" not in config or "data" not in config:
+        raise TransferLabError(f"{run_dir} is not a TransferLab run folder: nothing was "
+                               f"deleted.")
+    status = read_status(run_dir)
+    if status is not None and status["status"] == "running":
+        raise TransferLabError(f"{run_dir.name} is still training (process {status['pid']}): "
+                               f"stop it first. Nothing was deleted.")
+    names = set(RUN_OUTPUTS) | {p.name for pattern in RUN_OUTPUT_PATTERNS
+                                for p in run_dir.glob(pattern)}
+    for name in sorted(names - {"config.json"}) + ["config.json"]:  # config.json last:
+        (run_dir / name).unlink(missing_ok=True)  # a half-deleted run still lists as a run
+        remove_stale_temp_files(run_dir, glob.escape(name))
+    kept = sorted(p.name for p in run_dir.iterdir())
+    if not kept:
+        run_dir.rmdir()
+    return kept
