@@ -55,6 +55,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="train on fewer images (a quick try)")
     ap.add_argument("--data", default=None, help="default: the shared CIFAR-10 copy")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY:VALUE",
+                    help="change a setting of the preset, e.g. --set image_size:160")
     ap.add_argument("--no-lesson", action="store_true",
                     help="skip the lesson's frozen-epoch baseline (320 images, ~1 min)")
     args = ap.parse_args()
@@ -80,10 +82,13 @@ def main() -> None:
         cfg.model = args.model
     if args.epochs:
         cfg.epochs = args.epochs
+    for item in args.set:
+        key, _, value = item.partition(":")
+        setattr(cfg, key, type(getattr(cfg, key))(value))
     out = args.out or tempfile.mkdtemp(prefix="tl-tta-run-")
     print(f"preset {args.preset}: {cfg.model}, {cfg.image_size} px, {cfg.epochs} epochs, "
           f"freeze '{cfg.freeze}' for {cfg.freeze_epochs}, batch {cfg.batch_size}, "
-          f"{cfg.optimizer} lr {cfg.lr:g} {cfg.scheduler}, flips {cfg.flip}, "
+          f"{cfg.optimizer} lr {cfg.lr:g} {cfg.scheduler}, flips {cfg.flip}, ema {cfg.ema:g}, "
           f"{torch.get_num_threads()} threads, {describe()}; run folder {out}", flush=True)
 
     times = {}

@@ -42,6 +42,8 @@ class TrainConfig:
     micro_batch: int = 16  # images per forward/backward inside a batch (FitLoop.chunks); 0 = off
     label_smoothing: float = 0.0
     feature_shift: int = 0  # random translation of cached feature maps, in cells (augmentation)
+    ema: float = 0.0  # decay of a weight average used for validation and model.pt; 0 = off
+    tta: bool = False  # validate and predict on each image and its mirror (flip_average)
     seed: int = 0
     log_every: int = 200
     threads: int | None = None
@@ -74,6 +76,7 @@ class TrainConfig:
             (real(self.momentum) and 0 <= self.momentum < 1, "momentum must be in [0, 1)"),
             (real(self.gamma) and 0 < self.gamma <= 1, "gamma must be in (0, 1]"),
             (self.step_size >= 1, "step_size must be at least 1"),
+            (real(self.ema) and 0 <= self.ema < 1, f"--ema must be in [0, 1), got {self.ema}"),
             (real(self.label_smoothing) and 0 <= self.label_smoothing < 1,
              f"--label-smoothing must be in [0, 1), got {self.label_smoothing}"),
             (self.batch_size >= 1, "--batch-size must be at least 1"),

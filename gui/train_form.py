@@ -57,6 +57,9 @@ class TrainForm(QWidget):
             "val_split": _dspin(0.01, 0.9, d.val_split, 2, 0.05),
             "limit": _spin(0, 10_000_000, 0, 500),
             "flip": QCheckBox("random horizontal flips"),
+            "label_smoothing": _dspin(0.0, 0.99, d.label_smoothing, 2, 0.05),
+            "ema": _dspin(0.0, 0.9999, d.ema, 4, 0.001),
+            "tta": QCheckBox("average each image with its mirror image"),
             "bn_policy": self._combo(BN_POLICIES, d.bn_policy),
             "seed": _spin(0, 2**31 - 1, d.seed),
             "device": self._device_combo(),
@@ -72,7 +75,13 @@ class TrainForm(QWidget):
                   "backbone_lr_factor": "LR x below the head",
                   "image_size": "Image size (px)", "val_split": "Validation share",
                   "limit": "Train images", "bn_policy": "BatchNorm stats", "flip": "Augment",
+                  "ema": "Weight average", "tta": "Test-time flips",
                   "device": "Device"}
+        self.fields["ema"].setSpecialValueText("off")
+        self.fields["ema"].setToolTip("Decay of an average of the weights that validation and "
+                                      "model.pt use (e.g. 0.998); off = the raw weights")
+        self.fields["tta"].setToolTip("Validation, predictions, evaluations and exports average "
+                                      "the network's output on each image and its mirror image")
         self.fields["precision"].setToolTip(
             "auto: bf16 on GPUs that support it, full 32-bit floats elsewhere\n"
             "16-mixed: fp16 with loss scaling (GPUs only)")

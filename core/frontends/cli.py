@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                        ("limit", int), ("seed", int), ("threads", int), ("log-every", int),
                        ("unfreeze-lr-factor", float), ("weight-decay", float),
                        ("backbone-lr-factor", float), ("label-smoothing", float),
-                       ("feature-shift", int)]:
+                       ("feature-shift", int), ("ema", float)]:
         t.add_argument(f"--{flag}", type=kind)
     t.add_argument("--freeze", help="what the frozen phase freezes: backbone (default), bn, "
                    "none, upto:PATH (all before PATH), through:PATH (PATH too), PATH or a range "
@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--optimizer", choices=OPTIMIZERS)
     t.add_argument("--scheduler", choices=SCHEDULERS)
     t.add_argument("--flip", action="store_true", default=None, help="random horizontal flips")
+    t.add_argument("--tta", action="store_true", default=None,
+                   help="test-time flip averaging: validate and predict on each image and its "
+                        "mirror image (model.pt remembers it)")
     t.add_argument("--bn", dest="bn_policy", choices=BN_POLICIES,
                    help="BatchNorm statistics: frozen-eval (default: frozen layers keep theirs), "
                    "eval (all keep theirs, also after unfreezing), train (the lesson's way)")
@@ -121,7 +124,7 @@ def config_from_args(args, validate: bool = True):
     for key in ("model", "weights", "data", "epochs", "freeze_epochs", "lr", "batch_size",
                 "image_size", "val_split", "limit", "seed", "threads", "log_every", "freeze",
                 "optimizer", "scheduler", "flip", "bn_policy", "unfreeze_lr_factor",
-                "weight_decay", "backbone_lr_factor", "label_smoothing", "feature_shift",
+                "weight_decay", "backbone_lr_factor", "label_smoothing", "feature_shift", "ema", "tta",
                 "device", "precision", "compile"):
         value = getattr(args, key, None)
         if value is not None:

@@ -168,7 +168,7 @@ def run_evaluation(lm: LoadedModel, split: Split, paths: list[str], batch_size: 
         state.report("Evaluating", len(rows), n)
         y = loader.targets(idx)
         with lm.lock:
-            logits = lm.model(loader.inputs(idx)).float()
+            logits = lm.forward(loader.inputs(idx)).float()
         loss = F.cross_entropy(logits, y, reduction="none")
         probs = logits.softmax(1)
         pred = probs.argmax(1)

@@ -83,8 +83,9 @@ def export_model(model_path: str | Path, fmt: str, out: str | Path,
 
 
 def _exportable(lm: LoadedModel) -> nn.Module:
-    """The network as exported: eval mode, probabilities out."""
-    return nn.Sequential(lm.model, nn.Softmax(dim=1)).eval()
+    """The network as exported: eval mode, probabilities out (flip-averaged inside the
+    graph when the run validated that way)."""
+    return nn.Sequential(lm.inference_module(), nn.Softmax(dim=1)).eval()
 
 
 def _batch_dim():

@@ -17,6 +17,7 @@ from core.data.folder import image_files
 from core.data.images import UnreadableImage, open_rgb, resize_center_crop
 from core.models import build_model, imagenet_categories
 from core.preprocess import Preprocessing
+from core.models.flip_average import FlipAverage, uses_flip_average
 from core.models.model_file import read_model_file
 
 
@@ -29,6 +30,14 @@ class LoadedModel:
     source: str
     # one user of the network at a time: prediction and Grad-CAM run in different workers
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    flip_average: bool = False  # the run validated with test-time flip averaging
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits as the run validated them (core.models.flip_average)."""
+        return self.inference_module()(x)
+
+    def inference_module(self) -> nn.Module:
+        return FlipAverage(self.model) if self.flip_average else self.model
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,8 @@ def load_model_file(path: str | Path) -> LoadedModel:
     load_exact(model, payload["state_dict"], str(path), payload["arch"])
     model.eval()
     return LoadedModel(payload["arch"], model, classes,
-                       Preprocessing.from_dict(payload["preprocessing"]), str(path))
+                       Preprocessing.from_dict(payload["preprocessing"]), str(path),
+                       flip_average=uses_flip_average(payload.get("config")))
 
 
 def load_imagenet_model(name: str, progress=None) -> LoadedModel:
@@ -81,7 +91,7 @@ def predict_tensors(lm: LoadedModel, images: torch.Tensor, topk: int) -> list[li
     pre = lm.preprocessing
     x = to_model_input(images, pre.image_size, pre.mean, pre.std, channels_last=False)
     with lm.lock:
-        probs = lm.model(x).softmax(1)
+        probs = lm.forward(x).softmax(1)
     p, idx = probs.topk(min(topk, probs.shape[1]), dim=1)
     return [[(lm.classes[i], float(v)) for v, i in zip(pv.tolist(), iv.tolist())]
             for pv, iv in zip(p, idx)]

@@ -12,6 +12,7 @@ class TrainingCallback(Callback):
     def on_fit_start(self, loop) -> None: ...  # before the first epoch (resume restores here)
     def on_epoch_start(self, loop, epoch: int) -> None: ...  # 0-based, before its batches
     def on_train_batch_end(self, loop, epoch: int, batch: int) -> None: ...  # every rank
+    def on_validation_start(self, loop) -> None: ...  # after an epoch's batches
     def on_validation_end(self, loop, event) -> None: ...  # EpochEnd, before observers hear it
     def on_fit_done(self, loop, event) -> None: ...  # FitEnd, before observers hear it
     def on_exception(self, loop, exc: BaseException) -> None: ...  # fit ends by raising exc

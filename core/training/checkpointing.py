@@ -77,13 +77,20 @@ class Checkpointing(TrainingCallback):
             "classes": list(loop.data.classes), "preprocessing": pre,
             "history": loop.history, "freeze": loop.net.tree.frozen_spec(),
             "freeze_changes": self.freeze.changes if self.freeze else [],
-            "state_dict": {k: v.detach().cpu() for k, v in loop.model.state_dict().items()},
-            "optimizer": loop.opt.state_dict()})
+            "state_dict": {k: v.detach().cpu() for k, v in self._raw_state(loop).items()},
+            "optimizer": loop.opt.state_dict(),
+            **({"averaging": loop.averaging.state_dict()} if loop.averaging else {})})
         self.store.write_metrics(loop.history, loop.batch_log)
         self._status(loop, "running")
         if self.freeze is not None:
             write_text_atomic(self.store.dir / FREEZE_CHANGES,
                               json.dumps(self.freeze.changes, indent=2) + "\n")
+
+    @staticmethod
+    def _raw_state(loop) -> dict:
+        """The trained weights (model.pt gets the weight average, when there is one)."""
+        return loop.averaging.raw_state_dict(loop.model) if loop.averaging \
+            else loop.model.state_dict()
 
     def _restore(self, loop) -> None:
         ck = self.store.load_checkpoint()
@@ -96,6 +103,7 @@ class Checkpointing(TrainingCallback):
         if list(ck["classes"]) != list(loop.data.classes):
             raise TransferLabError(f"The data's classes differ from the run's: {ck['classes']}")
         loop.model.load_state_dict(ck["state_dict"])
+        loop.restored_averaging = ck.get("averaging")  # (WeightAveraging picks it up)
         loop.epoch = loop.start_epoch = ck["epoch"] + 1
         if self.freeze is not None:
             self.freeze.load_state_dict({"changes": ck.get("freeze_changes", [])})

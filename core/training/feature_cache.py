@@ -76,21 +76,26 @@ class FeatureCache:
                                                          non_blocking=True).float()
         return out.contiguous(memory_format=torch.channels_last) if out.dim() == 4 else out
 
-    def batches(self, loader: BatchLoader):
-        """(features, labels) over a whole split, for validation."""
+    def batches(self, loader: BatchLoader, mirrored: bool = False):
+        """(features, labels) over a whole split, for validation; ``mirrored``: (features of
+        the images, of their mirror images) instead of features."""
         for idx, _ in loader.indices():
-            yield self.features(loader, idx), loader.targets(idx)
+            feats = self.features(loader, idx)
+            if mirrored:
+                feats = (feats, self.features(loader, idx, torch.ones(len(idx), dtype=torch.bool)))
+            yield feats, loader.targets(idx)
 
 
 class PrefixCaches:
     """The train and validation caches for one cut point K; rebuilt when K changes."""
 
     def __init__(self, stage_list: list[Stage], k: int, n_train: int, n_val: int, flip: bool,
-                 placement=None, autocast=None):
+                 placement=None, autocast=None, tta: bool = False):
         self.k = k
         self.tail = stage_list[k:]
         self.train = FeatureCache(stage_list[:k], n_train, 2 if flip else 1, placement, autocast)
-        self.val = FeatureCache(stage_list[:k], n_val, 1, placement, autocast)
+        # with test-time flip averaging, validation needs the mirror images' features too
+        self.val = FeatureCache(stage_list[:k], n_val, 2 if tta else 1, placement, autocast)
 
     def forward_tail(self, feats: torch.Tensor) -> torch.Tensor:
         return run(self.tail, feats)

@@ -19,6 +19,7 @@ from core.config import TrainConfig
 from core.data.batches import BatchLoader
 from core.data.datasets import Dataset
 from core.errors import StopTraining
+from core.models.flip_average import FlipAverage, flip_average
 from core.inference.metrics import EvalResult, evaluate
 from core.models.layers import LayerTree, apply_bn_policy
 from core.models.staging import Stage, StageStack, frozen_prefix
@@ -81,6 +82,8 @@ class FitLoop:
         self.trained: nn.Module = net.model  # what forward passes go through (DDP, compiled)
         self.start_epoch = self.epoch = self.batch = 0
         self.run_dir = ""
+        self.averaging = None  # a WeightAveraging callback sets itself here
+        self.restored_averaging = None  # its state from a resumed checkpoint
         self._bn_trains = False
         dev = runtime.device
         self.train_images, self.train_labels = (data.train.images.to(dev),
@@ -145,7 +148,7 @@ class FitLoop:
             self._cache_epoch = self.epoch  # the epoch that fills the cache
             self.caches = PrefixCaches(self.net.stage_list, k, len(self.train_labels),
                                        len(self.val_labels), cfg.flip, self._placement,
-                                       self.rt.precision.forward_autocast)
+                                       self.rt.precision.forward_autocast, tta=cfg.tta)
             cut = self.net.stage_list[k - 1].path or "pool"
             self.log(f"Caching the frozen layers up to {cut} ({k} stages): epochs after the "
                      f"first skip them")
@@ -207,6 +210,7 @@ class FitLoop:
         started = time.perf_counter()
         train_loss, train_acc = self._train_one_epoch(epoch, train_loader)
         seconds = time.perf_counter() - started
+        self._hook("on_validation_start")
         result = self.validate(val_loader)
         event = ev.EpochEnd(epoch + 1, cfg.epochs, self.phase, train_loss, train_acc,
                             result.loss, result.accuracy, lr_at(cfg, epoch),
@@ -229,9 +233,14 @@ class FitLoop:
         reduce = dist.all_reduce_ if dist.enabled else None
         autocast = self.rt.precision.forward_autocast
         if self.caches is not None:
-            return evaluate(self.model, self.caches.val.batches(loader), n, self.state,
-                            forward=self.caches.forward_tail, reduce=reduce, autocast=autocast)
-        return evaluate(self.model, loader, n, self.state, reduce=reduce, autocast=autocast)
+            tail = self.caches.forward_tail
+            forward = (lambda pair: flip_average(tail(pair[0]), tail(pair[1]))) \
+                if self.cfg.tta else tail
+            return evaluate(self.model, self.caches.val.batches(loader, self.cfg.tta), n,
+                            self.state, forward=forward, reduce=reduce, autocast=autocast)
+        forward = FlipAverage(self.model) if self.cfg.tta else None
+        return evaluate(self.model, loader, n, self.state, forward=forward, reduce=reduce,
+                        autocast=autocast)
 
     def _train_one_epoch(self, epoch: int, loader: BatchLoader) -> tuple[float, float]:
         cfg = self.cfg

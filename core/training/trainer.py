@@ -24,6 +24,7 @@ from core.training.device import (Precision, probe_cpu_precision, resolve_device
 from core.training.distributed import Distributed
 from core.training.freezing import FreezeSchedule
 from core.training.loop import FitLoop, Network, Runtime
+from core.training.averaging import WeightAveraging
 from core.training.run_folder import RunStore, new_run_dir
 
 
@@ -102,8 +103,11 @@ class Trainer:
             rt.precision = Precision(name, rt.device, forward_only, reason)
             rt.probe_precision = False
         checkpointing = Checkpointing(store, self.freeze, self.resume)
+        # weight averaging after checkpointing: model.pt gets the average, the checkpoint both
+        averaging = [WeightAveraging(cfg.ema)] if cfg.ema else []
         self.loop = FitLoop(cfg, self.net, self.data,
-                            [self.freeze, checkpointing, *self.observers], self.state, rt)
+                            [self.freeze, checkpointing, *averaging, *self.observers],
+                            self.state, rt)
         return self.loop
 
     def _store(self) -> RunStore:
