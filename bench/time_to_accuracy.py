@@ -84,11 +84,13 @@ def main() -> None:
         cfg.epochs = args.epochs
     for item in args.set:
         key, _, value = item.partition(":")
-        setattr(cfg, key, type(getattr(cfg, key))(value))
+        kind = type(getattr(cfg, key))
+        setattr(cfg, key, value.lower() in ("1", "true", "yes") if kind is bool else kind(value))
     out = args.out or tempfile.mkdtemp(prefix="tl-tta-run-")
     print(f"preset {args.preset}: {cfg.model}, {cfg.image_size} px, {cfg.epochs} epochs, "
           f"freeze '{cfg.freeze}' for {cfg.freeze_epochs}, batch {cfg.batch_size}, "
           f"{cfg.optimizer} lr {cfg.lr:g} {cfg.scheduler}, flips {cfg.flip}, ema {cfg.ema:g}, "
+          f"test-time flips {cfg.tta}, "
           f"{torch.get_num_threads()} threads, {describe()}; run folder {out}", flush=True)
 
     times = {}

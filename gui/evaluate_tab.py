@@ -200,9 +200,18 @@ class EvaluateTab(QWidget):
                                  "Data: the run's validation split")
 
     # --- work -------------------------------------------------------------------------------
+    def idle(self) -> bool:
+        """No evaluation or export running (one at a time); says so when busy."""
+        if self.worker is not None:
+            self.message.setText("Busy: wait for the current evaluation or export, or cancel it.")
+            return False
+        return True
+
     def evaluate(self) -> None:
         from core.frontends.qt_worker import TaskWorker
 
+        if not self.idle():
+            return
         model, data = self.model_file, self.data_folder
 
         def task(state):
@@ -217,13 +226,21 @@ class EvaluateTab(QWidget):
     def choose_export(self) -> None:
         from core.inference.export import FORMATS
 
+        if not self.idle():
+            return
         default = str(Path(self.model_file).with_suffix(".onnx"))
         filters = {f"{title} (*{suffix})": fmt for fmt, (suffix, title) in FORMATS.items()}
         path, chosen = QFileDialog.getSaveFileName(self, "Export model", default,
                                                    ";;".join(filters))
         if path:
             fmt = next((f for f, (suffix, _t) in FORMATS.items() if path.endswith(suffix)),
-                       filters.get(chosen, "onnx"))
+                       None)
+            if fmt is None:  # no known suffix: the chosen filter's is added
+                fmt = filters.get(chosen, "onnx")
+                path += FORMATS[fmt][0]
+            if Path(path).resolve() == Path(self.model_file).resolve():
+                self.message.setText("Error: choose another file than the model itself.")
+                return
             self.export_to(path, fmt)
 
     def export_to(self, path: str, fmt: str = "onnx") -> None:

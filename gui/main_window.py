@@ -262,8 +262,15 @@ class MainWindow(QMainWindow):
 
     def _resume(self, run_dir: str, config, history: list[dict], epochs: int = 0) -> None:
         from core.training.checkpointing import read_freeze_changes
-        from core.training.run_folder import read_batches
+        from core.training.run_folder import live_writer, read_batches
 
+        if self.train_tab.running:
+            show_error(self, "Cannot resume", "A training run is in progress: stop it first.")
+            return
+        if (pid := live_writer(run_dir)) is not None:  # started elsewhere since the listing
+            show_error(self, "Cannot resume", f"{Path(run_dir).name} is being trained by "
+                                              f"another process ({pid}).")
+            return
         config.epochs = max(config.epochs, epochs)
         self._show_run_config(run_dir)
         self.train_tab.resume(run_dir, config, history, read_batches(run_dir),
@@ -272,12 +279,16 @@ class MainWindow(QMainWindow):
 
     def evaluate_run(self, run_dir: str) -> None:
         """Evaluate the run's model.pt on its own validation split."""
+        if not self.evaluate_tab.idle():
+            return
         self.evaluate_tab.set_model(str(Path(run_dir) / "model.pt"))
         self.evaluate_tab.set_data(None)
         self.select_tab("evaluate")
         self.evaluate_tab.evaluate()
 
     def export_run(self, run_dir: str) -> None:
+        if not self.evaluate_tab.idle():
+            return
         self.evaluate_tab.set_model(str(Path(run_dir) / "model.pt"))
         self.select_tab("evaluate")
         self.evaluate_tab.choose_export()

@@ -41,8 +41,10 @@ def test_the_reported_accuracy_is_what_evaluate_gives(folder, tmp_path, cached):
     # cached: everything but the head stays frozen, so validation runs on cached features
     kw = dict(freeze="backbone", freeze_epochs=5) if cached else {}
     logs = []
+    # pretrained (offline) weights: a random network's outputs barely depend on the image
     cfg = tiny_config(folder, **{"epochs": 1, "freeze_epochs": 0, "val_split": 0.3,
-                                 "tta": True, **kw})
+                                 "tta": True, "model": "efficientnet_lite0",
+                                 "weights": "imagenet", "precision": "32", **kw})
     result = Trainer(cfg, [_Log(logs)], run_dir=tmp_path / "run").fit()
     assert any("Caching the frozen layers" in m for m in logs) == cached
     model = tmp_path / "run" / "model.pt"
@@ -51,6 +53,10 @@ def test_the_reported_accuracy_is_what_evaluate_gives(folder, tmp_path, cached):
     assert lm.flip_average
     ev = evaluate_model(model)
     assert ev.accuracy == pytest.approx(result.history[-1]["val_acc"], abs=1e-6)
+    # the loss too: a wrong mirror half (or none) would move it
+    assert ev.loss == pytest.approx(result.history[-1]["val_loss"], rel=2e-3, abs=1e-4)
+    lm.flip_average = False
+    assert evaluate_model(model, lm=lm).loss != pytest.approx(ev.loss, rel=1e-4)
 
 
 def test_flip_average_is_the_mean_of_the_image_and_its_mirror():

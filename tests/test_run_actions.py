@@ -62,7 +62,7 @@ def test_the_engine_records_finished_stopped_and_failed(folder, tmp_path):
 
 
 def test_a_running_record_whose_process_is_gone_reads_as_failed(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"model": "m", "data": "d"}))
+    (tmp_path / "config.json").write_text(json.dumps({"model": "mobilenet_v2", "data": "d"}))
     write_status(tmp_path, "running", 0)
     assert read_status(tmp_path)["status"] == "running"  # this process: alive
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
@@ -108,15 +108,39 @@ def test_delete_refuses_a_folder_that_is_not_a_run_and_a_live_run(tmp_path):
     (home / "config.json").write_text('{"theme": "dark"}')  # someone else's config.json
     with pytest.raises(TransferLabError, match="not a TransferLab run folder"):
         delete_run(home)
+    # even one whose keys look like ours, without the files only a run writes
+    (home / "config.json").write_text('{"model": "resnet18", "data": "photos"}')
+    with pytest.raises(TransferLabError, match="not a TransferLab run folder"):
+        delete_run(home)
     assert sorted(p.name for p in home.iterdir()) == ["Documents", "config.json", "model.pt"]
 
     live = tmp_path / "live"
     live.mkdir()
-    (live / "config.json").write_text(json.dumps({"model": "m", "data": "d"}))
+    (live / "config.json").write_text(json.dumps({"model": "mobilenet_v2", "data": "d"}))
     write_status(live, "running", 1)  # by this process, which is alive
     with pytest.raises(TransferLabError, match="still training"):
         delete_run(live)
     assert (live / "config.json").exists()
+
+
+def test_a_second_writer_is_refused_and_a_silent_run_reads_as_failed(folder, tmp_path):
+    run = tmp_path / "run"
+    _stopped_run(folder, run)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        record = json.loads((run / "status.json").read_text())
+        (run / "status.json").write_text(json.dumps(dict(record, status="running",
+                                                         pid=sleeper.pid)))
+        with pytest.raises(TransferLabError, match="being trained by another process"):
+            Trainer(tiny_config(folder, epochs=3), run_dir=run, resume=True).fit()
+        assert read_status(run)["status"] == "running"  # untouched
+        # a record nobody has rewritten for hours (another host, or Windows): dead
+        (run / "status.json").write_text(json.dumps(dict(record, status="running", pid=sleeper.pid,
+                                                         host="elsewhere", updated=0)))
+        assert read_status(run)["status"] == "failed"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 @pytest.fixture

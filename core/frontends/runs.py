@@ -43,8 +43,10 @@ _cache: dict[str, tuple[tuple, RunSummary]] = {}
 
 
 def _stamp(run_dir: Path) -> tuple:
+    from core.training.run_folder import LABEL_FILE
+
     out = []
-    for name in ("config.json", "metrics.csv", "checkpoint.pt", "label.txt"):
+    for name in ("config.json", "metrics.csv", "checkpoint.pt", LABEL_FILE):
         try:
             out.append((run_dir / name).stat().st_mtime_ns)
         except OSError:

@@ -57,6 +57,12 @@ class WeightAveraging(TrainingCallback):
             torch._foreach_copy_([p.data for p in self.params], self.raw)
             self.raw = None
 
+    def on_fit_done(self, loop, event) -> None:
+        self.on_validation_end(loop, None)  # stopped during validation: the raw weights back
+
+    def on_exception(self, loop, exc: BaseException) -> None:
+        self.on_validation_end(loop, None)
+
     def raw_state_dict(self, model: torch.nn.Module) -> dict:
         """The model's state with the raw (trained) weights, also while the average is in."""
         state = model.state_dict()

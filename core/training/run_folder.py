@@ -22,7 +22,8 @@ METRIC_FIELDS = ["epoch", "phase", "train_loss", "train_acc", "val_loss", "val_a
 
 RUN_FILES = ("config.json", "checkpoint.pt", "model.pt", "metrics.csv")
 STATUS_FILE = "status.json"  # written by the engine: running, then finished/stopped/failed
-LABEL_FILE = "label.txt"  # the user's name for the run (the folder keeps its own)
+LABEL_FILE = "run-label.txt"  # the user's name for the run (the folder keeps its own)
+SILENT_AFTER_S = 6 * 3600  # a "running" record not rewritten for this long is a dead run
 # every file a run writes in its folder (evaluations add evaluation-*.csv/.json): what
 # deleting a run removes; anything else in the folder is the user's and stays
 RUN_OUTPUTS = (*RUN_FILES, "batches.csv", "freeze_changes.json", STATUS_FILE, LABEL_FILE)
@@ -59,6 +60,9 @@ class RunStore:
         self.removed_temps: list[str] = []
         if not writer:
             return
+        if resume and (pid := live_writer(self.dir)) is not None:
+            raise TransferLabError(f"{self.dir} is being trained by another process ({pid}): "
+                                   f"stop it first (nothing was changed).")
         if not resume and is_run_dir(self.dir):
             raise TransferLabError(
                 f"{self.dir} already holds a training run. Use --resume to continue it, or "
@@ -222,12 +226,25 @@ def read_status(run_dir: str | Path) -> dict | None:
     return record
 
 
+def live_writer(run_dir: str | Path) -> int | None:
+    """The pid of another live process training this run (a second writer would mix their
+    files), else None."""
+    record = read_status(run_dir)
+    if record is None or record["status"] != "running" or record.get("pid") == os.getpid():
+        return None
+    return record.get("pid") or -1
+
+
 def _process_alive(record: dict) -> bool:
+    """From this machine: whether its pid lives. From another (a torchrun node) or where pids
+    cannot be asked (Windows), whether the record was rewritten lately (after every epoch)."""
     import socket
 
-    pid = record.get("pid")
+    pid, updated = record.get("pid"), record.get("updated")
+    if isinstance(updated, (int, float)) and time.time() - updated > SILENT_AFTER_S:
+        return False
     if record.get("host") != socket.gethostname() or not isinstance(pid, int):
-        return True  # another machine's process (a torchrun node): believe the record
+        return True
     return process_alive(pid)
 
 
@@ -261,7 +278,11 @@ def delete_run(run_dir: str | Path) -> list[str]:
         config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         config = None
-    if not isinstance(config, dict) or "model" not in config or "data" not in config:
+    from core.catalog import MODEL_NAMES
+
+    ours = isinstance(config, dict) and config.get("model") in MODEL_NAMES and "data" in config \
+        and ((run_dir / STATUS_FILE).is_file() or (run_dir / "metrics.csv").is_file())
+    if not ours:
         raise TransferLabError(f"{run_dir} is not a TransferLab run folder: nothing was "
                                f"deleted.")
     status = read_status(run_dir)
@@ -271,9 +292,15 @@ def delete_run(run_dir: str | Path) -> list[str]:
     names = set(RUN_OUTPUTS) | {p.name for pattern in RUN_OUTPUT_PATTERNS
                                 for p in run_dir.glob(pattern)}
     for name in sorted(names - {"config.json"}) + ["config.json"]:  # config.json last:
-        (run_dir / name).unlink(missing_ok=True)  # a half-deleted run still lists as a run
+        try:  # a half-deleted run still lists as a run
+            (run_dir / name).unlink(missing_ok=True)
+        except OSError:
+            pass  # (a file another program holds open on Windows): listed as kept
         remove_stale_temp_files(run_dir, glob.escape(name))
     kept = sorted(p.name for p in run_dir.iterdir())
     if not kept:
-        run_dir.rmdir()
+        try:
+            run_dir.rmdir()
+        except OSError:
+            pass
     return kept
