@@ -52,8 +52,11 @@ def test_window_shows_before_torch_and_data_tab_lists_classes(window, qtbot, ima
 def test_train_from_the_gui_fills_the_charts(window, qtbot, image_folder):
     setup_run(window, qtbot, image_folder)
     tab = window.train_tab
-    with qtbot.waitSignal(tab.runFinished, timeout=120_000) as blocker:
-        qtbot.mouseClick(tab.start_btn, Qt.LeftButton)
+    # the thread ends just after the run's result arrives: the buttons follow the thread
+    with qtbot.waitSignal(tab.trainingActive, timeout=120_000,
+                          check_params_cb=lambda active: not active):
+        with qtbot.waitSignal(tab.runFinished, timeout=120_000) as blocker:
+            qtbot.mouseClick(tab.start_btn, Qt.LeftButton)
     assert blocker.args[0].status == "finished"
     xs, ys = tab.charts.curves["val_acc"].getData()
     assert list(xs) == [1.0, 2.0] and len(ys) == 2
