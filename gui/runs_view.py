@@ -314,6 +314,7 @@ class RunsView(QWidget):
         for row, values in enumerate(diff.values()):
             for col, value in enumerate(values):
                 self.diff.setItem(row, col, QTableWidgetItem(str(value)))
+        self.diff.resizeColumnsToContents()
         self.compared.emit([r.name for r in runs])
 
     def curve_names(self) -> list[str]:

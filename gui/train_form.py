@@ -59,7 +59,7 @@ class TrainForm(QWidget):
             "flip": QCheckBox("random horizontal flips"),
             "label_smoothing": _dspin(0.0, 0.99, d.label_smoothing, 2, 0.05),
             "ema": _dspin(0.0, 0.9999, d.ema, 4, 0.001),
-            "tta": QCheckBox("average each image with its mirror image"),
+            "tta": QCheckBox("image + its mirror"),
             "bn_policy": self._combo(BN_POLICIES, d.bn_policy),
             "seed": _spin(0, 2**31 - 1, d.seed),
             "device": self._device_combo(),
