@@ -18,7 +18,7 @@ import tempfile
 import time
 
 import common  # noqa: F401 - sets sys.path
-from common import require_shared
+from common import require_shared, setting_value
 
 DEFAULT_VARIANTS = ["fast-cpu=", "shift1=feature_shift:1", "smooth0.1=label_smoothing:0.1",
                     "shift1+smooth=feature_shift:1,label_smoothing:0.1"]
@@ -29,15 +29,8 @@ def parse_variant(text: str) -> tuple[str, dict]:
     changes = {}
     for item in filter(None, settings.split(",")):
         key, _, value = item.partition(":")
-        changes[key] = type_of(key)(value)
+        changes[key] = setting_value(key, value)
     return name, changes
-
-
-def type_of(key: str):
-    from core.config import TrainConfig
-
-    kind = type(getattr(TrainConfig(), key))
-    return (lambda v: v.lower() in ("1", "true", "yes")) if kind is bool else kind
 
 
 def main() -> None:

@@ -39,5 +39,14 @@ def extract_slice(dest: Path, n_train: int, n_val: int) -> Path:
     return dest
 
 
+def setting_value(key: str, text: str):
+    """A TrainConfig setting given on a bench command line ("image_size", "160"), as the
+    setting's own type (true/yes/1 for booleans)."""
+    from core.config import TrainConfig
+
+    kind = type(getattr(TrainConfig(), key))
+    return text.lower() in ("1", "true", "yes") if kind is bool else kind(text)
+
+
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2

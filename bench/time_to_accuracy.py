@@ -18,7 +18,7 @@ import tempfile
 import time
 
 import common  # noqa: F401 - sets sys.path
-from common import peak_rss_gb, require_shared
+from common import peak_rss_gb, require_shared, setting_value
 
 
 TRAIN_IMAGES = 45_000  # the shared split's training part (10% held out)
@@ -84,8 +84,7 @@ def main() -> None:
         cfg.epochs = args.epochs
     for item in args.set:
         key, _, value = item.partition(":")
-        kind = type(getattr(cfg, key))
-        setattr(cfg, key, value.lower() in ("1", "true", "yes") if kind is bool else kind(value))
+        setattr(cfg, key, setting_value(key, value))
     out = args.out or tempfile.mkdtemp(prefix="tl-tta-run-")
     print(f"preset {args.preset}: {cfg.model}, {cfg.image_size} px, {cfg.epochs} epochs, "
           f"freeze '{cfg.freeze}' for {cfg.freeze_epochs}, batch {cfg.batch_size}, "

@@ -34,7 +34,7 @@ class WeightAveraging(TrainingCallback):
     def on_fit_start(self, loop) -> None:
         loop.averaging = self
         self.params = [p for p in loop.model.parameters()]
-        restored = getattr(loop, "restored_averaging", None)
+        restored = loop.restored_averaging
         if restored is not None:  # resumed: the checkpoint's average, not today's weights
             self.load_state_dict(restored)
         else:
