@@ -34,5 +34,6 @@ MODEL_NAMES = tuple(m.name for m in MODELS)
 EXPORT_FORMATS = {"onnx": (".onnx", "ONNX"), "pt2": (".pt2", "torch.export archive")}
 EARLY_LAYERS = {m.name: m.early for m in MODELS}
 CAM_LAYERS = {m.name: m.cam_layer for m in MODELS}
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")  # a dataset folder packed in one file
 DATASETS = (("cifar10", "CIFAR-10 (downloads 170 MB once)"),
             ("cifar100", "CIFAR-100 (downloads 170 MB once)"))

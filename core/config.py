@@ -12,6 +12,7 @@ BN_POLICIES = ("auto", "frozen-eval", "eval", "train")  # see core.models.layers
 SCHEDULERS = ("step", "cosine", "none")
 PRECISIONS = ("auto", "32", "bf16", "16-mixed")  # see core.training.device
 DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?|mps"
+HEAD_INITS = ("random", "imagenet")  # see core.models.head_init
 
 
 @dataclass
@@ -41,6 +42,8 @@ class TrainConfig:
     cache_frozen: bool = True  # compute a frozen prefix once (core.training.feature_cache)
     micro_batch: int = 16  # images per forward/backward inside a batch (FitLoop.chunks); 0 = off
     label_smoothing: float = 0.0
+    head_init: str = "random"  # "imagenet": start each class's row from its best ImageNet match
+    fit_data: bool = False  # let core.training.recipe fit these settings to the data
     feature_shift: int = 0  # random translation of cached feature maps, in cells (augmentation)
     ema: float = 0.0  # decay of a weight average used for validation and model.pt; 0 = off
     tta: bool = False  # validate and predict on each image and its mirror (flip_average)
@@ -92,6 +95,8 @@ class TrainConfig:
             (real(self.val_split) and 0 < self.val_split < 1,
              "--val-split must be between 0 and 1"),
             (0 <= self.feature_shift <= 8, "--feature-shift must be between 0 and 8 cells"),
+            (self.head_init in HEAD_INITS,
+             f"--head-init must be one of {', '.join(HEAD_INITS)}"),
             (self.bn_policy in BN_POLICIES, f"--bn must be one of {', '.join(BN_POLICIES)}"),
             (str(self.precision) in PRECISIONS,
              f"--precision must be one of {', '.join(PRECISIONS)}"),
@@ -133,7 +138,8 @@ PRESETS: dict[str, dict] = {
     "fast-cpu": dict(model="efficientnet_lite0", weights="imagenet", epochs=3,
                      freeze_epochs=100, freeze="early", lr=1e-3, backbone_lr_factor=0.1,
                      optimizer="adamw", weight_decay=0.0, scheduler="cosine", batch_size=64,
-                     image_size=176, flip=True, bn_policy="auto", ema=0.998, tta=True),
+                     image_size=176, flip=True, bn_policy="auto", ema=0.998, tta=True,
+                     fit_data=True),
     # One modern GPU: compute is cheap, so everything trains from the first batch at the
     # model's native 224 px (no resize loss for the pretrained features), the pretrained
     # layers at a tenth of the head's LR (what made fast-cpu's first epoch 82% instead of
@@ -145,7 +151,7 @@ PRESETS: dict[str, dict] = {
                      freeze_epochs=0, freeze="none", lr=1e-3, backbone_lr_factor=0.1,
                      optimizer="adamw", weight_decay=0.05, scheduler="cosine", batch_size=128,
                      image_size=224, flip=True, label_smoothing=0.1, bn_policy="auto",
-                     precision="auto", device="auto"),
+                     precision="auto", device="auto", fit_data=True),
 }
 
 

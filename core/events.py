@@ -68,6 +68,15 @@ class PhaseChanged:
 
 
 @dataclass(frozen=True)
+class RecipeFitted:
+    """The preset's settings were fitted to the data before training (core.training.recipe):
+    ``values`` are the (TrainConfig key, value) pairs now in use."""
+    values: tuple[tuple[str, object], ...]
+    reason: str  # core.training.recipe.SMALL_PHOTOS
+    message: str
+
+
+@dataclass(frozen=True)
 class LogLine:
     message: str
 
@@ -103,6 +112,7 @@ class Callback:
     def on_epoch_end(self, event: EpochEnd) -> None: ...
     def on_phase_changed(self, event: PhaseChanged) -> None: ...
     def on_log_line(self, event: LogLine) -> None: ...
+    def on_recipe_fitted(self, event: RecipeFitted) -> None: ...
     def on_fit_end(self, event: FitEnd) -> None: ...
 
     def on_event(self, event) -> None:

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout,
                                QScrollArea, QSplitter, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
-from core.catalog import DATASETS
+from core.catalog import ARCHIVE_SUFFIXES, DATASETS
 from gui.dialogs import open_dir, show_progress
 from gui.image_utils import chw_to_pixmap
 
@@ -125,7 +125,7 @@ class DataTab(QWidget):
 
     def dropEvent(self, event) -> None:
         path = Path(event.mimeData().urls()[0].toLocalFile())
-        if path.is_dir() or path.name.endswith((".tar.gz", ".tgz", ".tar", ".zip")):
+        if path.is_dir() or path.name.endswith(ARCHIVE_SUFFIXES):
             self.set_source(str(path))
             event.acceptProposedAction()
         else:

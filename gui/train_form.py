@@ -5,13 +5,18 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QSpinBox,
                                QWidget)
 
-from core.config import (BN_POLICIES, OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS,
-                         TrainConfig)
+from core.config import (BN_POLICIES, HEAD_INITS, OPTIMIZERS, PRECISIONS, PRESETS,
+                         SCHEDULERS, TrainConfig)
+from core.recipe import PHOTO_SIZE, SMALL_EPOCHS, SMALL_PER_CLASS
 
 CUSTOM = "custom"
-PRESET_TITLES = {"seed": "seed — the lesson's recipe (224 px, slow on CPU)",
-                 "fast-cpu": "fast-cpu — EfficientNet-Lite0, 128 px, cached early layers",
-                 "fast-gpu": "fast-gpu — EfficientNet-Lite0, 224 px, bf16, for one GPU"}
+PRESET_NOTES = {"seed": "the lesson's recipe, slow on CPU", "fast-cpu": "cached early layers",
+                "fast-gpu": "bf16, for one GPU"}
+
+
+def preset_title(name: str) -> str:
+    p = PRESETS[name]
+    return f"{name} — {p['model']}, {p['image_size']} px, {PRESET_NOTES.get(name, '')}"
 DATA_COMBOS = ("device",)  # combos whose value is the item's data, not its text
 
 
@@ -42,7 +47,7 @@ class TrainForm(QWidget):
         self.preset = QComboBox()
         self.preset.addItem("custom", CUSTOM)
         for name in PRESETS:
-            self.preset.addItem(PRESET_TITLES.get(name, name), name)
+            self.preset.addItem(preset_title(name), name)
         self.fields = {
             "epochs": _spin(1, 500, d.epochs),
             "freeze_epochs": _spin(0, 500, d.freeze_epochs),
@@ -60,6 +65,8 @@ class TrainForm(QWidget):
             "label_smoothing": _dspin(0.0, 0.99, d.label_smoothing, 2, 0.05),
             "ema": _dspin(0.0, 0.9999, d.ema, 4, 0.001),
             "tta": QCheckBox("image + its mirror"),
+            "head_init": self._combo(HEAD_INITS, d.head_init),
+            "fit_data": QCheckBox("adapt to a small folder of photos"),
             "bn_policy": self._combo(BN_POLICIES, d.bn_policy),
             "seed": _spin(0, 2**31 - 1, d.seed),
             "device": self._device_combo(),
@@ -76,12 +83,20 @@ class TrainForm(QWidget):
                   "image_size": "Image size (px)", "val_split": "Validation share",
                   "limit": "Train images", "bn_policy": "BatchNorm stats", "flip": "Augment",
                   "ema": "Weight average", "tta": "Test-time flips",
+                  "head_init": "New head starts", "fit_data": "Fit to data",
                   "device": "Device"}
         self.fields["ema"].setSpecialValueText("off")
         self.fields["ema"].setToolTip("Decay of an average of the weights that validation and "
                                       "model.pt use (e.g. 0.998); off = the raw weights")
         self.fields["tta"].setToolTip("Validation, predictions, evaluations and exports average "
                                       "the network's output on each image and its mirror image")
+        self.fields["head_init"].setToolTip(
+            "random: a fresh layer\nimagenet: each class starts as the ImageNet class its "
+            "training images look most like (ants -> 'ant')")
+        self.fields["fit_data"].setToolTip(
+            f"With fewer than {SMALL_PER_CLASS} photos per class: only the head trains, it "
+            f"starts from the matching ImageNet classes, at {PHOTO_SIZE} px or more, for "
+            f"{SMALL_EPOCHS}+ epochs (the log says what changed)")
         self.fields["precision"].setToolTip(
             "auto: bf16 on GPUs that support it, full 32-bit floats elsewhere\n"
             "16-mixed: fp16 with loss scaling (GPUs only)")

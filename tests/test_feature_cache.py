@@ -53,7 +53,7 @@ def test_cached_epochs_skip_the_prefix_and_learn_the_same(image_folder, tmp_path
         events = EventCollector()
         cfg = tiny(image_folder, cache_frozen=cache)
         data = load_dataset(cfg.data, cfg.image_size, cfg.val_split, cfg.seed)
-        net = build_network(cfg, len(data.classes))  # handed in, instrumented
+        net = build_network(cfg, data)  # handed in, instrumented
         calls = count_calls(net.model.features[0])
         trainer = Trainer(cfg, [events], run_dir=tmp_path / str(cache), net=net, data=data)
         results[cache] = (trainer.fit(), len(calls), trainer)

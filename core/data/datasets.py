@@ -9,14 +9,17 @@ from pathlib import Path
 
 import torch
 
-from core.data.folder import (Split, find_layout, list_files, require_every_class,
-                              storage_size)
+from core.catalog import ARCHIVE_SUFFIXES
+from core.data.folder import (Split, find_layout, framing, list_files, median_side,
+                              require_every_class)
 from core.data.streaming import StreamedImages, decode_or_stream, take
 from core.errors import TransferLabError
 from core.paths import cache_dir
 from core.progress import TaskState
+from core.recipe import DataProfile
 
-__all__ = ["Dataset", "load_dataset", "stratified_split", "Split"]
+__all__ = ["Dataset", "load_dataset", "profile_data", "stratified_split", "Split"]
+
 
 
 @dataclass
@@ -27,6 +30,7 @@ class Dataset:
     val: Split
     val_source: str  # "held-out folder", "official test split" or "10% split (seed 0)"
     val_paths: list[str] = field(default_factory=list)  # files of the val images (folders)
+    crop: float = 1.0  # share of each image's shorter side kept (core.data.folder.framing)
 
     @property
     def skipped(self) -> list[tuple[str, str]]:
@@ -43,6 +47,9 @@ class Dataset:
             train, val = self.class_counts(self.train), self.class_counts(self.val)
             lines.append("per class (train/val): " + ", ".join(
                 f"{c} {train[c]}/{val[c]}" for c in self.classes))
+        if self.crop != 1.0:
+            lines.append(f"photos: trained and predicted on the centre {self.crop:.1%} of each "
+                         f"image's shorter side, as ImageNet models are evaluated")
         if isinstance(self.train.images, StreamedImages):  # too big for RAM (core.data.streaming)
             lines.append(self.train.images.describe())
         if self.skipped:
@@ -122,30 +129,43 @@ def load_dataset(source: str, image_size: int, val_split: float = 0.1, seed: int
     return ds
 
 
+def profile_data(source: str, state: TaskState | None = None) -> DataProfile:
+    """How many images of how many classes, and how large (headers only, no decoding)."""
+    if source in ("cifar10", "cifar100"):
+        return DataProfile(50_000, 10 if source == "cifar10" else 100, 32)
+    path = Path(source).expanduser()
+    if path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES):
+        path = extract_archive(path, state or TaskState())
+    layout = find_layout(path)
+    files = list_files(layout.train_root, layout.classes)
+    return DataProfile(len(files), len(layout.classes), median_side(files))
+
+
 def _load_folder(path: Path, image_size: int, val_split: float, seed: int,
                  state: TaskState) -> Dataset:
-    if path.is_file() and path.name.endswith((".tar.gz", ".tgz", ".tar", ".zip")):
+    if path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES):
         path = extract_archive(path, state)
     layout = find_layout(path)
     files = list_files(layout.train_root, layout.classes)
-    size = storage_size(files, image_size)
-    train = decode_or_stream(files, size, state)
+    size, crop = framing(files, image_size)
+    train = decode_or_stream(files, size, state, crop=crop)
     if len(train.labels) == 0:
         first = "; ".join(f"{Path(p).name}: {why}" for p, why in train.skipped[:2])
         raise TransferLabError(f"None of the images in {path} could be read (e.g. {first}).")
     require_every_class(train, layout.classes, layout.train_root)
     if layout.held_out_root is not None:
         held_out = list_files(layout.held_out_root, layout.classes)
-        val = decode_or_stream(held_out, size, state, "Decoding validation images")
+        val = decode_or_stream(held_out, size, state, "Decoding validation images", crop)
         return Dataset(path.name, layout.classes, train, val, f"{layout.held_out_root.name}/ folder",
-                       decoded_paths(held_out, val))
+                       decoded_paths(held_out, val), crop)
     if not 0 < val_split < 1:
         raise TransferLabError(f"--val-split must be between 0 and 1, got {val_split}.")
     train_idx, val_idx = stratified_split(train.labels, val_split, seed)
     full, paths = train, decoded_paths(files, train)
     return Dataset(path.name, layout.classes, _subset(full, train_idx),
                    Split(take(full.images, val_idx), full.labels[val_idx]),
-                   f"{val_split:.0%} split (seed {seed})", [paths[i] for i in val_idx.tolist()])
+                   f"{val_split:.0%} split (seed {seed})", [paths[i] for i in val_idx.tolist()],
+                   crop)
 
 
 def decoded_paths(files: list[tuple[Path, int]], split: Split) -> list[str]:

@@ -17,6 +17,7 @@ from core.data import disk_cache
 from core.data.images import UnreadableImage, header_size, is_image_name, load_square
 from core.errors import TransferLabError
 from core.paths import atomic_path, cache_dir
+from core.preprocess import PHOTO_CROP
 from core.progress import TaskState
 
 CACHE_FORMAT = 1
@@ -93,19 +94,30 @@ def list_files(root: Path, classes: list[str]) -> list[tuple[Path, int]]:
     return files
 
 
-def storage_size(files: list[tuple[Path, int]], image_size: int) -> int:
-    """Side of the cached squares: the images' own size when smaller than the training size
-    (CIFAR stays 32x32, 49x less memory than 224), else the training size."""
+def median_side(files: list[tuple[Path, int]]) -> int | None:
+    """The median shorter side of up to 64 files spread over the list (headers only)."""
     sides = []
     for path, _ in files[:: max(1, len(files) // 64)][:64]:
         size = header_size(path)  # None for unreadable files: they are reported when decoded
         if size is not None:
             sides.append(min(size))
-    return min(image_size, int(statistics.median(sides))) if sides else image_size
+    return int(statistics.median(sides)) if sides else None
 
 
-def _cache_key(files: list[tuple[Path, int]], size: int, classes: list[str]) -> str:
-    h = hashlib.sha256(f"{CACHE_FORMAT}|{size}|{classes}".encode())
+def framing(files: list[tuple[Path, int]], image_size: int) -> tuple[int, float]:
+    """(side of the cached squares, share of the shorter side they cover). Photos at least as
+    large as the training size get ImageNet's centre crop (core.preprocess.PHOTO_CROP); small
+    images (CIFAR-like thumbnails, framed tightly) are kept whole."""
+    side = median_side(files)
+    if side is None or side < image_size:
+        return (image_size if side is None else side), 1.0
+    return image_size, PHOTO_CROP
+
+
+def _cache_key(files: list[tuple[Path, int]], size: int, classes: list[str],
+               crop: float = 1.0) -> str:
+    framed = f"|{crop}" if crop != 1.0 else ""  # whole squares keep their existing keys
+    h = hashlib.sha256(f"{CACHE_FORMAT}|{size}|{classes}{framed}".encode())
     for path, label in files:
         try:  # a broken link, a loop or an unreadable folder: keyed as such, decoded as skipped
             st = os.stat(path)
@@ -132,9 +144,10 @@ def require_every_class(split: Split, classes: list[str], root: Path) -> None:
 
 
 def decode_files(files: list[tuple[Path, int]], size: int, state: TaskState,
-                 stage: str = "Decoding images") -> Split:
-    """Decode every file to a ``size`` square, using the on-disk cache when it matches."""
-    key = _cache_key(files, size, []) if files else "empty"
+                 stage: str = "Decoding images", crop: float = 1.0) -> Split:
+    """Decode every file to a ``size`` square covering ``crop`` of its shorter side, using
+    the on-disk cache when it matches."""
+    key = _cache_key(files, size, [], crop) if files else "empty"
     cached = cache_dir() / "decoded" / f"{key}.pt"
     if cached.exists():
         try:
@@ -150,7 +163,7 @@ def decode_files(files: list[tuple[Path, int]], size: int, state: TaskState,
             state.check()
             state.report(stage, i, len(files))
         try:
-            images[n] = load_square(path, size)
+            images[n] = load_square(path, size, crop)
         except UnreadableImage as exc:
             skipped.append((str(path), str(exc)))
             continue

@@ -182,5 +182,8 @@ def resize_center_crop(img: Image.Image, resize: int, crop: int):
         .permute(2, 0, 1).contiguous()
 
 
-def load_square(path: str | os.PathLike, size: int):
-    return resize_center_crop(open_rgb(path), size, size)
+def load_square(path: str | os.PathLike, size: int, crop: float = 1.0):
+    """The centre square covering ``crop`` of the shorter side, at ``size`` x ``size``."""
+    from core.preprocess import resize_for_crop
+
+    return resize_center_crop(open_rgb(path), resize_for_crop(size, crop), size)

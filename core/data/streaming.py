@@ -57,8 +57,8 @@ class StreamedImages:
     dtype = torch.uint8
 
     def __init__(self, paths: list[str], side: int, device: torch.device | None = None,
-                 threads: int | None = None):
-        self.paths, self.side = list(paths), side
+                 threads: int | None = None, crop: float = 1.0):
+        self.paths, self.side, self.crop = list(paths), side, crop
         self._device = torch.device("cpu") if device is None else torch.device(device)
         self.threads = threads or min(4, os.cpu_count() or 1)
         self.failed: dict[str, str] = {}  # files that broke only when decoded (shown black)
@@ -80,19 +80,19 @@ class StreamedImages:
 
     def to(self, device) -> "StreamedImages":
         """Batches are decoded on the CPU and handed over on ``device``."""
-        out = StreamedImages(self.paths, self.side, device, self.threads)
+        out = StreamedImages(self.paths, self.side, device, self.threads, self.crop)
         out.failed = self.failed
         return out
 
     def subset(self, idx) -> "StreamedImages":
         out = StreamedImages([self.paths[i] for i in _as_list(idx)], self.side, self._device,
-                             self.threads)
+                             self.threads, self.crop)
         out.failed = self.failed
         return out
 
     def _one(self, path: str) -> torch.Tensor:
         try:
-            return load_square(path, self.side)
+            return load_square(path, self.side, self.crop)
         except UnreadableImage as exc:  # passed the scan, failed in full: keep the batch going
             self.failed[path] = str(exc)
             return torch.zeros((3, self.side, self.side), dtype=torch.uint8)
@@ -147,7 +147,7 @@ def check_header(path: Path) -> str:
 
 
 def stream_files(files: list[tuple[Path, int]], side: int, state: TaskState,
-                 stage: str = "Checking images"):
+                 stage: str = "Checking images", crop: float = 1.0):
     """A streamed split: every file's header is checked (with progress), nothing decoded."""
     from core.data.folder import Split
 
@@ -163,14 +163,14 @@ def stream_files(files: list[tuple[Path, int]], side: int, state: TaskState,
         paths.append(str(path))
         labels.append(label)
     state.report(stage, len(files), len(files))
-    return Split(StreamedImages(paths, side), torch.tensor(labels, dtype=torch.long), skipped)
+    return Split(StreamedImages(paths, side, crop=crop), torch.tensor(labels, dtype=torch.long), skipped)
 
 
 def decode_or_stream(files: list[tuple[Path, int]], side: int, state: TaskState,
-                     stage: str = "Decoding images"):
-    """The one place that applies the rule above."""
+                     stage: str = "Decoding images", crop: float = 1.0):
+    """The one place that applies the rule above (``crop``: see core.data.folder.framing)."""
     from core.data.folder import decode_files
 
     if should_stream(len(files), side):
-        return stream_files(files, side, state)
-    return decode_files(files, side, state, stage)
+        return stream_files(files, side, state, crop=crop)
+    return decode_files(files, side, state, stage, crop)

@@ -43,7 +43,8 @@ def _printable_streams() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.config import BN_POLICIES, OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS
+    from core.recipe import FIT_KEYS, PHOTO_SIZE, SMALL_EPOCHS, SMALL_PER_CLASS
+    from core.config import BN_POLICIES, HEAD_INITS, OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS
     from core.catalog import MODEL_NAMES
 
     p = Parser(prog="transferlab", description="Transfer learning for image "
@@ -64,7 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--freeze", help="what the frozen phase freezes: backbone (default), bn, "
                    "none, upto:PATH (all before PATH), through:PATH (PATH too), PATH or a range "
                    "like features.0-13 (comma-separated)")
+    t.add_argument("--fit-data", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"fit the preset to the data: a folder of photos with fewer than "
+                   f"{SMALL_PER_CLASS} per class trains only the head, from matched ImageNet "
+                   f"classes when they match, at {PHOTO_SIZE} px or more, for "
+                   f"{SMALL_EPOCHS}+ epochs (on in the fast presets; off by itself when any of "
+                   f"{', '.join('--' + k.replace('_', '-') for k in FIT_KEYS)} is given)")
     t.add_argument("--optimizer", choices=OPTIMIZERS)
+    t.add_argument("--head-init", choices=HEAD_INITS,
+                   help="random (default), or imagenet: each class's row of the new head "
+                   "starts as the ImageNet class its training images look most like")
     t.add_argument("--scheduler", choices=SCHEDULERS)
     t.add_argument("--flip", action="store_true", default=None, help="random horizontal flips")
     t.add_argument("--tta", action="store_true", default=None,
@@ -118,17 +128,24 @@ def main(argv: list[str] | None = None) -> int:
 def config_from_args(args, validate: bool = True):
     from core.config import TrainConfig, apply_preset
 
-    cfg = TrainConfig()
+    from core.recipe import FIT_KEYS
+
+    cfg, given = TrainConfig(), set()
     if args.preset:
         apply_preset(cfg, args.preset)
     for key in ("model", "weights", "data", "epochs", "freeze_epochs", "lr", "batch_size",
                 "image_size", "val_split", "limit", "seed", "threads", "log_every", "freeze",
                 "optimizer", "scheduler", "flip", "bn_policy", "unfreeze_lr_factor",
                 "weight_decay", "backbone_lr_factor", "label_smoothing", "feature_shift", "ema", "tta",
-                "device", "precision", "compile"):
+                "head_init", "device", "precision", "compile"):
         value = getattr(args, key, None)
         if value is not None:
             setattr(cfg, key, value)
+            given.add(key)
+    if getattr(args, "fit_data", None) is not None:
+        cfg.fit_data = args.fit_data
+    elif given & set(FIT_KEYS):  # a setting asked for by name wins over the preset's fitting
+        cfg.fit_data = False
     return cfg.validate() if validate else cfg
 
 

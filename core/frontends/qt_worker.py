@@ -53,6 +53,8 @@ class _SignalCallback(ev.Callback):
             w.post("runStarted", event)
         elif isinstance(event, ev.LogLine):
             w.post("log", event.message)
+        elif isinstance(event, ev.RecipeFitted):
+            w.post("recipeFitted", event)
 
 
 class _Runner(QObject):
@@ -181,6 +183,7 @@ class TrainingWorker(TaskWorker):
     batchEnd = Signal(object)
     epochEnd = Signal(object)
     phaseChanged = Signal(object)
+    recipeFitted = Signal(object)
     log = Signal(str)
 
     def __init__(self, config, run_dir=None, resume: bool = False):

@@ -8,16 +8,22 @@ of the caller's observers.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from core.config import TrainConfig
-from core.data.datasets import Dataset, load_dataset
-from core.models import build_model, head_path
+from core.data.datasets import Dataset, load_dataset, profile_data
+from core.data.batches import to_model_input
+from core.models import build_model, head_path, replace_head
+from core.models.head_init import replace_from_imagenet
 from core.models.layers import LayerTree
 from core.models.staging import stages
 from core.progress import TaskState
+from core.recipe import fit_to_data
+from core.recipe import summary as recipe_summary
 from core.training.checkpointing import Checkpointing
 from core.training.device import (Precision, probe_cpu_precision, resolve_device,
                                   resolve_precision, set_threads)
@@ -28,18 +34,31 @@ from core.training.averaging import WeightAveraging
 from core.training.run_folder import RunStore, new_run_dir
 
 
-def build_network(cfg: TrainConfig, num_classes: int, state: TaskState | None = None,
+def build_network(cfg: TrainConfig, data: Dataset, state: TaskState | None = None,
                   log=print) -> Network:
-    """The configured model with a fresh head for ``num_classes`` (slow: not on a GUI thread)."""
+    """The configured model with a fresh head for ``data``'s classes (slow: not on a GUI
+    thread). ``head_init="imagenet"`` starts the head from matched ImageNet rows."""
     state = state or TaskState()
-    model, pre, info = build_model(cfg.model, cfg.weights, num_classes,
+    model, pre, info = build_model(cfg.model, cfg.weights, None,
                                    state.download_progress("Downloading weights"))
     log(f"{cfg.model}: weights {info.kind} ({info.source}); BatchNorm statistics: "
         f"{cfg.effective_bn_policy()}")
+    pre = pre.for_training(cfg.image_size, data.crop)
+    head = head_path(model)
+    start = None
+    if cfg.head_init == "imagenet" and info.kind == "imagenet":
+        state.report("Matching classes to ImageNet", 0, 0)
+        to_input = partial(to_model_input, image_size=cfg.image_size, mean=pre.mean,
+                           std=pre.std, channels_last=False)
+        start = replace_from_imagenet(model, head, data.train.images, data.train.labels,
+                                      data.classes, to_input, cfg.seed)
+    if start is None:
+        replace_head(model, len(data.classes))
+    else:
+        log(start.describe())
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    return Network(cfg.model, model, head_path(model), pre.for_training(cfg.image_size),
-                   LayerTree(model), stages(cfg.model, model))
+    return Network(cfg.model, model, head, pre, LayerTree(model), stages(cfg.model, model))
 
 
 def resolve_runtime(cfg: TrainConfig, dist: Distributed | None = None) -> Runtime:
@@ -59,7 +78,7 @@ class Trainer:
                  run_dir: str | Path | None = None, resume: bool = False, *,
                  net: Network | None = None, data: Dataset | None = None,
                  runtime: Runtime | None = None):
-        self.cfg = config.validate()
+        self.cfg = replace(config).validate()  # a copy: fitting it to the data changes it
         self.observers = list(callbacks)
         self.state = state or TaskState()
         self.run_dir, self.resume = run_dir, resume
@@ -71,9 +90,7 @@ class Trainer:
     def _log(self, message: str) -> None:
         from core.events import LogLine
 
-        if self.runtime is None or self.runtime.dist.is_main:
-            for cb in self.observers:
-                cb.on_event(LogLine(message))
+        self._emit(LogLine(message))
 
     def prepare(self) -> FitLoop:
         """Data, network, device and run folder (slow: called in a worker thread)."""
@@ -86,6 +103,8 @@ class Trainer:
         rt.dist.init(rt.device)
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
+        if cfg.fit_data:
+            self._fit_to_data()
         store = self._store()
         if self.data is None:
             with _main_first(rt.dist):  # rank 0 decodes and caches; the others read its cache
@@ -93,7 +112,7 @@ class Trainer:
                                          self.state, cfg.limit)
         self.state.check()
         if self.net is None:
-            self.net = build_network(cfg, len(self.data.classes), self.state, self._log)
+            self.net = build_network(cfg, self.data, self.state, self._log)
         self.net.model.to(rt.device)
         if rt.probe_precision:
             probed = probe_cpu_precision(self.net.model, cfg.image_size, cfg.channels_last)
@@ -109,6 +128,22 @@ class Trainer:
                             [self.freeze, checkpointing, *averaging, *self.observers],
                             self.state, rt)
         return self.loop
+
+    def _fit_to_data(self) -> None:
+        from core.events import RecipeFitted
+
+        profile = profile_data(self.cfg.data, self.state)
+        changes = fit_to_data(self.cfg, profile)
+        if changes:
+            event = RecipeFitted(tuple((c.key, c.new) for c in changes), changes[0].reason,
+                                 recipe_summary(changes, profile))
+            self._log(event.message)
+            self._emit(event)
+
+    def _emit(self, event) -> None:
+        if self.runtime is None or self.runtime.dist.is_main:
+            for cb in self.observers:
+                cb.on_event(event)
 
     def _store(self) -> RunStore:
         """The run folder; under torchrun rank 0 names it and every rank uses that name."""

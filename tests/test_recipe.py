@@ -1,0 +1,208 @@
+"""Fitting a preset to the data (core.recipe), the ImageNet-matched head start
+(core.models.head_init) and the centre crop of photo folders (core.data.folder.framing)."""
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from conftest import REPO, make_folder
+from core.config import TrainConfig, apply_preset
+from core.recipe import (PHOTO_SIZE, SMALL_EPOCHS, SMALL_PHOTOS, DataProfile, fit_to_data)
+
+SHARED_PHOTOS = REPO.parent / "shared" / "datasets" / "hymenoptera-photos.tar.gz"
+
+
+def fast_cpu(**kw) -> TrainConfig:
+    cfg = apply_preset(TrainConfig(), "fast-cpu")
+    for k, v in kw.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def test_a_small_photo_folder_trains_only_a_matched_head_at_a_higher_resolution():
+    cfg = fast_cpu()
+    changes = fit_to_data(cfg, DataProfile(images=245, classes=2, median_side=370))
+    assert {c.key: c.new for c in changes} == {
+        "image_size": PHOTO_SIZE, "epochs": SMALL_EPOCHS, "freeze": "backbone",
+        "head_init": "imagenet"}  # freeze_epochs (100) already covers every epoch
+    assert {c.reason for c in changes} == {SMALL_PHOTOS}
+    assert (cfg.image_size, cfg.freeze, cfg.head_init) == (PHOTO_SIZE, "backbone", "imagenet")
+    # a resumed run fits its own config.json again: nothing more changes
+    assert fit_to_data(cfg, DataProfile(245, 2, 370)) == []
+
+
+@pytest.mark.parametrize("profile, cfg_changes", [
+    (DataProfile(50_000, 10, 32), {}),  # thumbnails (CIFAR): the preset as tuned
+    (DataProfile(10_000, 2, 500), {}),  # photos, but 5,000 per class: not small
+    (DataProfile(245, 2, None), {}),  # sizes unknown
+    (DataProfile(245, 2, 370), {"fit_data": False}),  # fitting switched off
+])
+def test_other_data_keeps_the_preset(profile, cfg_changes):
+    cfg = fast_cpu(**cfg_changes)
+    before = cfg.to_dict()
+    assert fit_to_data(cfg, profile) == []
+    assert cfg.to_dict() == before
+
+
+def test_limit_counts_and_photos_are_never_upscaled_and_random_weights_get_no_match():
+    cfg = fast_cpu(limit=200, weights="none")
+    changes = {c.key: c.new for c in fit_to_data(cfg, DataProfile(10_000, 2, 200))}
+    assert changes["image_size"] == 200  # the photos' own size, not PHOTO_SIZE
+    assert "head_init" not in changes  # nothing to match without ImageNet weights
+
+
+def test_cli_settings_given_by_name_switch_fitting_off():
+    from core.frontends.cli import build_parser, config_from_args
+
+    def cfg(*argv):
+        return config_from_args(build_parser().parse_args(["train", "--preset", "fast-cpu",
+                                                           *argv]))
+
+    assert cfg().fit_data is True
+    assert cfg("--image-size", "224").fit_data is False
+    assert cfg("--epochs", "3").fit_data is False
+    assert cfg("--lr", "0.01").fit_data is True  # not something fitting changes
+    assert cfg("--epochs", "3", "--fit-data").fit_data is True
+    assert cfg("--no-fit-data").fit_data is False
+
+
+# --- the matched head --------------------------------------------------------------------
+def test_assign_gives_each_class_its_own_surest_category():
+    from core.models.head_init import assign
+
+    probs = torch.tensor([[0.1, 0.6, 0.3, 0.0],   # class 0 likes category 1 most...
+                          [0.0, 0.7, 0.2, 0.1],   # ...but class 1 likes it more
+                          [0.5, 0.1, 0.1, 0.3]])
+    assert assign(probs) == [2, 1, 0]
+
+
+class Pixels(nn.Module):
+    """A stand-in network whose 1000 logits are its input's mean colour, mapped linearly: class
+    c's images (a colour) light up ImageNet category 10 + c."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 1000)
+        with torch.no_grad():
+            self.fc.weight.zero_()
+            self.fc.bias.zero_()
+            for c in range(3):
+                self.fc.weight[10 + c, c] = 10.0
+
+    def forward(self, x):
+        return self.fc(x.mean((2, 3)))
+
+
+def coloured(labels: torch.Tensor) -> torch.Tensor:
+    images = torch.zeros(len(labels), 3, 8, 8, dtype=torch.uint8)
+    for i, c in enumerate(labels.tolist()):
+        images[i, c] = 200
+    return images
+
+
+def to_input(x):
+    return x.float() / 255
+
+
+def test_a_matching_imagenet_head_becomes_the_start_of_the_new_one():
+    from core.models.head_init import replace_from_imagenet
+
+    model = Pixels()
+    old_w, old_b = model.fc.weight.detach().clone(), model.fc.bias.detach().clone()
+    labels = torch.arange(3).repeat(10)
+    start = replace_from_imagenet(model, "fc", coloured(labels), labels, ["r", "g", "b"],
+                                  to_input)
+    assert start.used and start.sample_accuracy == 1.0
+    assert [m.imagenet for m in start.matches] == [10, 11, 12]
+    assert model.fc.out_features == 3
+    assert torch.equal(model.fc.weight, old_w[10:13]) and torch.equal(model.fc.bias, old_b[10:13])
+    assert (model(to_input(coloured(labels))).argmax(1) == labels).all()
+
+
+def test_a_head_that_would_start_wrong_starts_random():
+    from core.models.head_init import replace_from_imagenet
+
+    model = Pixels()
+    labels = torch.arange(3).repeat(10)
+    images = coloured(labels)
+    images[::2] = coloured(torch.full((15,), 1))  # half the images of every class look green
+    start = replace_from_imagenet(model, "fc", images, labels, ["r", "g", "b"], to_input)
+    assert not start.used and start.sample_accuracy < 0.9
+    assert model.fc.out_features == 3
+    assert model.fc.weight.abs().max() < 1.0  # a fresh layer, not the rows (10.0)
+    assert "random weights" in start.describe()
+
+
+def test_a_head_that_is_not_imagenets_is_left_alone():
+    from core.models.head_init import replace_from_imagenet
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(192, 10))
+    labels = torch.arange(2).repeat(4)
+    assert replace_from_imagenet(model, "1", coloured(labels), labels, ["a", "b"],
+                                 to_input) is None
+    assert model[1].out_features == 10
+
+
+# --- photo folders: the centre crop ------------------------------------------------------
+def test_photos_are_framed_like_imagenet_and_thumbnails_kept_whole(tmp_path):
+    from core.data.datasets import load_dataset
+    from core.data.images import load_square, open_rgb
+    from core.preprocess import PHOTO_CROP, Preprocessing, resize_center_crop_pil
+
+    photos = make_folder(tmp_path / "photos", classes=2, per_class=4, size=(120, 90))
+    ds = load_dataset(str(photos), 64, val_split=0.25)
+    assert ds.crop == PHOTO_CROP and "centre 87.5%" in ds.describe()
+    assert ds.train.images.shape[-1] == 64
+    thumbs = make_folder(tmp_path / "thumbs", classes=2, per_class=4, size=(32, 32))
+    assert load_dataset(str(thumbs), 64, val_split=0.25).crop == 1.0
+    # what training decodes is exactly what prediction cuts from the same photo
+    pre = Preprocessing().for_training(64, PHOTO_CROP)
+    path = next((photos / "class_0").iterdir())
+    predicted = resize_center_crop_pil(open_rgb(path), pre.resize_size, pre.image_size)
+    trained = load_square(path, 64, PHOTO_CROP)
+    assert pre.resize_size == round(64 / PHOTO_CROP)
+    assert torch.equal(trained.permute(1, 2, 0),
+                       torch.frombuffer(bytearray(predicted.tobytes()), dtype=torch.uint8)
+                       .view(64, 64, 3))
+
+
+def test_training_on_photos_evaluates_alike_through_the_prediction_path(tmp_path):
+    """The run's validation loss and an evaluation of model.pt on the same val/ folder (which
+    decodes the files the way prediction does) agree: the crop is the same on both paths."""
+    from conftest import tiny_config
+    from core.inference.evaluate import evaluate_model
+    from core.preprocess import PHOTO_CROP
+    from core.training.trainer import Trainer
+
+    for split in ("train", "val"):
+        make_folder(tmp_path / "d" / split, classes=2, per_class=6, size=(80, 60))
+    # ImageNet features: outputs that move with the pixels (random weights barely do)
+    cfg = tiny_config(tmp_path / "d", model="efficientnet_lite0", weights="imagenet",
+                      image_size=48, epochs=1, precision="32")
+    trainer = Trainer(cfg, run_dir=tmp_path / "run")
+    result = trainer.fit()
+    assert trainer.data.crop == PHOTO_CROP
+    ev = evaluate_model(tmp_path / "run" / "model.pt", data=str(tmp_path / "d"))
+    assert len(ev.images) == 12
+    assert ev.loss == pytest.approx(result.history[-1]["val_loss"], rel=1e-4)
+
+
+# --- the whole default recipe on the real photos -----------------------------------------
+def test_the_default_cpu_preset_reaches_97_percent_on_the_shared_photo_folder(tmp_path):
+    if not SHARED_PHOTOS.exists():
+        pytest.skip(f"shared photo folder not found at {SHARED_PHOTOS}")
+    from core.events import EventCollector, RecipeFitted
+    from core.training.trainer import Trainer
+
+    events = EventCollector()
+    cfg = fast_cpu(data=str(SHARED_PHOTOS))
+    trainer = Trainer(cfg, [events], run_dir=tmp_path / "run")
+    result = trainer.fit()
+    fitted = events.of(RecipeFitted)
+    assert len(fitted) == 1 and dict(fitted[0].values)["image_size"] == PHOTO_SIZE
+    assert cfg.image_size == 176  # the caller's config is left as it was
+    starts = [e.message for e in events.events if "new head starts" in getattr(e, "message", "")]
+    assert starts and "ants <- ant" in starts[0] and "bees <- bee" in starts[0]
+    assert result.history[-1]["val_acc"] >= 97.0, result.history
+    assert Path(tmp_path / "run" / "model.pt").exists()
