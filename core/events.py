@@ -69,9 +69,9 @@ class PhaseChanged:
 
 @dataclass(frozen=True)
 class RecipeFitted:
-    """The preset's settings were fitted to the data before training (core.training.recipe):
-    ``values`` are the (TrainConfig key, value) pairs now in use."""
-    values: tuple[tuple[str, object], ...]
+    """The preset's settings were fitted to the data before training (core.recipe):
+    ``changes`` are (TrainConfig key, value before, value now in use)."""
+    changes: tuple[tuple[str, object, object], ...]
     reason: str  # core.training.recipe.SMALL_PHOTOS
     message: str
 

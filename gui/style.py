@@ -11,6 +11,8 @@ QPushButton#primary { background: #2563eb; color: white; border-radius: 4px;
                       font-weight: bold; padding: 6px 14px; }
 QPushButton#primary:disabled { background: #9db5e8; }
 QPlainTextEdit { background: #fbfbfc; }
+QLabel#note { background: #fff8e1; border: 1px solid #f0d48a; border-radius: 6px;
+              padding: 8px; color: #4a3b00; }
 QLabel#dropHint { border: 2px dashed #9aa7bd; border-radius: 10px; padding: 28px;
                   color: #4a5568; font-size: 12pt; background: #f6f8fb; }
 """

@@ -1,7 +1,7 @@
 """The hyper-parameter form with presets; reads and writes plain dicts of TrainConfig keys."""
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QSpinBox,
                                QWidget)
 
@@ -12,11 +12,28 @@ from core.recipe import PHOTO_SIZE, SMALL_EPOCHS, SMALL_PER_CLASS
 CUSTOM = "custom"
 PRESET_NOTES = {"seed": "the lesson's recipe, slow on CPU", "fast-cpu": "cached early layers",
                 "fast-gpu": "bf16, for one GPU"}
+FIELD_LABELS = {"freeze_epochs": "Frozen epochs", "lr": "Learning rate",
+                "unfreeze_lr_factor": "LR x at unfreeze", "batch_size": "Batch size",
+                "backbone_lr_factor": "LR x below the head",
+                "image_size": "Image size (px)", "val_split": "Validation share",
+                "limit": "Train images", "bn_policy": "BatchNorm stats", "flip": "Augment",
+                "ema": "Weight average", "tta": "Test-time flips",
+                "head_init": "New head starts", "fit_data": "Fit to data", "device": "Device",
+                "freeze": "Frozen layers"}
+
+
+def field_label(key: str) -> str:
+    return FIELD_LABELS.get(key, key.replace("_", " ").capitalize())
 
 
 def preset_title(name: str) -> str:
+    """Short enough for the form's column; the tooltip has the rest."""
+    return f"{name} ({PRESETS[name]['image_size']} px)"
+
+
+def preset_tooltip(name: str) -> str:
     p = PRESETS[name]
-    return f"{name} — {p['model']}, {p['image_size']} px, {PRESET_NOTES.get(name, '')}"
+    return f"{p['model']}, {p['image_size']} px, {p['epochs']} epochs: {PRESET_NOTES.get(name, '')}"
 DATA_COMBOS = ("device",)  # combos whose value is the item's data, not its text
 
 
@@ -48,6 +65,8 @@ class TrainForm(QWidget):
         self.preset.addItem("custom", CUSTOM)
         for name in PRESETS:
             self.preset.addItem(preset_title(name), name)
+            self.preset.setItemData(self.preset.count() - 1, preset_tooltip(name),
+                                    Qt.ToolTipRole)
         self.fields = {
             "epochs": _spin(1, 500, d.epochs),
             "freeze_epochs": _spin(0, 500, d.freeze_epochs),
@@ -66,7 +85,7 @@ class TrainForm(QWidget):
             "ema": _dspin(0.0, 0.9999, d.ema, 4, 0.001),
             "tta": QCheckBox("image + its mirror"),
             "head_init": self._combo(HEAD_INITS, d.head_init),
-            "fit_data": QCheckBox("adapt to a small folder of photos"),
+            "fit_data": QCheckBox("small photo folders"),
             "bn_policy": self._combo(BN_POLICIES, d.bn_policy),
             "seed": _spin(0, 2**31 - 1, d.seed),
             "device": self._device_combo(),
@@ -77,14 +96,6 @@ class TrainForm(QWidget):
             "frozen-eval: frozen BatchNorm keeps its ImageNet statistics\n"
             "eval: every BatchNorm keeps them, also after unfreezing\n"
             "train: every BatchNorm updates them (the lesson's behaviour)")
-        labels = {"freeze_epochs": "Frozen epochs", "lr": "Learning rate",
-                  "unfreeze_lr_factor": "LR x at unfreeze", "batch_size": "Batch size",
-                  "backbone_lr_factor": "LR x below the head",
-                  "image_size": "Image size (px)", "val_split": "Validation share",
-                  "limit": "Train images", "bn_policy": "BatchNorm stats", "flip": "Augment",
-                  "ema": "Weight average", "tta": "Test-time flips",
-                  "head_init": "New head starts", "fit_data": "Fit to data",
-                  "device": "Device"}
         self.fields["ema"].setSpecialValueText("off")
         self.fields["ema"].setToolTip("Decay of an average of the weights that validation and "
                                       "model.pt use (e.g. 0.998); off = the raw weights")
@@ -103,7 +114,7 @@ class TrainForm(QWidget):
         form = QFormLayout(self)
         form.addRow("Preset", self.preset)
         for key, w in self.fields.items():
-            form.addRow(labels.get(key, key.replace("_", " ").capitalize()), w)
+            form.addRow(field_label(key), w)
             signal = getattr(w, "valueChanged", None) or getattr(w, "currentIndexChanged", None) \
                 or w.toggled
             signal.connect(self._edited)

@@ -17,7 +17,7 @@ from core.events import epoch_line
 from gui.chart_marks import change_marker
 from gui.dialogs import save_with_dialog, show_error, show_info, show_progress
 from gui.elided_label import ElidedLabel
-from gui.train_form import TrainForm
+from gui.train_form import TrainForm, field_label
 
 
 class TrainTab(QWidget):
@@ -43,6 +43,9 @@ class TrainTab(QWidget):
         self.progress = QProgressBar()
         self.progress.setFormat("%p%")
         self.status = ElidedLabel("Waiting for PyTorch to load…")
+        self.fit_note = QLabel(wordWrap=True)  # what fitting to the data changed (RecipeFitted)
+        self.fit_note.setObjectName("note")
+        self.fit_note.hide()
         self.log_view = QPlainTextEdit(readOnly=True)
         self.log_view.setFont(QFont("monospace", 9))
         self.log_view.setMaximumBlockCount(5000)
@@ -66,6 +69,7 @@ class TrainTab(QWidget):
         QVBoxLayout(box).addWidget(self.form)
         left.addWidget(box)
         left.addLayout(controls)
+        left.addWidget(self.fit_note)
         left.addStretch(1)
         left_w = QWidget()
         left_w.setLayout(left)
@@ -166,12 +170,14 @@ class TrainTab(QWidget):
 
     def _launch(self, w) -> None:
         self.checkpoint_btn.hide()
+        self.fit_note.hide()
         self.worker = w
         w.progress.connect(self._on_progress)
         w.runStarted.connect(self._on_run_started)
         w.batchEnd.connect(self._on_batch)
         w.epochEnd.connect(self._on_epoch)
         w.phaseChanged.connect(self._on_phase)
+        w.recipeFitted.connect(self._on_recipe_fitted)
         w.log.connect(self.append_log)
         w.done.connect(self._on_done)
         w.failed.connect(self._on_failed)
@@ -221,6 +227,17 @@ class TrainTab(QWidget):
         self.progress.setRange(0, event.epochs * event.batches_per_epoch)
         self.progress.setValue(event.start_epoch * event.batches_per_epoch)
         self.append_log(f"Run folder: {event.run_dir}")
+
+    def _on_recipe_fitted(self, e) -> None:
+        """The run does not use some of the form's values: say which, and how to keep them."""
+        from core.recipe import SMALL_PHOTOS
+
+        why = {SMALL_PHOTOS: "a small folder of photos"}.get(e.reason, e.reason)
+        rows = "".join(f"<br>{field_label(key)}: {old} → <b>{new}</b>"
+                       for key, old, new in e.changes)
+        self.fit_note.setText(f"<b>Fitted to the data</b> ({why}):{rows}<br>Untick "
+                              f"<i>Fit to data</i> to train with the values above.")
+        self.fit_note.show()
 
     def _on_batch(self, e) -> None:
         self.charts.add_batch(e.epoch, e.batch, e.batches, e.loss, e.lr)
@@ -289,6 +306,7 @@ class TrainTab(QWidget):
         """A finished run: charts, the epoch lines and its recorded freeze changes."""
         self.history = list(history)
         self.last_run_dir = run_dir
+        self.fit_note.hide()  # said of another run (the opened one's log keeps its own)
         self.charts.load_history(history, batches, changes)
         self.progress.setFormat("%p%")
         self.progress.setRange(0, 1)

@@ -188,6 +188,27 @@ def test_training_on_photos_evaluates_alike_through_the_prediction_path(tmp_path
     assert ev.loss == pytest.approx(result.history[-1]["val_loss"], rel=1e-4)
 
 
+def test_the_train_tab_says_what_fitting_changed_and_how_to_keep_the_form(qtbot, tmp_path):
+    from conftest import tiny_config
+    from gui.train_tab import TrainTab
+
+    folder = make_folder(tmp_path / "photos", classes=2, per_class=6, size=(80, 60))
+    tab = TrainTab(lambda: tiny_config(folder, fit_data=True, precision="32"))
+    qtbot.addWidget(tab)
+    tab.set_ready(True)
+    tab.set_data(None)
+    with qtbot.waitSignal(tab.trainingActive, timeout=120_000,
+                          check_params_cb=lambda active: not active):
+        tab.start()
+    assert "Training finished" in tab.status.text()
+    note = tab.fit_note.text()
+    assert not tab.fit_note.isHidden()
+    # 32 px asked; the photos are 60 px on their shorter side, so 60 (never upscaled)
+    assert "Image size (px): 32 → <b>60</b>" in note and "Epochs: 2 → <b>10</b>" in note
+    assert "Frozen layers: backbone" not in note  # already frozen that way: not a change
+    assert len(tab.history) == 10
+
+
 # --- the whole default recipe on the real photos -----------------------------------------
 def test_the_default_cpu_preset_reaches_97_percent_on_the_shared_photo_folder(tmp_path):
     if not SHARED_PHOTOS.exists():
@@ -200,7 +221,8 @@ def test_the_default_cpu_preset_reaches_97_percent_on_the_shared_photo_folder(tm
     trainer = Trainer(cfg, [events], run_dir=tmp_path / "run")
     result = trainer.fit()
     fitted = events.of(RecipeFitted)
-    assert len(fitted) == 1 and dict(fitted[0].values)["image_size"] == PHOTO_SIZE
+    assert len(fitted) == 1 and fitted[0].reason == SMALL_PHOTOS
+    assert ("image_size", 176, PHOTO_SIZE) in fitted[0].changes
     assert cfg.image_size == 176  # the caller's config is left as it was
     starts = [e.message for e in events.events if "new head starts" in getattr(e, "message", "")]
     assert starts and "ants <- ant" in starts[0] and "bees <- bee" in starts[0]

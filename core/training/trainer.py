@@ -135,7 +135,7 @@ class Trainer:
         profile = profile_data(self.cfg.data, self.state)
         changes = fit_to_data(self.cfg, profile)
         if changes:
-            event = RecipeFitted(tuple((c.key, c.new) for c in changes), changes[0].reason,
+            event = RecipeFitted(tuple((c.key, c.old, c.new) for c in changes), changes[0].reason,
                                  recipe_summary(changes, profile))
             self._log(event.message)
             self._emit(event)
