@@ -58,7 +58,8 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY:VALUE",
                     help="change a setting of the preset, e.g. --set image_size:160")
     ap.add_argument("--no-lesson", action="store_true",
-                    help="skip the lesson's frozen-epoch baseline (320 images, ~1 min)")
+                    help="skip the lesson's frozen-epoch baseline (320 images, before and "
+                    "after the run, ~1 min each)")
     args = ap.parse_args()
     from core.allocator import ensure_tuned
 
@@ -117,11 +118,16 @@ def main() -> None:
     print(f"best accuracy reached after {times[best['epoch']] / 60:.2f} min")
     print(f"peak memory: {peak_rss_gb():.2f} GB")
     if lesson_rate:
-        lesson_epoch = TRAIN_IMAGES / lesson_rate
-        print(f"lesson's frozen epoch (its train_model, 224 px, system malloc, measured on 320 "
-              f"images in this run): {lesson_rate:.1f} img/s -> {lesson_epoch / 60:.1f} min for "
-              f"{TRAIN_IMAGES} images")
-        print(f"this whole run / one lesson frozen epoch: {wall / lesson_epoch:.2f}x")
+        # measured again after the run: a host whose speed drifts shows as two rates
+        after = lesson_frozen_rate(args.threads)
+        for when, rate in (("before", lesson_rate), ("after", after)):
+            print(f"lesson's frozen epoch (its train_model, 224 px, system malloc, measured on "
+                  f"320 images {when} the run): {rate:.1f} img/s -> "
+                  f"{TRAIN_IMAGES / rate / 60:.1f} min for {TRAIN_IMAGES} images")
+        lesson_epoch = TRAIN_IMAGES / ((lesson_rate + after) / 2)
+        print(f"this whole run / one lesson frozen epoch (the mean rate): "
+              f"{wall / lesson_epoch:.2f}x (before {wall * lesson_rate / TRAIN_IMAGES:.2f}x, "
+              f"after {wall * after / TRAIN_IMAGES:.2f}x)")
     print(f"model: {out}/model.pt")
 
 

@@ -43,7 +43,8 @@ class TrainConfig:
     micro_batch: int = 16  # images per forward/backward inside a batch (FitLoop.chunks); 0 = off
     label_smoothing: float = 0.0
     head_init: str = "random"  # "imagenet": start each class's row from its best ImageNet match
-    fit_data: bool = False  # let core.training.recipe fit these settings to the data
+    fit_data: bool = False  # let core.recipe fit these settings to the data
+    crop: float | None = None  # share of a photo's shorter side used; None: from the data
     feature_shift: int = 0  # random translation of cached feature maps, in cells (augmentation)
     ema: float = 0.0  # decay of a weight average used for validation and model.pt; 0 = off
     tta: bool = False  # validate and predict on each image and its mirror (flip_average)
@@ -95,6 +96,8 @@ class TrainConfig:
             (real(self.val_split) and 0 < self.val_split < 1,
              "--val-split must be between 0 and 1"),
             (0 <= self.feature_shift <= 8, "--feature-shift must be between 0 and 8 cells"),
+            (self.crop is None or (real(self.crop) and 0.5 <= self.crop <= 1),
+             f"crop must be between 0.5 and 1, got {self.crop}"),
             (self.head_init in HEAD_INITS,
              f"--head-init must be one of {', '.join(HEAD_INITS)}"),
             (self.bn_policy in BN_POLICIES, f"--bn must be one of {', '.join(BN_POLICIES)}"),

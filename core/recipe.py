@@ -50,17 +50,20 @@ class Adjustment:
 
 
 def fit_to_data(cfg: TrainConfig, profile: DataProfile) -> list[Adjustment]:
-    """Change ``cfg`` in place for ``profile`` (when ``cfg.fit_data``); what changed, and why.
-    Applying it again to its own result changes nothing, so a resumed run keeps its recipe."""
+    """Change ``cfg`` in place for ``profile`` (when ``cfg.fit_data``, and only for pretrained
+    weights: random features are no place to train a head alone); what changed, and why.
+    Applying it again to its own result changes nothing."""
     images = profile.images if cfg.limit is None else min(profile.images, cfg.limit)
     small = images < SMALL_PER_CLASS * profile.classes
-    if not cfg.fit_data or not (profile.photos(cfg.image_size) and small):
+    if not cfg.fit_data or cfg.weights == "none" or not (profile.photos(cfg.image_size)
+                                                         and small):
         return []
-    size = max(cfg.image_size, min(PHOTO_SIZE, profile.median_side))  # never upscaled
+    # no larger than the photos' shorter side: more pixels than the photo has add nothing
+    size = max(cfg.image_size, min(PHOTO_SIZE, profile.median_side))
     epochs = max(cfg.epochs, SMALL_EPOCHS)
     wanted = {"image_size": size, "epochs": epochs, "freeze": "backbone",
               "freeze_epochs": max(cfg.freeze_epochs, epochs)}
-    if cfg.weights == "imagenet":
+    if cfg.weights == "imagenet":  # a file's head is not ImageNet's
         wanted["head_init"] = "imagenet"
     changes = []
     for key, value in wanted.items():

@@ -45,11 +45,15 @@ def test_other_data_keeps_the_preset(profile, cfg_changes):
     assert cfg.to_dict() == before
 
 
-def test_limit_counts_and_photos_are_never_upscaled_and_random_weights_get_no_match():
-    cfg = fast_cpu(limit=200, weights="none")
+def test_limit_counts_and_photos_are_not_enlarged_past_their_own_size():
+    cfg = fast_cpu(limit=200)
     changes = {c.key: c.new for c in fit_to_data(cfg, DataProfile(10_000, 2, 200))}
     assert changes["image_size"] == 200  # the photos' own size, not PHOTO_SIZE
-    assert "head_init" not in changes  # nothing to match without ImageNet weights
+
+
+def test_random_weights_are_never_fitted_to_train_a_head_alone():
+    cfg = fast_cpu(weights="none")
+    assert fit_to_data(cfg, DataProfile(245, 2, 370)) == []
 
 
 def test_cli_settings_given_by_name_switch_fitting_off():
@@ -193,7 +197,8 @@ def test_the_train_tab_says_what_fitting_changed_and_how_to_keep_the_form(qtbot,
     from gui.train_tab import TrainTab
 
     folder = make_folder(tmp_path / "photos", classes=2, per_class=6, size=(80, 60))
-    tab = TrainTab(lambda: tiny_config(folder, fit_data=True, precision="32"))
+    tab = TrainTab(lambda: tiny_config(folder, model="efficientnet_lite0", weights="imagenet",
+                                       fit_data=True, precision="32"))
     qtbot.addWidget(tab)
     tab.set_ready(True)
     tab.set_data(None)
@@ -206,7 +211,42 @@ def test_the_train_tab_says_what_fitting_changed_and_how_to_keep_the_form(qtbot,
     # 32 px asked; the photos are 60 px on their shorter side, so 60 (never upscaled)
     assert "Image size (px): 32 → <b>60</b>" in note and "Epochs: 2 → <b>10</b>" in note
     assert "Frozen layers: backbone" not in note  # already frozen that way: not a change
+    assert "New head starts: random → <b>imagenet</b>" in note
     assert len(tab.history) == 10
+
+
+def test_a_resumed_run_keeps_its_fitted_recipe_and_its_framing(tmp_path):
+    import json
+
+    from conftest import tiny_config
+    from core.events import EventCollector, RecipeFitted
+    from core.preprocess import PHOTO_CROP
+    from core.training.run_folder import read_config
+    from core.training.trainer import Trainer
+
+    folder = make_folder(tmp_path / "photos", classes=2, per_class=6, size=(80, 60))
+    run = tmp_path / "run"
+    cfg = tiny_config(folder, model="efficientnet_lite0", weights="imagenet", fit_data=True,
+                      precision="32")
+    Trainer(cfg, run_dir=run).fit()
+    saved = json.loads((run / "config.json").read_text())
+    assert (saved["epochs"], saved["image_size"], saved["crop"]) == (10, 60, PHOTO_CROP)
+    again = read_config(run)
+    again.epochs = 11  # "train 1 more"
+    events = EventCollector()
+    trainer = Trainer(again, [events], run_dir=run, resume=True)
+    result = trainer.fit()
+    assert events.of(RecipeFitted) == [] and result.epochs_done == 11
+    assert trainer.data.crop == PHOTO_CROP and trainer.cfg.epochs == 11
+    # a run recorded before framing existed trained on whole squares, and resumes so
+    saved = json.loads((run / "config.json").read_text())
+    del saved["crop"]
+    (run / "config.json").write_text(json.dumps(saved))
+    old = read_config(run)
+    old.epochs = 12
+    trainer = Trainer(old, run_dir=run, resume=True)
+    trainer.fit()
+    assert trainer.data.crop == 1.0
 
 
 # --- the whole default recipe on the real photos -----------------------------------------

@@ -108,10 +108,13 @@ def extract_archive(path: Path, state: TaskState) -> Path:
 
 
 def load_dataset(source: str, image_size: int, val_split: float = 0.1, seed: int = 0,
-                 state: TaskState | None = None, limit: int | None = None) -> Dataset:
+                 state: TaskState | None = None, limit: int | None = None,
+                 crop: float | None = None) -> Dataset:
     """``source``: "cifar10", "cifar100", an image folder or a .tar.gz/.zip of one.
 
     ``limit`` keeps a seeded, class-balanced subset of the training images (quick tries).
+    ``crop``: the share of each image's shorter side kept (None: core.data.folder.framing
+    decides from the images' size).
     """
     state = state or TaskState()
     if limit is not None and limit < 1:
@@ -122,7 +125,7 @@ def load_dataset(source: str, image_size: int, val_split: float = 0.1, seed: int
         classes, train, val = load_cifar(source, state)
         ds = Dataset(source, classes, train, val, "official test split")
     else:
-        ds = _load_folder(Path(source).expanduser(), image_size, val_split, seed, state)
+        ds = _load_folder(Path(source).expanduser(), image_size, val_split, seed, state, crop)
     if limit and limit < len(ds.train.labels):
         keep, _ = stratified_split(ds.train.labels, 1 - limit / len(ds.train.labels), seed)
         ds.train = _subset(ds.train, keep)
@@ -142,12 +145,12 @@ def profile_data(source: str, state: TaskState | None = None) -> DataProfile:
 
 
 def _load_folder(path: Path, image_size: int, val_split: float, seed: int,
-                 state: TaskState) -> Dataset:
+                 state: TaskState, crop: float | None = None) -> Dataset:
     if path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES):
         path = extract_archive(path, state)
     layout = find_layout(path)
     files = list_files(layout.train_root, layout.classes)
-    size, crop = framing(files, image_size)
+    size, crop = framing(files, image_size, crop)
     train = decode_or_stream(files, size, state, crop=crop)
     if len(train.labels) == 0:
         first = "; ".join(f"{Path(p).name}: {why}" for p, why in train.skipped[:2])

@@ -104,14 +104,19 @@ def median_side(files: list[tuple[Path, int]]) -> int | None:
     return int(statistics.median(sides)) if sides else None
 
 
-def framing(files: list[tuple[Path, int]], image_size: int) -> tuple[int, float]:
-    """(side of the cached squares, share of the shorter side they cover). Photos at least as
-    large as the training size get ImageNet's centre crop (core.preprocess.PHOTO_CROP); small
-    images (CIFAR-like thumbnails, framed tightly) are kept whole."""
+def framing(files: list[tuple[Path, int]], image_size: int,
+            crop: float | None = None) -> tuple[int, float]:
+    """(side of the cached squares, share of the shorter side they cover). ``crop`` None:
+    photos at least as large as the training size get ImageNet's centre crop
+    (core.preprocess.PHOTO_CROP); small images (CIFAR-like thumbnails, framed tightly) are
+    kept whole. A run's recorded crop (TrainConfig.crop) is kept as it is."""
     side = median_side(files)
-    if side is None or side < image_size:
-        return (image_size if side is None else side), 1.0
-    return image_size, PHOTO_CROP
+    photos = side is not None and side >= image_size
+    if crop is None:
+        crop = PHOTO_CROP if photos else 1.0
+    if side is None or photos:
+        return image_size, crop
+    return side, crop
 
 
 def _cache_key(files: list[tuple[Path, int]], size: int, classes: list[str],

@@ -122,7 +122,8 @@ def run_validation_split(run_dir: Path, lm: LoadedModel, state: TaskState):
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise TransferLabError(f"{path} is missing or unreadable, so the run's validation split "
                                f"is unknown: give --data FOLDER ({type(exc).__name__}).") from exc
-    ds = load_dataset(*args, state=state, limit=cfg.get("limit"))
+    # the run's recorded framing; runs made before it was recorded trained on whole squares
+    ds = load_dataset(*args, state=state, limit=cfg.get("limit"), crop=cfg.get("crop") or 1.0)
     if list(ds.classes) != list(lm.classes):
         raise TransferLabError(f"The run's data ({cfg['data']}) no longer has the model's "
                                f"classes: {', '.join(ds.classes)}.")

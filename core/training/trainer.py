@@ -35,9 +35,10 @@ from core.training.run_folder import RunStore, new_run_dir
 
 
 def build_network(cfg: TrainConfig, data: Dataset, state: TaskState | None = None,
-                  log=print) -> Network:
+                  log=print, start_head: bool = True) -> Network:
     """The configured model with a fresh head for ``data``'s classes (slow: not on a GUI
-    thread). ``head_init="imagenet"`` starts the head from matched ImageNet rows."""
+    thread). ``head_init="imagenet"`` starts the head from matched ImageNet rows (not worth
+    it, ``start_head=False``, when a checkpoint's weights replace them)."""
     state = state or TaskState()
     model, pre, info = build_model(cfg.model, cfg.weights, None,
                                    state.download_progress("Downloading weights"))
@@ -46,7 +47,7 @@ def build_network(cfg: TrainConfig, data: Dataset, state: TaskState | None = Non
     pre = pre.for_training(cfg.image_size, data.crop)
     head = head_path(model)
     start = None
-    if cfg.head_init == "imagenet" and info.kind == "imagenet":
+    if start_head and cfg.head_init == "imagenet" and info.kind == "imagenet":
         state.report("Matching classes to ImageNet", 0, 0)
         to_input = partial(to_model_input, image_size=cfg.image_size, mean=pre.mean,
                            std=pre.std, channels_last=False)
@@ -103,16 +104,12 @@ class Trainer:
         rt.dist.init(rt.device)
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
-        if cfg.fit_data:
-            self._fit_to_data()
         store = self._store()
-        if self.data is None:
-            with _main_first(rt.dist):  # rank 0 decodes and caches; the others read its cache
-                self.data = load_dataset(cfg.data, cfg.image_size, cfg.val_split, cfg.seed,
-                                         self.state, cfg.limit)
+        self._load_data()
         self.state.check()
         if self.net is None:
-            self.net = build_network(cfg, self.data, self.state, self._log)
+            self.net = build_network(cfg, self.data, self.state, self._log,
+                                     start_head=not self.resume)
         self.net.model.to(rt.device)
         if rt.probe_precision:
             probed = probe_cpu_precision(self.net.model, cfg.image_size, cfg.channels_last)
@@ -128,6 +125,20 @@ class Trainer:
                             [self.freeze, checkpointing, *averaging, *self.observers],
                             self.state, rt)
         return self.loop
+
+    def _load_data(self) -> None:
+        """The data (unless handed in), after fitting the recipe to it; the framing used is
+        recorded in the config (config.json), so a resume frames alike."""
+        cfg = self.cfg
+        if self.resume and cfg.crop is None:
+            cfg.crop = 1.0  # a run made before framing was recorded: whole squares
+        if self.data is None:
+            with _main_first(self.runtime.dist):  # rank 0 unpacks and decodes first
+                if cfg.fit_data and not self.resume and self.net is None:
+                    self._fit_to_data()  # a resumed run keeps its config.json as it is
+                self.data = load_dataset(cfg.data, cfg.image_size, cfg.val_split, cfg.seed,
+                                         self.state, cfg.limit, cfg.crop)
+        cfg.crop = self.data.crop
 
     def _fit_to_data(self) -> None:
         from core.events import RecipeFitted
