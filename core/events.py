@@ -72,7 +72,7 @@ class RecipeFitted:
     """The preset's settings were fitted to the data before training (core.recipe):
     ``changes`` are (TrainConfig key, value before, value now in use)."""
     changes: tuple[tuple[str, object, object], ...]
-    reason: str  # core.training.recipe.SMALL_PHOTOS
+    reason: str  # core.recipe.SMALL_PHOTOS
     message: str
 
 

@@ -17,6 +17,12 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 PHOTO_CROP = 0.875
 
 
+def is_photo(side: int | None, image_size: int) -> bool:
+    """Images whose shorter side (``side``; None: unknown) is at least the network's input:
+    real photos, framed with PHOTO_CROP, not thumbnails (kept whole)."""
+    return side is not None and side >= image_size
+
+
 @dataclass(frozen=True)
 class Preprocessing:
     image_size: int = 224

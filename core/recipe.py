@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.config import TrainConfig
+from core.preprocess import is_photo
 
 SMALL_PER_CLASS = 300  # fewer training images per class than this: "small"
 PHOTO_SIZE = 256  # the least image size for a small photo folder
@@ -34,8 +35,7 @@ class DataProfile:
     median_side: int | None  # the shorter side of a typical image; None: unknown
 
     def photos(self, image_size: int) -> bool:
-        """Images at least as large as the network's input: real photos, not thumbnails."""
-        return self.median_side is not None and self.median_side >= image_size
+        return is_photo(self.median_side, image_size)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,10 @@ def preset_title(name: str) -> str:
 
 def preset_tooltip(name: str) -> str:
     p = PRESETS[name]
-    return f"{p['model']}, {p['image_size']} px, {p['epochs']} epochs: {PRESET_NOTES.get(name, '')}"
+    return (f"{p['model']}, {p['image_size']} px, {p['epochs']} epochs: "
+            f"{PRESET_NOTES.get(name, '')}")
+
+
 DATA_COMBOS = ("device",)  # combos whose value is the item's data, not its text
 
 

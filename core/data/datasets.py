@@ -21,7 +21,6 @@ from core.recipe import DataProfile
 __all__ = ["Dataset", "load_dataset", "profile_data", "stratified_split", "Split"]
 
 
-
 @dataclass
 class Dataset:
     name: str
@@ -136,18 +135,21 @@ def profile_data(source: str, state: TaskState | None = None) -> DataProfile:
     """How many images of how many classes, and how large (headers only, no decoding)."""
     if source in ("cifar10", "cifar100"):
         return DataProfile(50_000, 10 if source == "cifar10" else 100, 32)
-    path = Path(source).expanduser()
-    if path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES):
-        path = extract_archive(path, state or TaskState())
-    layout = find_layout(path)
+    layout = find_layout(folder_root(Path(source).expanduser(), state or TaskState()))
     files = list_files(layout.train_root, layout.classes)
     return DataProfile(len(files), len(layout.classes), median_side(files))
 
 
+def folder_root(path: Path, state: TaskState) -> Path:
+    """The dataset folder: ``path`` itself, or where its archive is unpacked (once)."""
+    if path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES):
+        return extract_archive(path, state)
+    return path
+
+
 def _load_folder(path: Path, image_size: int, val_split: float, seed: int,
                  state: TaskState, crop: float | None = None) -> Dataset:
-    if path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES):
-        path = extract_archive(path, state)
+    path = folder_root(path, state)
     layout = find_layout(path)
     files = list_files(layout.train_root, layout.classes)
     size, crop = framing(files, image_size, crop)

@@ -17,7 +17,7 @@ from core.data import disk_cache
 from core.data.images import UnreadableImage, header_size, is_image_name, load_square
 from core.errors import TransferLabError
 from core.paths import atomic_path, cache_dir
-from core.preprocess import PHOTO_CROP
+from core.preprocess import PHOTO_CROP, is_photo
 from core.progress import TaskState
 
 CACHE_FORMAT = 1
@@ -111,7 +111,7 @@ def framing(files: list[tuple[Path, int]], image_size: int,
     (core.preprocess.PHOTO_CROP); small images (CIFAR-like thumbnails, framed tightly) are
     kept whole. A run's recorded crop (TrainConfig.crop) is kept as it is."""
     side = median_side(files)
-    photos = side is not None and side >= image_size
+    photos = is_photo(side, image_size)
     if crop is None:
         crop = PHOTO_CROP if photos else 1.0
     if side is None or photos:

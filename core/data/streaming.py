@@ -163,7 +163,8 @@ def stream_files(files: list[tuple[Path, int]], side: int, state: TaskState,
         paths.append(str(path))
         labels.append(label)
     state.report(stage, len(files), len(files))
-    return Split(StreamedImages(paths, side, crop=crop), torch.tensor(labels, dtype=torch.long), skipped)
+    return Split(StreamedImages(paths, side, crop=crop), torch.tensor(labels, dtype=torch.long),
+                 skipped)
 
 
 def decode_or_stream(files: list[tuple[Path, int]], side: int, state: TaskState,

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import torch
 
-from core.catalog import ARCHIVE_SUFFIXES
-from core.data.datasets import extract_archive, stratified_split
+from core.data.datasets import folder_root, stratified_split
 from core.data.folder import Split, find_layout, list_files, require_every_class
 from core.data.images import UnreadableImage, load_square, open_rgb
 from core.progress import TaskState
@@ -49,9 +48,7 @@ def summarize(source: str, thumb_size: int, per_class: int, max_classes: int,
     state = state or TaskState()
     if source in ("cifar10", "cifar100"):
         return _summarize_cifar(source, thumb_size, per_class, max_classes, state)
-    path = Path(source).expanduser()
-    if path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES):
-        path = extract_archive(path, state)
+    path = folder_root(Path(source).expanduser(), state)
     layout = find_layout(path)
     skipped: list[tuple[str, str]] = []
     train = _readable(list_files(layout.train_root, layout.classes), skipped, state)

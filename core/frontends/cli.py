@@ -43,9 +43,9 @@ def _printable_streams() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.recipe import FIT_KEYS, PHOTO_SIZE, SMALL_EPOCHS, SMALL_PER_CLASS
-    from core.config import BN_POLICIES, HEAD_INITS, OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS
     from core.catalog import MODEL_NAMES
+    from core.config import BN_POLICIES, HEAD_INITS, OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS
+    from core.recipe import FIT_KEYS, PHOTO_SIZE, SMALL_EPOCHS, SMALL_PER_CLASS
 
     p = Parser(prog="transferlab", description="Transfer learning for image "
                                 "classifiers. Without a command, opens the desktop app.")
@@ -127,7 +127,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def config_from_args(args, validate: bool = True):
     from core.config import TrainConfig, apply_preset
-
     from core.recipe import FIT_KEYS
 
     cfg, given = TrainConfig(), set()

@@ -38,7 +38,11 @@ class Match:
 class HeadStart:
     matches: list[Match]
     sample_accuracy: float  # of the matched rows alone, on the images that voted
-    used: bool  # sample_accuracy >= MIN_SAMPLE_ACCURACY: the head starts from the rows
+
+    @property
+    def used(self) -> bool:
+        """Good enough to start from: the head starts from the rows."""
+        return self.sample_accuracy >= MIN_SAMPLE_ACCURACY
 
     def describe(self, limit: int = 8) -> str:
         shown = ", ".join(f"{m.name} <- {m.imagenet_name} ({m.share:.0%})"
@@ -111,7 +115,7 @@ def match(logits: torch.Tensor, labels: torch.Tensor, names: list[str],
     accuracy = float((logits[:, picks].argmax(1) == labels).float().mean())
     matches = [Match(n, k, categories[k], float(probs[c, k]))
                for c, (n, k) in enumerate(zip(names, picks))]
-    return picks, HeadStart(matches, accuracy, accuracy >= MIN_SAMPLE_ACCURACY)
+    return picks, HeadStart(matches, accuracy)
 
 
 def replace_from_imagenet(model: nn.Module, head: str, images, labels: torch.Tensor,
