@@ -64,6 +64,30 @@ def test_range_and_upto_specs(mobilenet):
         parse_spec("features.99", tree, head)
 
 
+def test_depthwise_spec_freezes_exactly_the_depthwise_convolutions(mobilenet):
+    tree = fresh(mobilenet)
+    tree.apply_spec("early,depthwise", head_path(mobilenet), "mobilenet_v2")
+    depthwise = [m for m in mobilenet.modules()
+                 if isinstance(m, nn.Conv2d) and m.groups > 1]
+    assert len(depthwise) == 17  # one per inverted-residual block
+    frozen = {id(p) for m in depthwise for p in m.parameters()}
+    frozen |= {id(p) for i in range(7) for p in mobilenet.features[i].parameters()}  # early
+    for p in mobilenet.parameters():
+        assert p.requires_grad == (id(p) not in frozen)
+    assert tree.node("features.10").state == PARTIAL  # its pointwise layers still train
+    assert parse_spec("depthwise", fresh(build_model("resnet18", "none", 2)[0]), "fc") == []
+    assert parse_spec("depthwise:5", tree, head_path(mobilenet)) == []  # all 3 x 3
+
+
+def test_depthwise_with_a_kernel_size_picks_the_large_kernels():
+    model, _, _ = build_model("efficientnet_lite0", "none", 2)
+    tree = LayerTree(model)
+    large = parse_spec("depthwise:5", tree, head_path(model))
+    assert large == [f"blocks.{b}.{i}.conv_dw" for b, n in ((2, 2), (4, 3), (5, 4))
+                     for i in range(n)]
+    assert len(parse_spec("depthwise", tree, head_path(model))) == 16
+
+
 def test_frozen_spec_round_trips(mobilenet):
     tree = fresh(mobilenet)
     head = head_path(mobilenet)

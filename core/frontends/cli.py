@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                        ("feature-shift", int), ("ema", float)]:
         t.add_argument(f"--{flag}", type=kind)
     t.add_argument("--freeze", help="what the frozen phase freezes: backbone (default), bn, "
-                   "none, upto:PATH (all before PATH), through:PATH (PATH too), PATH or a range "
+                   "none, early (the high-resolution layers), depthwise (every depthwise "
+                   "convolution), depthwise:K (those with K x K kernels or larger), "
+                   "upto:PATH (all before PATH), through:PATH (PATH too), PATH or a range "
                    "like features.0-13 (comma-separated)")
     t.add_argument("--fit-data", action=argparse.BooleanOptionalAction, default=None,
                    help=f"fit the preset to the data: a folder of photos with fewer than "

@@ -29,6 +29,15 @@ def _bn_types() -> tuple:
     return nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm
 
 
+def is_depthwise(module, min_kernel: int = 1) -> bool:
+    """A depthwise convolution (one spatial filter per channel: MobileNet, EfficientNet) whose
+    kernel is at least ``min_kernel`` wide."""
+    from torch import nn
+
+    return isinstance(module, nn.Conv2d) and 1 < module.groups == module.in_channels \
+        == module.out_channels and min(module.kernel_size) >= min_kernel
+
+
 @dataclass(eq=False)
 class LayerNode:
     path: str
@@ -183,8 +192,10 @@ def parse_spec(spec: str, tree: LayerTree, head: str, arch: str | None = None) -
     """Expand a freeze spec into module paths.
 
     Items are comma-separated: ``backbone`` (all but the head, the lesson's phase 1), ``none``,
-    ``all``, ``bn`` (every BatchNorm), ``early`` (the network's high-resolution layers, see
-    core.catalog; needs ``arch``), ``upto:PATH`` (every layer before PATH in forward order, PATH itself
+    ``all``, ``bn`` (every BatchNorm), ``depthwise`` (every depthwise convolution),
+    ``depthwise:K`` (those with kernels of K x K or more: a CPU computes the weight gradients
+    of 5 x 5 ones 14-28x slower than of 3 x 3 ones, bench/depthwise_grad.py), ``early`` (the
+    network's high-resolution layers, see core.catalog; needs ``arch``), ``upto:PATH`` (every layer before PATH in forward order, PATH itself
     stays trainable), ``through:PATH`` (the same and PATH itself), a module path, or a range ``features.0-13``.
     """
     from core.catalog import EARLY_LAYERS
@@ -205,6 +216,8 @@ def parse_spec(spec: str, tree: LayerTree, head: str, arch: str | None = None) -
             paths += _siblings_outside(tree, head)
         elif item == "bn":
             paths += [n.path for n in tree if isinstance(n.module, _bn_types())]
+        elif m := re.fullmatch(r"depthwise(?::(\d+))?", item):
+            paths += [n.path for n in tree if is_depthwise(n.module, int(m.group(1) or 1))]
         elif item.startswith("upto:"):
             paths += _before(tree, item[5:])
         elif item.startswith("through:"):
