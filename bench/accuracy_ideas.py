@@ -13,6 +13,7 @@ label smoothing.
 from __future__ import annotations
 
 import argparse
+import re
 import os
 import tempfile
 import time
@@ -27,7 +28,7 @@ DEFAULT_VARIANTS = ["fast-cpu=", "shift1=feature_shift:1", "smooth0.1=label_smoo
 def parse_variant(text: str) -> tuple[str, dict]:
     name, _, settings = text.partition("=")
     changes = {}
-    for item in filter(None, settings.split(",")):
+    for item in filter(None, re.split(r",(?=\w+:)", settings)):  # a value may hold commas
         key, _, value = item.partition(":")
         changes[key] = setting_value(key, value)
     return name, changes
