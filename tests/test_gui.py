@@ -239,8 +239,9 @@ def test_fast_cpu_preset_carries_its_freeze_plan(qtbot):
     form = w.train_tab.form
     form.preset.setCurrentIndex(form.preset.findData("fast-cpu"))
     config = w.build_config()
-    assert (config.model, config.freeze, config.image_size) == ("efficientnet_lite0", "early", 176)
-    assert config.backbone_lr_factor == pytest.approx(0.1) and config.scheduler == "cosine"
+    assert (config.model, config.freeze, config.image_size) == (
+        "efficientnet_lite0", "early,depthwise:5", 176)
+    assert config.backbone_lr_factor == pytest.approx(0.2) and config.scheduler == "cosine"
     assert config.ema == pytest.approx(0.998) and config.tta  # form fields, not dropped
 
 
