@@ -13,8 +13,8 @@ label smoothing.
 from __future__ import annotations
 
 import argparse
-import re
 import os
+import re
 import tempfile
 import time
 
@@ -27,8 +27,14 @@ DEFAULT_VARIANTS = ["fast-cpu=", "shift1=feature_shift:1", "smooth0.1=label_smoo
 
 def parse_variant(text: str) -> tuple[str, dict]:
     name, _, settings = text.partition("=")
+    from dataclasses import fields
+
+    from core.config import TrainConfig
+
+    keys = "|".join(f.name for f in fields(TrainConfig))
     changes = {}
-    for item in filter(None, re.split(r",(?=\w+:)", settings)):  # a value may hold commas
+    # a value may hold commas ("freeze:early,depthwise:5"): split only before a setting's name
+    for item in filter(None, re.split(rf",(?=(?:{keys}):)", settings)):
         key, _, value = item.partition(":")
         changes[key] = setting_value(key, value)
     return name, changes

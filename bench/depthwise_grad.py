@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/depthwise_grad.py [--threads 2]
 
-For each depthwise convolution that trains in fast-cpu's EfficientNet-Lite0 at 176 px
-(16-image micro-batches, channels_last), times the forward pass, the input gradient and the
-weight gradient, and then one whole training step of the layers after the cached prefix with
-those weights trainable and frozen. Ratios only mean something within one run.
+For depthwise convolutions of the shapes that train in fast-cpu's EfficientNet-Lite0 at
+176 px (3 x 3 and 5 x 5 kernels, 16-image micro-batches, channels_last), times the forward
+pass, the input gradient and the weight gradient; then one whole training step of the layers
+after the cached prefix with those filters trainable and frozen. Ratios only mean something
+within one run.
 """
 from __future__ import annotations
 
