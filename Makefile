@@ -1,14 +1,16 @@
 # Two commands set everything up on a fresh machine: `make run` and `make test`.
-# The ~5.5 GB torch venv lives under ~/.cache keyed by a hash of requirements.txt, so a
-# fresh clone (CI, a second checkout) reuses it; .venv is a link to it.
+# The ~5.5 GB torch venv lives under ~/.cache keyed by a hash of the requirement files, so a
+# fresh clone (CI, a second checkout) reuses it; .venv is a link to it. constraints.txt pins
+# every package they pull in (make lock rewrites it from the current venv).
 PYTHON ?= python3
-REQ_HASH := $(shell sha256sum requirements.txt | cut -c1-16)
+REQ_FILES := requirements.txt requirements-dev.txt constraints.txt
+REQ_HASH := $(shell cat $(REQ_FILES) | sha256sum | cut -c1-16)
 CACHE_DIR ?= $(HOME)/.cache/transferlab
 VENV_DIR := $(CACHE_DIR)/venv-$(REQ_HASH)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test venv system-deps bench dist dist-test lint clean
+.PHONY: run test venv system-deps bench dist dist-test lint clean lock
 
 venv: $(VENV)/.ready-$(REQ_HASH) system-deps
 
@@ -23,13 +25,13 @@ system-deps:
 		echo "Could not install them (not root?): install the packages above by hand."; \
 	fi
 
-$(VENV)/.ready-$(REQ_HASH): requirements.txt
+$(VENV)/.ready-$(REQ_HASH): $(REQ_FILES)
 	@if [ ! -f "$(VENV_DIR)/.complete" ]; then \
 		echo "Creating the Python environment in $(VENV_DIR) (first time only, a few minutes)"; \
 		rm -rf "$(VENV_DIR)" && mkdir -p "$(CACHE_DIR)" && \
 		$(PYTHON) -m venv "$(VENV_DIR)" && \
 		"$(VENV_DIR)/bin/python" -m pip install --quiet --upgrade pip && \
-		"$(VENV_DIR)/bin/python" -m pip install --quiet -r requirements.txt && \
+		"$(VENV_DIR)/bin/python" -m pip install --quiet -r requirements-dev.txt -c constraints.txt && \
 		touch "$(VENV_DIR)/.complete"; \
 	fi
 	@rm -rf $(VENV) && ln -s "$(VENV_DIR)" $(VENV)
@@ -63,6 +65,10 @@ dist-test: venv
 
 lint: venv
 	$(VENV)/bin/lint-imports
+
+# Rewrite constraints.txt from the current environment (after changing a requirement file).
+lock:
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
 
 clean:
 	rm -rf build dist .pytest_cache
