@@ -1,12 +1,16 @@
-"""TransferLab entry point: the desktop app, or the CLI when given a command."""
+"""TransferLab entry point: the desktop app, or the CLI when given a command.
+
+``python main.py …`` and the installed ``transferlab …`` command (pyproject.toml) both call
+``run``.
+"""
 import multiprocessing
 import sys
 
-CLI_COMMANDS = {"train", "predict", "evaluate", "export"}
-
 
 def main(argv: list[str]) -> int:
-    if argv and (argv[0] in CLI_COMMANDS or argv[0] in ("-h", "--help")):
+    from core.frontends.cli import is_cli
+
+    if is_cli(argv):
         from core.frontends.cli import main as cli_main
 
         return cli_main(argv)
@@ -15,9 +19,13 @@ def main(argv: list[str]) -> int:
     return run_app(argv)
 
 
-if __name__ == "__main__":
+def run() -> None:
     multiprocessing.freeze_support()  # first: the packaged app re-enters here in child processes
     from core.allocator import ensure_tuned
 
     ensure_tuned()  # restarts this process once with the faster malloc setting (core/allocator.py)
     sys.exit(main(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    run()

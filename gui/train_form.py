@@ -1,13 +1,19 @@
-"""The hyper-parameter form with presets; reads and writes plain dicts of TrainConfig keys."""
+"""The hyper-parameter form with presets; reads and writes plain dicts of TrainConfig keys.
+
+Ranges, defaults, choices and tooltips come from the settings' one description in core
+(core.config.OPTIONS), so the form accepts exactly what a run accepts; this module only lays
+the widgets out (which settings, in what order, labels, step sizes).
+"""
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QSpinBox,
                                QWidget)
 
-from core.config import (BN_POLICIES, HEAD_INITS, OPTIMIZERS, PRECISIONS, PRESETS,
-                         SCHEDULERS, TrainConfig)
-from core.recipe import PHOTO_SIZE, SMALL_EPOCHS, SMALL_PER_CLASS
+from core.config import DEFAULTS, OPTIONS, PRESETS, help_text, value_type
 
 CUSTOM = "custom"
 PRESET_NOTES = {"seed": "the lesson's recipe, slow on CPU", "fast-cpu": "cached early layers",
@@ -20,10 +26,33 @@ FIELD_LABELS = {"freeze_epochs": "Frozen epochs", "lr": "Learning rate",
                 "ema": "Weight average", "tta": "Test-time flips",
                 "head_init": "New head starts", "fit_data": "Fit to data", "device": "Device",
                 "freeze": "Frozen layers"}
+# The form's settings, in order (the Model tab sets model, weights and freeze).
+FORM_KEYS = ("epochs", "freeze_epochs", "lr", "unfreeze_lr_factor", "backbone_lr_factor",
+             "weight_decay", "optimizer", "scheduler", "batch_size", "image_size", "val_split",
+             "limit", "flip", "label_smoothing", "ema", "tta", "head_init", "fit_data",
+             "bn_policy", "seed", "device", "precision")
+CHECK_TEXTS = {"flip": "random horizontal flips", "tta": "image + its mirror",
+               "fit_data": "small photo folders"}
+STEPS = {"batch_size": 8, "image_size": 16, "limit": 500, "lr": 1e-4, "weight_decay": 0.01,
+         "unfreeze_lr_factor": 0.05, "backbone_lr_factor": 0.05, "val_split": 0.05,
+         "label_smoothing": 0.05, "ema": 0.001}
+ZERO_TEXTS = {"ema": "off"}  # what a 0 means, shown in its place
+INT_MAX = 2**31 - 1  # a QSpinBox's largest value: "no upper limit"
+FLOAT_MAX = 1e6  # a FloatSpin's, likewise
+FLOAT_TICK = 1e-12  # the nearest a FloatSpin's end comes to an open end of core's range
+DECIMALS = 17  # QDoubleSpinBox rounds to these: enough to keep any setting's value exactly
+DATA_COMBOS = ("device",)  # combos whose value is the item's data, not its text
 
 
 def field_label(key: str) -> str:
     return FIELD_LABELS.get(key, key.replace("_", " ").capitalize())
+
+
+def tooltip(key: str) -> str:
+    """The setting's help from core, other settings named by their labels (rich text, so Qt
+    wraps it)."""
+    text = help_text(key, refer=lambda other: f"'{field_label(other)}'")
+    return f"<p>{html.escape(text[:1].upper() + text[1:], quote=False)}</p>"
 
 
 def preset_title(name: str) -> str:
@@ -37,23 +66,64 @@ def preset_tooltip(name: str) -> str:
             f"{PRESET_NOTES.get(name, '')}")
 
 
-DATA_COMBOS = ("device",)  # combos whose value is the item's data, not its text
+def widget_range(key: str) -> tuple[float, float]:
+    """The spin box's ends: core's range, an open end moved to the nearest value the widget
+    holds, no end = the widget's largest; a setting that may be None (e.g. the image limit)
+    gets one value below the range, shown as what None means."""
+    rng, (kind, nullable) = OPTIONS[key].range, value_type(key)
+    tick = 1 if kind is int else FLOAT_TICK
+    top = INT_MAX if kind is int else FLOAT_MAX
+    lo = rng.low + tick * rng.low_open - tick * nullable
+    hi = top if rng.high is None else rng.high - tick * rng.high_open
+    return lo, hi
 
 
-def _spin(lo, hi, value, step=1) -> QSpinBox:
-    w = QSpinBox()
-    w.setRange(lo, hi)
-    w.setSingleStep(step)
-    w.setValue(value)
-    return w
+class FloatSpin(QDoubleSpinBox):
+    """A number shown as written ("0.0003", "1e-05", "0.9995") and kept exactly; a plain
+    QDoubleSpinBox shows a fixed number of decimals and rounds the value to them."""
+
+    def __init__(self):
+        super().__init__()
+        self.setDecimals(DECIMALS)
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt's name
+        return f"{value:.10g}"
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int):
+        try:
+            inside = self.minimum() <= float(text) <= self.maximum()
+        except ValueError:
+            inside = False
+        return (QValidator.Acceptable if inside else QValidator.Intermediate), text, pos
 
 
-def _dspin(lo, hi, value, decimals, step) -> QDoubleSpinBox:
-    w = QDoubleSpinBox()
-    w.setRange(lo, hi)
-    w.setDecimals(decimals)
-    w.setSingleStep(step)
-    w.setValue(value)
+def make_widget(key: str) -> QWidget:
+    """A widget for one setting, with core's range or choices, default and help."""
+    kind, _ = value_type(key)
+    option, default = OPTIONS[key], DEFAULTS[key]
+    if kind is bool:
+        w = QCheckBox(CHECK_TEXTS.get(key, ""))
+        w.setChecked(default)
+    elif key in DATA_COMBOS:
+        w = QComboBox()
+        w.addItem(f"{default} (looking for GPUs…)", default)
+    elif option.choices:
+        w = QComboBox()
+        w.addItems(list(option.choices))
+        w.setCurrentText(default)
+    else:
+        w = QSpinBox() if kind is int else FloatSpin()
+        w.setRange(*widget_range(key))
+        w.setSingleStep(STEPS.get(key, 1 if kind is int else 0.01))
+        w.setSpecialValueText(option.none_means or ZERO_TEXTS.get(key, ""))
+        w.setValue(w.minimum() if default is None else default)
+    w.setToolTip(tooltip(key))
     return w
 
 
@@ -63,57 +133,13 @@ class TrainForm(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        d = TrainConfig()
         self.preset = QComboBox()
         self.preset.addItem("custom", CUSTOM)
         for name in PRESETS:
             self.preset.addItem(preset_title(name), name)
             self.preset.setItemData(self.preset.count() - 1, preset_tooltip(name),
                                     Qt.ToolTipRole)
-        self.fields = {
-            "epochs": _spin(1, 500, d.epochs),
-            "freeze_epochs": _spin(0, 500, d.freeze_epochs),
-            "lr": _dspin(1e-6, 10.0, d.lr, 6, 1e-4),
-            "unfreeze_lr_factor": _dspin(0.0001, 10.0, d.unfreeze_lr_factor, 4, 0.05),
-            "backbone_lr_factor": _dspin(0.0001, 10.0, d.backbone_lr_factor, 4, 0.05),
-            "weight_decay": _dspin(0.0, 1.0, d.weight_decay, 4, 0.01),
-            "optimizer": self._combo(OPTIMIZERS, d.optimizer),
-            "scheduler": self._combo(SCHEDULERS, d.scheduler),
-            "batch_size": _spin(1, 1024, d.batch_size, 8),
-            "image_size": _spin(32, 512, d.image_size, 16),
-            "val_split": _dspin(0.01, 0.9, d.val_split, 2, 0.05),
-            "limit": _spin(0, 10_000_000, 0, 500),
-            "flip": QCheckBox("random horizontal flips"),
-            "label_smoothing": _dspin(0.0, 0.99, d.label_smoothing, 2, 0.05),
-            "ema": _dspin(0.0, 0.9999, d.ema, 4, 0.001),
-            "tta": QCheckBox("image + its mirror"),
-            "head_init": self._combo(HEAD_INITS, d.head_init),
-            "fit_data": QCheckBox("small photo folders"),
-            "bn_policy": self._combo(BN_POLICIES, d.bn_policy),
-            "seed": _spin(0, 2**31 - 1, d.seed),
-            "device": self._device_combo(),
-            "precision": self._combo(PRECISIONS, d.precision),
-        }
-        self.fields["limit"].setSpecialValueText("all images")
-        self.fields["bn_policy"].setToolTip(
-            "frozen-eval: frozen BatchNorm keeps its ImageNet statistics\n"
-            "eval: every BatchNorm keeps them, also after unfreezing\n"
-            "train: every BatchNorm updates them (the lesson's behaviour)")
-        self.fields["ema"].setSpecialValueText("off")
-        self.fields["ema"].setToolTip("Decay of an average of the weights that validation and "
-                                      "model.pt use (e.g. 0.998); off = the raw weights")
-        self.fields["tta"].setToolTip("Validation, predictions, evaluations and exports average "
-                                      "the network's output on each image and its mirror image")
-        self.fields["head_init"].setToolTip(
-            "random: a fresh layer\nimagenet: each class starts as the ImageNet class its "
-            "training images look most like (ants -> 'ant')")
-        self.fields["fit_data"].setToolTip(
-            f"With fewer than {SMALL_PER_CLASS} photos per class: only the head trains, it "
-            f"starts from the matching ImageNet classes, at {PHOTO_SIZE} px or more, for "
-            f"{SMALL_EPOCHS}+ epochs (the log says what changed)")
-        self.fields["precision"].setToolTip(
-            "auto: bf16 on GPUs that support it, full 32-bit floats elsewhere\n"
-            "16-mixed: fp16 with loss scaling (GPUs only)")
+        self.fields = {key: make_widget(key) for key in FORM_KEYS}
         form = QFormLayout(self)
         form.addRow("Preset", self.preset)
         for key, w in self.fields.items():
@@ -123,20 +149,6 @@ class TrainForm(QWidget):
             signal.connect(self._edited)
         self.preset.currentIndexChanged.connect(self._preset_chosen)
         self._applying = False
-
-    @staticmethod
-    def _combo(items, value) -> QComboBox:
-        w = QComboBox()
-        w.addItems(list(items))
-        w.setCurrentText(value)
-        return w
-
-    @staticmethod
-    def _device_combo() -> QComboBox:
-        w = QComboBox()
-        w.addItem("auto (looking for GPUs…)", "auto")
-        w.setToolTip("auto picks a CUDA GPU, then Apple's MPS, then the CPU")
-        return w
 
     def set_devices(self, found: list[tuple[str, str]]) -> None:
         """What PyTorch found, best first: [(value, description)], e.g. ("cuda:0",
@@ -174,9 +186,10 @@ class TrainForm(QWidget):
                 out[key] = w.currentData()
             elif isinstance(w, QComboBox):
                 out[key] = w.currentText()
+            elif OPTIONS[key].none_means and w.value() == w.minimum():
+                out[key] = None
             else:
                 out[key] = w.value()
-        out["limit"] = out["limit"] or None
         return out
 
     def set_values(self, values: dict) -> None:
@@ -184,7 +197,7 @@ class TrainForm(QWidget):
         try:
             for key, value in values.items():
                 w = self.fields.get(key)
-                if w is None or value is None and key != "limit":
+                if w is None or value is None and not OPTIONS[key].none_means:
                     continue
                 if isinstance(w, QCheckBox):
                     w.setChecked(bool(value))
@@ -195,7 +208,7 @@ class TrainForm(QWidget):
                 elif isinstance(w, QComboBox):
                     w.setCurrentText(str(value))
                 else:
-                    w.setValue(value or 0)
+                    w.setValue(w.minimum() if value is None else value)
         finally:
             self._applying = False
 

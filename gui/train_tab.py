@@ -17,7 +17,7 @@ from core.events import epoch_line
 from gui.chart_marks import change_marker
 from gui.dialogs import save_with_dialog, show_error, show_info, show_progress
 from gui.elided_label import ElidedLabel
-from gui.train_form import TrainForm, field_label
+from gui.train_form import TrainForm, field_label, tooltip
 
 
 class TrainTab(QWidget):
@@ -135,7 +135,7 @@ class TrainTab(QWidget):
         self.data_chosen, self.val_source = True, val_source
         field = self.form.fields["val_split"]
         field.setToolTip(f"Not used: the data has its own validation set ({val_source})."
-                         if val_source else "Share of the training images held out")
+                         if val_source else tooltip("val_split"))
         field.setEnabled(not val_source and not self.running)
         self.set_ready(self._ready)
 

@@ -15,6 +15,7 @@ from core.inference.predict import load_model_file, predict_paths
 from core.models import build_model
 from core.models.model_file import model_payload
 from core.preprocess import Preprocessing, to_input_array
+from core.version import PROVENANCE_KEY, made_by
 from tests.conftest import REPO, make_folder, make_image
 
 SIZE = 32
@@ -56,6 +57,7 @@ def test_round_trip_every_architecture(arch, tmp_path, folder):
         meta = json.loads(metadata_path(out).read_text())
         assert meta["classes"] == ["class_0", "class_1", "class_2"]
         assert meta["preprocessing"]["image_size"] == SIZE and "resize_rule" in meta["preprocessing"]
+        assert meta[PROVENANCE_KEY] == made_by()  # this version, with torch's and timm's
         assert sorted(p.name for p in out.parent.iterdir()) == sorted([out.name, metadata_path(out).name] + (
             ["model.onnx", "model.onnx.json"] if fmt == "pt2" else []))
     assert [line.split(" against")[0] for line in lines] == ["verified onnx", "verified pt2"]
@@ -66,6 +68,7 @@ def test_round_trip_every_architecture(arch, tmp_path, folder):
     om = load_onnx(tmp_path / "out" / "model.onnx")
     inside = json.loads(om.session.get_modelmeta().custom_metadata_map["transferlab"])
     assert inside["classes"] == meta["classes"] and inside["input"]["layout"] == "NCHW"
+    assert inside[PROVENANCE_KEY] == made_by()
     ours = predict_files(om, [folder], topk=3)
     theirs = predict_paths(load_model_file(model), [folder], topk=3)
     assert [r.path for r in ours] == [r.path for r in theirs] and len(ours) == 15

@@ -1,16 +1,24 @@
-"""Command line: ``train``, ``predict`` and ``evaluate`` over the same engine as the GUI.
+"""Command line: ``train``, ``predict``, ``evaluate`` and ``export`` over the same engine as
+the GUI.
 
-User mistakes end with one clear line on stderr and exit code 2; no traceback.
+Each subcommand is a ``Command``: a name, a line of help, a function that adds its arguments
+to its own parser and a function that runs it and returns the exit code. Adding one is
+adding a ``Command`` to ``COMMANDS`` (its functions may live in their own module). User
+mistakes end with one clear line on stderr and exit code 2; no traceback.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
+from typing import Callable
 
 from core.catalog import EXPORT_FORMATS
 from core.errors import TransferLabError
+from core.frontends.config_flags import config_from_args  # noqa: F401 - (callers import it here)
 
 EXIT_USER_ERROR = 2
+HELP_FLAGS = ("-h", "--help", "-V", "--version")
 
 
 class Parser(argparse.ArgumentParser):
@@ -18,6 +26,29 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(EXIT_USER_ERROR, f"error: {message} (see {self.prog} --help)\n")
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+class _Version(argparse.Action):
+    """``--version``: TransferLab's version with torch's and timm's (read without importing
+    them, so it answers at once)."""
+
+    def __init__(self, option_strings, dest, **kw):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the version (and torch's and timm's) and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from core.version import version_text
+
+        print(version_text())  # stdout, as argparse's own version action and other tools do
+        parser.exit(0)
 
 
 def positive_int(text: str) -> int:
@@ -43,82 +74,27 @@ def _printable_streams() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.catalog import MODEL_NAMES
-    from core.config import BN_POLICIES, HEAD_INITS, OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS
-    from core.recipe import FIT_KEYS, PHOTO_SIZE, SMALL_EPOCHS, SMALL_PER_CLASS
-
     p = Parser(prog="transferlab", description="Transfer learning for image "
                                 "classifiers. Without a command, opens the desktop app.")
-    sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="fine-tune a pretrained network")
-    t.add_argument("--model", choices=MODEL_NAMES)
-    t.add_argument("--weights", help="imagenet (default), none, or a state-dict file")
-    t.add_argument("--data", help="cifar10, cifar100, an image folder or a .tar.gz of one")
-    t.add_argument("--preset", choices=sorted(PRESETS), help="seed = the lesson's recipe")
-    for flag, kind in [("epochs", int), ("freeze-epochs", int), ("lr", float),
-                       ("batch-size", int), ("image-size", int), ("val-split", float),
-                       ("limit", int), ("seed", int), ("threads", int), ("log-every", int),
-                       ("unfreeze-lr-factor", float), ("weight-decay", float),
-                       ("backbone-lr-factor", float), ("label-smoothing", float),
-                       ("feature-shift", int), ("ema", float)]:
-        t.add_argument(f"--{flag}", type=kind)
-    t.add_argument("--freeze", help="what the frozen phase freezes: backbone (default), bn, "
-                   "none, early (the high-resolution layers), depthwise (every depthwise "
-                   "convolution), depthwise:K (those with K x K kernels or larger), "
-                   "upto:PATH (all before PATH), through:PATH (PATH too), PATH or a range "
-                   "like features.0-13 (comma-separated)")
-    t.add_argument("--fit-data", action=argparse.BooleanOptionalAction, default=None,
-                   help=f"fit the preset to the data: a folder of photos with fewer than "
-                   f"{SMALL_PER_CLASS} per class trains only the head, from matched ImageNet "
-                   f"classes when they match, at {PHOTO_SIZE} px or more, for "
-                   f"{SMALL_EPOCHS}+ epochs (on in the fast presets; off by itself when any of "
-                   f"{', '.join('--' + k.replace('_', '-') for k in FIT_KEYS)} is given)")
-    t.add_argument("--optimizer", choices=OPTIMIZERS)
-    t.add_argument("--head-init", choices=HEAD_INITS,
-                   help="random (default), or imagenet: each class's row of the new head "
-                   "starts as the ImageNet class its training images look most like")
-    t.add_argument("--scheduler", choices=SCHEDULERS)
-    t.add_argument("--flip", action="store_true", default=None, help="random horizontal flips")
-    t.add_argument("--tta", action="store_true", default=None,
-                   help="test-time flip averaging: validate and predict on each image and its "
-                        "mirror image (model.pt remembers it)")
-    t.add_argument("--bn", dest="bn_policy", choices=BN_POLICIES,
-                   help="BatchNorm statistics: frozen-eval (default: frozen layers keep theirs), "
-                   "eval (all keep theirs, also after unfreezing), train (the lesson's way)")
-    t.add_argument("--device", help="auto (default: CUDA, then MPS, then CPU), cpu, cuda, "
-                   "cuda:N or mps")
-    t.add_argument("--precision", choices=PRECISIONS,
-                   help="auto (default: bf16 on CUDA GPUs that support it, else 32), 32, bf16, "
-                   "16-mixed")
-    t.add_argument("--compile", action="store_true", default=None,
-                   help="torch.compile the layers that train (slow start, faster epochs)")
-    t.add_argument("--out", help="run folder (default: a new one under the runs folder)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out")
-    pr = sub.add_parser("predict", help="classify images")
-    pr.add_argument("model_file", nargs="?", help="a model.pt from a training run, or an "
-                    "exported .onnx file (run with onnxruntime alone)")
-    pr.add_argument("images", nargs="*", help="image files or folders")
-    pr.add_argument("--model", choices=MODEL_NAMES, help="a plain ImageNet model instead")
-    pr.add_argument("--topk", type=int, default=1)
-    ev = sub.add_parser("evaluate", help="per-class metrics, confusion matrix and accuracy")
-    ev.add_argument("model_file")
-    ev.add_argument("--data", help="folder with one sub-folder per class (default: the run's "
-                    "own validation split)")
-    ev.add_argument("--json", help="also write the metrics JSON here")
-    ev.add_argument("--batch-size", type=positive_int, default=64)
-    ex = sub.add_parser("export", help="ONNX or torch.export file, verified against PyTorch")
-    ex.add_argument("model_file")
-    ex.add_argument("--format", required=True, choices=EXPORT_FORMATS)
-    ex.add_argument("--out", required=True, help="the file to write")
+    p.add_argument("-V", "--version", action=_Version)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        parser = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.arguments(parser)
+        parser.set_defaults(run=command.run)
     return p
+
+
+def is_cli(argv: list[str]) -> bool:
+    """Whether ``main.py ARGV`` asks for the command line rather than the app."""
+    return bool(argv) and (argv[0] in {c.name for c in COMMANDS} or argv[0] in HELP_FLAGS)
 
 
 def main(argv: list[str] | None = None) -> int:
     _printable_streams()
     args = build_parser().parse_args(argv)
     try:
-        return {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate,
-                "export": cmd_export}[args.command](args)
+        return args.run(args)
     except TransferLabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -127,27 +103,19 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def config_from_args(args, validate: bool = True):
-    from core.config import TrainConfig, apply_preset
-    from core.recipe import FIT_KEYS
+# --- train ------------------------------------------------------------------------------------
+def train_arguments(p: argparse.ArgumentParser) -> None:
+    from core.config import PRESETS
+    from core.frontends.config_flags import add_config_flags
 
-    cfg, given = TrainConfig(), set()
-    if args.preset:
-        apply_preset(cfg, args.preset)
-    for key in ("model", "weights", "data", "epochs", "freeze_epochs", "lr", "batch_size",
-                "image_size", "val_split", "limit", "seed", "threads", "log_every", "freeze",
-                "optimizer", "scheduler", "flip", "bn_policy", "unfreeze_lr_factor",
-                "weight_decay", "backbone_lr_factor", "label_smoothing", "feature_shift", "ema", "tta",
-                "head_init", "device", "precision", "compile"):
-        value = getattr(args, key, None)
-        if value is not None:
-            setattr(cfg, key, value)
-            given.add(key)
-    if getattr(args, "fit_data", None) is not None:
-        cfg.fit_data = args.fit_data
-    elif given & set(FIT_KEYS):  # a setting asked for by name wins over the preset's fitting
-        cfg.fit_data = False
-    return cfg.validate() if validate else cfg
+    p.add_argument("--preset", choices=sorted(PRESETS), help="a named recipe (seed = the "
+                   "lesson's); --config and the settings below override it")
+    p.add_argument("--config", metavar="FILE", help="settings from a JSON file, e.g. a run's "
+                   "own config.json to repeat that run exactly; the settings below override it")
+    p.add_argument("--out", help="run folder (default: a new one under the runs folder)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out, with its "
+                   f"own settings (may change: {', '.join(sorted(RESUME_MAY_CHANGE))})")
+    add_config_flags(p)
 
 
 def cmd_train(args) -> int:
@@ -159,6 +127,9 @@ def cmd_train(args) -> int:
     if args.resume:
         if not args.out:
             raise TransferLabError("--resume needs --out RUN_FOLDER.")
+        if args.config:
+            raise TransferLabError("--resume continues a run with its own config.json; "
+                                   "--config starts a new one (leave one of them out).")
         cfg = _resume_config(args.out, args)
     else:
         cfg = config_from_args(args)
@@ -182,27 +153,61 @@ RESUME_MAY_CHANGE = {"epochs", "device", "precision", "threads", "compile", "log
 def _resume_config(run_dir, args):
     from pathlib import Path
 
-    from core.config import TrainConfig
+    from core.config import PRESETS, flag
+    from core.frontends.config_flags import given_settings
     from core.training.run_folder import read_config
 
     cfg = read_config(run_dir)
     path = Path(run_dir) / "config.json"
-    given = config_from_args(args, validate=False)
-    defaults = TrainConfig()
-    for key, value in vars(given).items():
-        if getattr(args, key, None) is None and getattr(defaults, key) == value:
-            continue  # not given on this command line
+    given = dict(PRESETS[args.preset] if args.preset else {}, **given_settings(args))
+    for key, value in given.items():
         if key in RESUME_MAY_CHANGE:
             setattr(cfg, key, value)
         elif value != getattr(cfg, key):
             raise TransferLabError(
                 f"--resume continues the run as it was configured: {key} is "
-                f"{getattr(cfg, key)!r} in {path}, not {value!r}. Start a new run (another "
-                f"--out) to change it.")
+                f"{getattr(cfg, key)!r} in {path}, not {value!r} ({flag(key)}). Start a new "
+                f"run (another --out) to change it.")
     return cfg.validate()
 
 
+# --- predict ----------------------------------------------------------------------------------
+def predict_arguments(p: argparse.ArgumentParser) -> None:
+    from core.catalog import MODEL_NAMES
+
+    p.add_argument("model_file", nargs="?", help="a model.pt from a training run, or an "
+                   "exported .onnx file (run with onnxruntime alone)")
+    p.add_argument("images", nargs="*", help="image files or folders")
+    p.add_argument("--model", choices=MODEL_NAMES, help="a plain ImageNet model instead")
+    p.add_argument("--topk", type=positive_int, default=1, help="classes per image "
+                   "(default: 1)")
+    p.add_argument("--json", metavar="FILE", help="also write one JSON record per input, "
+                   "skipped files included with the reason ('-': standard output instead of "
+                   "the table)")
+    p.add_argument("--csv", metavar="FILE", help="the same records as CSV ('-': standard "
+                   "output)")
+
+
 def cmd_predict(args) -> int:
+    from core.frontends import records
+
+    if args.json == records.STDOUT and args.csv == records.STDOUT:
+        raise TransferLabError("--json - and --csv - cannot both go to standard output; "
+                               "give one of them a file.")
+    results = _predict(args)
+    recs = [records.record(r) for r in results]
+    if args.json:
+        records.write(records.to_json(recs), args.json)
+    if args.csv:
+        records.write(records.to_csv(recs, args.topk), args.csv)
+    if records.STDOUT not in (args.json, args.csv):
+        for r in results:
+            print(f"{r.path}\tskipped: {r.error}" if r.error else
+                  f"{r.path}\t" + "\t".join(f"{c}\t{p:.4f}" for c, p in r.topk))
+    return 0 if any(not r.error for r in results) else EXIT_USER_ERROR
+
+
+def _predict(args) -> list:
     images = list(args.images)
     if args.model:
         if args.model_file:
@@ -219,15 +224,10 @@ def cmd_predict(args) -> int:
         run = _torch_predictor(None, args.model_file)
     if not images:
         raise TransferLabError("No images given.")
-    results = run(images, max(1, args.topk))
+    results = run(images, args.topk)
     if not results:
         raise TransferLabError("No image files found in the given paths.")
-    for r in results:
-        if r.error:
-            print(f"{r.path}\tskipped: {r.error}")
-        else:
-            print(f"{r.path}\t" + "\t".join(f"{c}\t{p:.4f}" for c, p in r.topk))
-    return 0 if any(not r.error for r in results) else EXIT_USER_ERROR
+    return results
 
 
 def _torch_predictor(imagenet_name, model_file):
@@ -235,6 +235,15 @@ def _torch_predictor(imagenet_name, model_file):
 
     lm = load_imagenet_model(imagenet_name) if imagenet_name else load_model_file(model_file)
     return lambda files, k: predict_paths(lm, files, k)
+
+
+# --- evaluate and export ----------------------------------------------------------------------
+def evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model_file")
+    p.add_argument("--data", help="folder with one sub-folder per class (default: the run's "
+                   "own validation split)")
+    p.add_argument("--json", help="also write the metrics JSON here")
+    p.add_argument("--batch-size", type=positive_int, default=64)
 
 
 def cmd_evaluate(args) -> int:
@@ -261,9 +270,25 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def export_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model_file")
+    p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    p.add_argument("--out", required=True, help="the file to write")
+
+
 def cmd_export(args) -> int:
     from core.inference.export import export_model
 
     report = export_model(args.model_file, args.format, args.out, log=print)
     print(f"exported: {report.path} (+ {report.metadata_path.name})")
     return 0
+
+
+COMMANDS = (
+    Command("train", "fine-tune a pretrained network", train_arguments, cmd_train),
+    Command("predict", "classify images", predict_arguments, cmd_predict),
+    Command("evaluate", "per-class metrics, confusion matrix and accuracy", evaluate_arguments,
+            cmd_evaluate),
+    Command("export", "ONNX or torch.export file, verified against PyTorch", export_arguments,
+            cmd_export),
+)

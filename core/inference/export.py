@@ -25,6 +25,7 @@ from core.inference.onnx_predict import (INPUT_NAME, METADATA_KEY, OUTPUT_NAME, 
                                          metadata_path)
 from core.inference.predict import LoadedModel, load_model_file, preprocess
 from core.paths import atomic_path, write_text_atomic
+from core.version import stamp
 
 FORMATS = EXPORT_FORMATS  # (core.catalog: the CLI and GUI list them before torch loads)
 TOLERANCE = 1e-4  # largest allowed |p_exported - p_pytorch| over every image and class
@@ -67,7 +68,7 @@ def export_model(model_path: str | Path, fmt: str, out: str | Path,
     if out.is_dir():
         raise TransferLabError(f"{out} is a folder; give the file to write (e.g. model.{fmt}).")
     x, source = verification_inputs(lm, Path(model_path).expanduser().parent)
-    meta = export_metadata(lm.arch, lm.classes, lm.preprocessing, fmt)
+    meta = stamp(export_metadata(lm.arch, lm.classes, lm.preprocessing, fmt))
     with atomic_path(out) as tmp:
         with lm.lock:
             WRITERS[fmt](_exportable(lm), tmp, meta, x[:2])

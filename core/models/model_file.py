@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from core.errors import TransferLabError
+from core.version import stamp
 
 MODEL_FORMAT = "transferlab-model"
 MODEL_VERSION = 1
@@ -24,11 +25,11 @@ MODEL_VERSION = 1
 def model_payload(arch: str, model: nn.Module, classes: list[str], preprocessing: dict,
                   config: dict, metrics: dict) -> dict:
     """What ``model.pt`` holds (weights copied to the CPU, so a GPU run's file loads anywhere)."""
-    return {"format": MODEL_FORMAT, "version": MODEL_VERSION, "arch": arch,
-            "classes": list(classes), "preprocessing": preprocessing, "config": config,
-            "metrics": metrics,
-            "state_dict": {k: v.detach().to("cpu", copy=True)
-                           for k, v in model.state_dict().items()}}
+    return stamp({"format": MODEL_FORMAT, "version": MODEL_VERSION, "arch": arch,
+                  "classes": list(classes), "preprocessing": preprocessing, "config": config,
+                  "metrics": metrics,
+                  "state_dict": {k: v.detach().to("cpu", copy=True)
+                                 for k, v in model.state_dict().items()}})
 
 
 def safe_load(path: str | Path, what: str = "PyTorch file"):

@@ -14,6 +14,7 @@ from core.models.model_file import model_payload
 from core.paths import write_text_atomic
 from core.training.callbacks import TrainingCallback
 from core.training.run_folder import RunStore, read_batches, read_status, write_status
+from core.version import stamp
 
 CHECKPOINT_VERSION = 2
 FREEZE_CHANGES = "freeze_changes.json"  # every start, resume, schedule and user change
@@ -41,7 +42,7 @@ class Checkpointing(TrainingCallback):
             self._restore(loop)
             self.started = (read_status(self.store.dir) or {}).get("started", self.started)
         if loop.rt.dist.is_main:
-            self.store.write_config(loop.cfg.to_dict())
+            self.store.write_config(stamp(loop.cfg.to_dict()))
             self._status(loop, "running")
 
     def _status(self, loop, status: str, message: str = "") -> None:
