@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import numbers
 import re
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -196,6 +197,7 @@ class TrainConfig:
 OPTIONS: dict[str, Option] = {f.name: f.metadata["option"] for f in fields(TrainConfig)}
 DEFAULTS: dict[str, object] = TrainConfig().to_dict()
 TYPE_WORDS = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
+NUMBER_TYPES = {int: numbers.Integral, float: numbers.Real}  # numpy's numbers count too
 
 
 @cache
@@ -223,7 +225,7 @@ def value_problem(name: str, value) -> str:
     o, (kind, nullable) = OPTIONS[name], value_type(name)
     if value is None:
         return "" if nullable else f"{TYPE_WORDS[kind]}, got None"
-    ok_type = isinstance(value, (int, float) if kind is float else kind) and (
+    ok_type = isinstance(value, NUMBER_TYPES.get(kind, kind)) and (
         kind is bool or not isinstance(value, bool))
     if not ok_type:
         return f"{TYPE_WORDS[kind]}, got {value!r}"
