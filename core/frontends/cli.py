@@ -1,4 +1,5 @@
-"""Command line: ``train``, ``predict`` and ``evaluate`` over the same engine as the GUI.
+"""Command line: ``train``, ``predict``, ``evaluate``, ``export`` and ``runs`` over the same
+engine as the GUI.
 
 User mistakes end with one clear line on stderr and exit code 2; no traceback.
 """
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("model_file")
     ex.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     ex.add_argument("--out", required=True, help="the file to write")
+    _add_runs_command(sub)
     return p
 
 
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate,
-                "export": cmd_export}[args.command](args)
+                "export": cmd_export, "runs": cmd_runs}[args.command](args)
     except TransferLabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -173,33 +175,6 @@ def cmd_train(args) -> int:
         if trainer.runtime is not None:
             trainer.runtime.dist.close()
     return 0 if result.status == "finished" else 1
-
-
-# What --resume may change: how the run is executed, not what it computes.
-RESUME_MAY_CHANGE = {"epochs", "device", "precision", "threads", "compile", "log_every"}
-
-
-def _resume_config(run_dir, args):
-    from pathlib import Path
-
-    from core.config import TrainConfig
-    from core.training.run_folder import read_config
-
-    cfg = read_config(run_dir)
-    path = Path(run_dir) / "config.json"
-    given = config_from_args(args, validate=False)
-    defaults = TrainConfig()
-    for key, value in vars(given).items():
-        if getattr(args, key, None) is None and getattr(defaults, key) == value:
-            continue  # not given on this command line
-        if key in RESUME_MAY_CHANGE:
-            setattr(cfg, key, value)
-        elif value != getattr(cfg, key):
-            raise TransferLabError(
-                f"--resume continues the run as it was configured: {key} is "
-                f"{getattr(cfg, key)!r} in {path}, not {value!r}. Start a new run (another "
-                f"--out) to change it.")
-    return cfg.validate()
 
 
 def cmd_predict(args) -> int:
@@ -266,4 +241,59 @@ def cmd_export(args) -> int:
 
     report = export_model(args.model_file, args.format, args.out, log=print)
     print(f"exported: {report.path} (+ {report.metadata_path.name})")
+    return 0
+
+
+# --- resuming and listing runs (the rules and the files: core.runs) -----------------------------
+
+def _resume_config(run_dir, args):
+    """The run's recorded config with the settings given on this command line. The trainer
+    refuses those a resume may not change (core.runs.resume: --epochs, --device,
+    --precision, --threads, --compile and --log-every may change)."""
+    from core.config import TrainConfig
+    from core.runs import RunRecord
+
+    cfg = RunRecord(run_dir).config
+    given, defaults = config_from_args(args, validate=False), TrainConfig()
+    for key, value in vars(given).items():
+        if getattr(args, key, None) is not None or getattr(defaults, key) != value:
+            setattr(cfg, key, value)  # given here (or by --preset)
+    return cfg
+
+
+def _add_runs_command(sub) -> None:
+    r = sub.add_parser("runs", help="list training runs, as the Runs view does")
+    r.add_argument("folders", nargs="*", help="folders of runs, or run folders (default: the "
+                   "runs folder)")
+    r.add_argument("--json", action="store_true", help="print one JSON list (every run's "
+                   "summary and settings)")
+
+
+RUNS_COLUMNS = ("run", "date", "model", "data", "epochs", "best val acc", "wall time",
+                "status", "folder")
+
+
+def cmd_runs(args) -> int:
+    import json
+    from pathlib import Path
+
+    from core.frontends.console import format_duration
+    from core.paths import runs_dir
+    from core.runs.listing import list_runs
+
+    missing = [f for f in args.folders if not Path(f).expanduser().is_dir()]
+    if missing:
+        raise TransferLabError(f"Not a folder: {missing[0]}")
+    runs = list_runs([str(Path(f).expanduser()) for f in args.folders] or [str(runs_dir())])
+    if args.json:
+        print(json.dumps([r.to_json() for r in runs], indent=2))
+        return 0
+    rows = [(r.name, r.date, r.model, r.data, f"{r.epochs}/{r.planned_epochs}",
+             "" if r.best_val_acc is None else f"{r.best_val_acc:.2f}%",
+             format_duration(r.wall_s), r.status, r.path) for r in runs]
+    widths = [max(len(str(v)) for v in column) for column in zip(RUNS_COLUMNS, *rows)]
+    for row in (RUNS_COLUMNS, *rows):
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+    if not runs:
+        print("(no runs)")
     return 0
