@@ -13,7 +13,6 @@ gains only if one process cannot keep both cores busy.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import subprocess
 import sys
@@ -35,9 +34,9 @@ def train(cmd_prefix: list[str], threads: int, data: Path, out: Path, args) -> t
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, cwd=REPO, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
-    with open(out / "metrics.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    return float(rows[-1]["images_per_s"]), wall
+    from core.runs import read_metrics
+
+    return float(read_metrics(out)[-1]["images_per_s"]), wall
 
 
 def main() -> None:

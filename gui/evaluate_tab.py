@@ -173,7 +173,8 @@ class EvaluateTab(QWidget):
 
     def _show_saved(self) -> None:
         from core.errors import TransferLabError
-        from core.inference.evaluate import load_evaluation, saved_evaluations
+        from core.inference.evaluate import load_evaluation
+        from core.runs.evaluations import saved_evaluations
 
         saved = saved_evaluations(Path(self.model_file).parent)
         if saved:
@@ -290,7 +291,9 @@ class EvaluateTab(QWidget):
         self.message.setText(f"Exported {self._export_path}. " + " ".join(lines))
 
     def _evaluated(self, ev) -> None:
-        self.message.setText(f"Evaluated {len(ev.images)} images; saved in the run folder.")
+        note = f" {ev.split_note}" if ev.split_note else ""  # the data moved since the run
+        self.message.setText(f"Evaluated {len(ev.images)} images; saved in the run folder."
+                             f"{note}")
         self.show_evaluation(ev)
 
     def stop(self) -> None:

@@ -142,7 +142,12 @@ class LayerPanel(QWidget):
         if by_user:
             self.pending = max(0, self.pending - 1)
         if not self.pending and self.tree is not None and self.tree.frozen_spec() != frozen_spec:
-            self.tree.apply_spec(frozen_spec, self.head, self.arch)
+            from core.errors import TransferLabError
+
+            try:
+                self.tree.apply_spec(frozen_spec, self.head, self.arch)
+            except TransferLabError:
+                return  # a resumed run of another network, whose tree is still being built
         self.update_summary()
 
     def selected_path(self) -> str | None:

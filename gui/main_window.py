@@ -178,7 +178,9 @@ class MainWindow(QMainWindow):
         self.evaluate_tab.openImage.connect(self.open_in_inference)
 
     def _run_finished(self, result) -> None:
-        model_file = Path(result.run_dir) / "model.pt"
+        from core.runs import RunPaths
+
+        model_file = RunPaths(result.run_dir).model
         if model_file.exists():
             self.inference_tab.set_trained_model(str(model_file))
             self.evaluate_tab.set_model(str(model_file))
@@ -217,37 +219,38 @@ class MainWindow(QMainWindow):
     # --- runs -------------------------------------------------------------------------------
     def open_run(self, run_dir: str | None = None) -> None:
         from core.errors import TransferLabError
-        from core.training.checkpointing import read_freeze_changes
-        from core.training.run_folder import read_batches, read_metrics
+        from core.runs import RunRecord
 
         run_dir = run_dir or open_dir(self, "Open a run folder")
         if not run_dir:
             return
+        run = RunRecord(run_dir)
         try:
-            history = read_metrics(run_dir)
+            history = run.history
         except TransferLabError as exc:
             show_error(self, "Cannot open run", str(exc))
             return
-        self._show_run_config(run_dir)
-        self.train_tab.show_run(run_dir, history, read_batches(run_dir),
-                                read_freeze_changes(run_dir))
-        if (Path(run_dir) / "model.pt").exists() and self.evaluate_tab is not None:
-            self.evaluate_tab.set_model(str(Path(run_dir) / "model.pt"))
+        self._show_run_config(run)
+        self.train_tab.show_run(run_dir, history, run.batches, run.freeze_changes)
+        if run.has_model and self.evaluate_tab is not None:
+            self.evaluate_tab.set_model(str(run.paths.model))
         self.select_tab("train")
 
     def resume_run(self, run_dir: str) -> None:
         """Continue a run from its checkpoint; a run that did all its planned epochs asks how
-        many more."""
+        many more. Its files are read once here; the engine checks that no other process
+        trains it (the run's lock) and says so through the Train tab's error path."""
         from core.errors import TransferLabError
-        from core.training.run_folder import read_config, read_metrics
+        from core.runs import RunRecord
 
+        run = RunRecord(run_dir)
         try:
-            config, history = read_config(run_dir), read_metrics(run_dir)
+            config, history = run.config, run.history
         except TransferLabError as exc:
             show_error(self, "Cannot resume", str(exc))
             return
         if len(history) < config.epochs:
-            self._resume(run_dir, config, history)
+            self._resume(run, config)
             return
         self._more = dialog = QInputDialog(self)
         dialog.setWindowTitle("Resume run")
@@ -257,48 +260,45 @@ class MainWindow(QMainWindow):
         dialog.setIntRange(1, 1000)
         dialog.setIntValue(2)
         dialog.intValueSelected.connect(
-            lambda n: self._resume(run_dir, config, history, len(history) + n))
+            lambda n: self._resume(run, config, len(history) + n))
         dialog.open()
 
-    def _resume(self, run_dir: str, config, history: list[dict], epochs: int = 0) -> None:
-        from core.training.checkpointing import read_freeze_changes
-        from core.training.run_folder import live_writer, read_batches
-
+    def _resume(self, run, config, epochs: int = 0) -> None:
         if self.train_tab.running:
             show_error(self, "Cannot resume", "A training run is in progress: stop it first.")
             return
-        if (pid := live_writer(run_dir)) is not None:  # started elsewhere since the listing
-            show_error(self, "Cannot resume", f"{Path(run_dir).name} is being trained by "
-                                              f"another process ({pid}).")
-            return
         config.epochs = max(config.epochs, epochs)
-        self._show_run_config(run_dir)
-        self.train_tab.resume(run_dir, config, history, read_batches(run_dir),
-                              read_freeze_changes(run_dir))
+        self._show_run_config(run)
+        self.train_tab.resume(str(run.path), config, run.history, run.batches,
+                              run.freeze_changes)
         self.select_tab("train")
 
     def evaluate_run(self, run_dir: str) -> None:
         """Evaluate the run's model.pt on its own validation split."""
+        from core.runs import RunPaths
+
         if not self.evaluate_tab.idle():
             return
-        self.evaluate_tab.set_model(str(Path(run_dir) / "model.pt"))
+        self.evaluate_tab.set_model(str(RunPaths(run_dir).model))
         self.evaluate_tab.set_data(None)
         self.select_tab("evaluate")
         self.evaluate_tab.evaluate()
 
     def export_run(self, run_dir: str) -> None:
+        from core.runs import RunPaths
+
         if not self.evaluate_tab.idle():
             return
-        self.evaluate_tab.set_model(str(Path(run_dir) / "model.pt"))
+        self.evaluate_tab.set_model(str(RunPaths(run_dir).model))
         self.select_tab("evaluate")
         self.evaluate_tab.choose_export()
 
-    def _show_run_config(self, run_dir: str) -> None:
-        """Put a reopened run's recipe back in the form and the Model tab."""
-        import json
+    def _show_run_config(self, run) -> None:
+        """Put a reopened run's recipe (a RunRecord's) back in the form and the Model tab."""
+        from core.errors import TransferLabError
         try:
-            config = json.loads((Path(run_dir) / "config.json").read_text())
-        except (OSError, ValueError):
+            config = run.settings
+        except TransferLabError:
             return
         self.train_tab.form.set_values(config)
         self.model_tab.set_freeze_spec(config.get("freeze", "backbone"))

@@ -3,7 +3,7 @@ filterable; select two or more to overlay their curves and see the settings that
 A selected run can be opened, resumed, evaluated, exported (the main window does those),
 renamed (a label: the folder keeps its name) or deleted after a confirmation.
 
-Listing reads files, so it runs in a TaskWorker; the summaries come from core.frontends.runs.
+Listing reads files, so it runs in a TaskWorker; the summaries come from core.runs.listing.
 """
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ class RunsView(QWidget):
         roots = list(self.roots)
 
         def task(state):
-            from core.frontends.runs import list_runs
+            from core.runs.listing import list_runs
             from core.paths import runs_dir
 
             return list_runs(roots or [str(runs_dir())], state)
@@ -201,16 +201,14 @@ class RunsView(QWidget):
         self.compare(runs)
 
     def _update_actions(self, runs) -> None:
-        from pathlib import Path
-
         one = runs[0] if len(runs) == 1 else None
-        has = (lambda name: one is not None and (Path(one.path) / name).exists())
+        checkpoint = one is not None and one.has_checkpoint
+        model = one is not None and one.has_model
         live = any(r.status == "running" for r in runs)
         enabled = {"open": one is not None, "rename": one is not None,
-                   "resume": has("checkpoint.pt") and not live,
-                   "evaluate": has("model.pt"), "export": has("model.pt"),
+                   "resume": checkpoint and not live, "evaluate": model, "export": model,
                    "delete": bool(runs) and not live}
-        tips = {"resume": "Continue from its checkpoint" if has("checkpoint.pt") else
+        tips = {"resume": "Continue from its checkpoint" if checkpoint else
                 "No checkpoint.pt to continue from" if one else "Select one run",
                 "delete": "A running run cannot be deleted" if live else
                 "Delete the selected runs' files"}
@@ -242,7 +240,7 @@ class RunsView(QWidget):
 
     def set_label(self, run_dir: str, label: str) -> None:
         from core.errors import TransferLabError
-        from core.training.run_folder import set_label
+        from core.runs import set_label
 
         try:
             set_label(run_dir, label)
@@ -275,7 +273,7 @@ class RunsView(QWidget):
 
     def delete_runs(self, paths: list[str]) -> None:
         from core.errors import TransferLabError
-        from core.training.run_folder import delete_run
+        from core.runs.store import delete_run
 
         notes = []
         for path in paths:
@@ -293,7 +291,7 @@ class RunsView(QWidget):
     def compare(self, runs) -> None:
         """Overlays the runs' curves (one colour each, legend with run names) and lists the
         settings that differ between them."""
-        from core.frontends.runs import differing_settings
+        from core.runs.listing import differing_settings
 
         for plot in (self.acc_plot, self.loss_plot):
             plot.clear()

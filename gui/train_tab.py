@@ -248,7 +248,7 @@ class TrainTab(QWidget):
                             f"ETA {format_duration(e.eta_s)}{paused}")
 
     def _on_epoch(self, e) -> None:
-        from core.training.run_folder import history_row
+        from core.runs import history_row
 
         row = history_row(e)
         self.history.append(row)
@@ -261,14 +261,14 @@ class TrainTab(QWidget):
         self.phaseChanged.emit(e)
 
     def _on_done(self, result) -> None:
-        from pathlib import Path
+        from core.runs import RunPaths
 
         self._progress_idle(result.status == "finished")
         best = f" Best validation accuracy {result.best_val_acc:.2f}%." \
             if result.best_val_acc is not None else ""
         text = {"finished": "Training finished.", "stopped": "Training stopped.",
                 "failed": "Training failed."}[result.status]
-        model = Path(result.run_dir or "") / "model.pt"
+        model = RunPaths(result.run_dir or "").model
         saved = f" Model: {model}" if result.run_dir and model.exists() else ""
         self.status.setText(f"{text}{best}{saved}")
         self.append_log(f"{text}{best}")
@@ -329,13 +329,14 @@ class TrainTab(QWidget):
 
     # --- the checkpoint a finished run keeps --------------------------------------------------
     def _checkpoint(self):
-        from core.training.run_folder import RunStore
+        from core.runs import RunPaths
 
-        store = RunStore(self.last_run_dir, writer=False) if self.last_run_dir else None
-        return store.checkpoint_path if store and store.model_path.exists() else None
+        paths = RunPaths(self.last_run_dir) if self.last_run_dir else None
+        return paths.checkpoint if paths and paths.model.exists() else None
 
     def _offer_checkpoint(self) -> bool:
         """Offer to delete checkpoint.pt once a run is over and model.pt exists."""
+        from core.runs import MODEL_FILE
         from core.training.loop import format_bytes
 
         path = self._checkpoint()
@@ -345,17 +346,19 @@ class TrainTab(QWidget):
         self.checkpoint_btn.setText(f"Delete checkpoint ({format_bytes(path.stat().st_size)})")
         self.checkpoint_btn.setToolTip(
             f"{path.name} (weights, optimizer and freeze state) is kept so this run can be "
-            f"continued later; {path.with_name('model.pt').name} alone serves predictions.")
+            f"continued later; {MODEL_FILE} alone serves predictions.")
         self.checkpoint_btn.show()
         return True
 
     def delete_checkpoint(self) -> None:
+        from core.runs import MODEL_FILE
+
         path = self._checkpoint()
         if path is None or not path.exists():
             return
         self._confirm = box = QMessageBox(
             QMessageBox.Question, "Delete checkpoint",
-            f"Delete {path}?\n\nmodel.pt stays, so predictions still work, but this run can "
+            f"Delete {path}?\n\n{MODEL_FILE} stays, so predictions still work, but this run can "
             f"no longer be continued.", QMessageBox.Yes | QMessageBox.Cancel, self)
         box.finished.connect(self._delete_confirmed)
         box.open()  # not exec(): a running event loop keeps the window alive
@@ -380,12 +383,12 @@ class TrainTab(QWidget):
         save_with_dialog(self, "Save charts", "charts.png", "PNG (*.png)", write)
 
     def export_csv(self) -> None:
-        from core.training.run_folder import write_metrics_csv
+        from core.runs import METRICS_FILE, write_metrics_csv
 
         if not self.history:
             show_info(self, "Nothing to export", "No epoch has finished yet.")
             return
-        save_with_dialog(self, "Export metrics", "metrics.csv", "CSV (*.csv)",
+        save_with_dialog(self, "Export metrics", METRICS_FILE, "CSV (*.csv)",
                          lambda path: write_metrics_csv(path, self.history))
 
 

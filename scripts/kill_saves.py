@@ -25,7 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-RUN_FILES = ("config.json", "checkpoint.pt", "model.pt", "metrics.csv", "batches.csv")
+from core.runs.layout import (BATCHES_FILE, CHECKPOINT_FILE, CONFIG_FILE,  # noqa: E402
+                              METRICS_FILE, MODEL_FILE)
+
+RUN_FILES = (CONFIG_FILE, CHECKPOINT_FILE, MODEL_FILE, METRICS_FILE, BATCHES_FILE)
 
 
 def _payload(i: int, n: int):
@@ -52,7 +55,7 @@ def _child(run_dir: Path, start: int, n: int, ready_fd: int) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from core.training.run_folder import RunStore
+    from core.runs.store import RunStore
 
     store = RunStore(run_dir, resume=True)
     i = start
@@ -71,10 +74,10 @@ def check_folder(run_dir: Path) -> list[str]:
 
     problems = []
     try:
-        json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["round"]
+        json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))["round"]
     except Exception as exc:  # noqa: BLE001 - any failure is a finding
-        problems.append(f"config.json: {exc!r}")
-    for name in ("checkpoint.pt", "model.pt"):
+        problems.append(f"{CONFIG_FILE}: {exc!r}")
+    for name in (CHECKPOINT_FILE, MODEL_FILE):
         try:
             d = torch.load(run_dir / name, map_location="cpu", weights_only=True)
             w = d["state_dict"]["w"]
@@ -82,12 +85,12 @@ def check_folder(run_dir: Path) -> list[str]:
                 problems.append(f"{name}: mixed rounds in one file")
         except Exception as exc:  # noqa: BLE001
             problems.append(f"{name}: {exc!r}")
-    for name, fields in (("metrics.csv", 9), ("batches.csv", 5)):
+    for name, fields in ((METRICS_FILE, 9), (BATCHES_FILE, 5)):
         try:
             with open(run_dir / name, newline="", encoding="utf-8") as f:
                 rows = list(csv.DictReader(f))
-            expected = int(float(rows[0]["train_loss" if name == "metrics.csv" else "loss"]))
-            n_rows = expected % 7 + 1 if name == "metrics.csv" else expected % 50 + 1
+            expected = int(float(rows[0]["train_loss" if name == METRICS_FILE else "loss"]))
+            n_rows = expected % 7 + 1 if name == METRICS_FILE else expected % 50 + 1
             if len(rows) != n_rows or any(len(r) != fields for r in rows):
                 problems.append(f"{name}: {len(rows)} rows, expected {n_rows}")
         except Exception as exc:  # noqa: BLE001

@@ -111,3 +111,32 @@ def shared_cifar() -> Path:
         pytest.skip(f"shared CIFAR-10 copy not found at {SHARED_CIFAR} (it lives in ../shared "
                     f"beside the checkout)")
     return SHARED_CIFAR
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """One tiny real run for tests that only read it (or copy it: ``clone_run``): 3 classes x
+    8 images at 32 px, 2 epochs (the first frozen), weight EMA, random weights."""
+    tmp = tmp_path_factory.mktemp("trained")
+    folder = make_folder(tmp / "pets", per_class=8)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRANSFERLAB_HOME", str(tmp / "home"))
+        mp.setenv("TRANSFERLAB_OFFLINE", "1")
+        from core.training.trainer import Trainer
+
+        Trainer(tiny_config(folder, ema=0.9), run_dir=tmp / "run").fit()
+    return tmp / "run"
+
+
+def clone_run(run: Path, dest: Path) -> tuple[Path, Path]:
+    """A copy of ``run`` and of its data folder under ``dest`` (config.json points at the
+    copy): tests may change either. Returns (run, data)."""
+    import json
+    import shutil
+
+    config = json.loads((run / "config.json").read_text())
+    data = Path(shutil.copytree(config["data"], dest / "data"))
+    copy = Path(shutil.copytree(run, dest / "run"))
+    config["data"] = str(data)
+    (copy / "config.json").write_text(json.dumps(config))
+    return copy, data

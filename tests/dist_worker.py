@@ -44,7 +44,7 @@ class TestHooks(TrainingCallback):
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--config", required=True, help="TrainConfig as JSON")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", help="the run folder (default: the engine names one)")
     p.add_argument("--params")
     p.add_argument("--toggle-at")
     p.add_argument("--toggle-path", default="features.18")

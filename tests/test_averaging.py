@@ -48,14 +48,14 @@ def test_model_pt_holds_the_average_and_the_checkpoint_the_raw_weights(image_fol
         assert torch.equal(ck["state_dict"][name], raw[name].detach())
     moved = [n for n in shadow.avg if not torch.equal(saved[n], ck["state_dict"][n])]
     assert len(moved) > 10  # the average is not the raw weights
-    assert ck["averaging"]["step"] == shadow.step
+    assert ck["callbacks"]["WeightAveraging"]["step"] == shadow.step
 
 
 def test_resuming_continues_the_saved_average(image_folder, tmp_path):
     cfg = dict(freeze_epochs=0, ema=0.8, lr=3e-3)
     run = tmp_path / "run"
     Trainer(tiny_config(image_folder, epochs=1, **cfg), run_dir=run).fit()
-    saved = _load(run / "checkpoint.pt")["averaging"]
+    saved = _load(run / "checkpoint.pt")["callbacks"]["WeightAveraging"]
 
     class Resumed(Shadow):  # starts from the checkpoint's average and step, not the weights
         def on_fit_start(self, loop):
@@ -70,7 +70,7 @@ def test_resuming_continues_the_saved_average(image_folder, tmp_path):
     if model["metrics"]["epoch"] == 2:  # (model.pt is replaced only by a better epoch)
         for name, avg in shadow.avg.items():
             assert torch.allclose(model["state_dict"][name].double(), avg, atol=1e-5), name
-    ck = _load(run / "checkpoint.pt")["averaging"]
+    ck = _load(run / "checkpoint.pt")["callbacks"]["WeightAveraging"]
     assert ck["step"] == 2 * saved["step"]
     for a, (name, avg) in zip(ck["average"], shadow.avg.items()):
         assert torch.allclose(a.double(), avg, atol=1e-5), name

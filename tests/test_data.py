@@ -128,11 +128,10 @@ def _fake_cifar10(tmp_path):
     return archive, sums, hashlib.md5(archive.read_bytes()).hexdigest()
 
 
-def test_cifar_downloads_with_progress_then_loads(tmp_path, monkeypatch):
-    """The real download path, served from a local file:// URL instead of the internet."""
+def serve_fake_cifar10(tmp_path, monkeypatch):
+    """CIFAR-10 "downloads" the tiny archive from a file:// URL (20 training, 4 test
+    images); returns the archive."""
     import torchvision.datasets as tvd
-
-    from core.progress import TaskState
 
     archive, sums, archive_md5 = _fake_cifar10(tmp_path)
     cls = tvd.CIFAR10
@@ -141,6 +140,14 @@ def test_cifar_downloads_with_progress_then_loads(tmp_path, monkeypatch):
     monkeypatch.setattr(cls, "train_list", [[n, sums[n]] for n in sums if n.startswith("data")])
     monkeypatch.setattr(cls, "test_list", [["test_batch", sums["test_batch"]]])
     monkeypatch.setattr(cls, "meta", dict(cls.meta, md5=sums["batches.meta"]))
+    return archive
+
+
+def test_cifar_downloads_with_progress_then_loads(tmp_path, monkeypatch):
+    """The real download path, served from a local file:// URL instead of the internet."""
+    from core.progress import TaskState
+
+    archive = serve_fake_cifar10(tmp_path, monkeypatch)
     events = []
     ds = load_dataset("cifar10", 32, state=TaskState(on_progress=events.append))
     assert ds.classes == [f"c{i}" for i in range(10)]

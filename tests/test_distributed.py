@@ -49,8 +49,8 @@ def env() -> dict:
 
 def run_worker(cfg: dict, out: Path, params: Path, *extra, nproc: int = 1, torchrun=(),
                timeout=240) -> subprocess.CompletedProcess:
-    args = [str(WORKER), "--config", json.dumps(cfg), "--out", str(out), "--params",
-            str(params), *extra]
+    args = [str(WORKER), "--config", json.dumps(cfg), *(["--out", str(out)] if out else []),
+            "--params", str(params), *extra]
     if nproc == 1 and not torchrun:
         cmd = [sys.executable, *args]
     else:
@@ -152,3 +152,19 @@ def test_a_killed_worker_restarts_and_resumes_from_the_checkpoint(folder, tmp_pa
     assert ck["epoch"] == 2
     final = load(tmp_path / "p", 0)
     assert final["status"] == "finished" and len(final["history"]) == 3
+
+
+def test_jobs_without_out_get_their_own_folder_which_a_restart_finds_again(folder, tmp_path,
+                                                                        isolated_home):
+    """torchrun's default (static) rendezvous has no id: TORCHELASTIC_RUN_ID is "none" in every
+    job, which named every such job's folder torchrun-none-<model>."""
+    runs = isolated_home / "data" / "runs"
+    cfg = config(folder, epochs=2, freeze_epochs=0)
+    first = run_worker(cfg, None, tmp_path / "p1", "--kill-at", "2:1", "--kill-rank", "0",
+                       torchrun=[f"--master-port={free_port()}", "--max-restarts=1"])
+    [run] = runs.iterdir()
+    assert run.name.startswith("torchrun-") and "-none-" not in run.name
+    assert f"Resuming {run} after epoch 1" in first.stdout  # the restart found its folder
+    assert [h["epoch"] for h in load(tmp_path / "p1", 0)["history"]] == [1, 2]
+    run_worker(cfg, None, tmp_path / "p2", torchrun=[f"--master-port={free_port()}"])
+    assert len(list(runs.iterdir())) == 2  # the next job: a folder of its own

@@ -9,8 +9,9 @@ from core.errors import TransferLabError
 from core.frontends.cli import main
 from core.inference import metrics as M
 from core.inference.evaluate import (Evaluation, ImageResult, evaluate_model, load_evaluation,
-                                     result_paths, save_evaluation)
+                                     save_evaluation)
 from core.progress import Cancelled, TaskState
+from core.runs.evaluations import evaluation_paths
 from tests.conftest import make_folder, make_image
 
 
@@ -76,7 +77,7 @@ def test_run_validation_split_reproduces_the_runs_accuracy(run, tmp_path):
     assert sorted(r.true for r in ev.images) == ["class_0"] * 3 + ["class_1"] * 3 + ["class_2"] * 3
     assert len({r.path for r in ev.images}) == 9
     csv_path, json_path = save_evaluation(ev, run_dir)
-    assert (csv_path, json_path) == result_paths(run_dir, "val")
+    assert (csv_path, json_path) == evaluation_paths(run_dir, "val")
     back = load_evaluation(json_path)
     assert back.confusion == ev.confusion and back.classes == ev.classes
     assert [(r.path, r.predicted) for r in back.images] == [(r.path, r.predicted)

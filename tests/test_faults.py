@@ -15,8 +15,9 @@ import torch
 from core.errors import TransferLabError
 from core.events import BatchEnd, EventCollector
 from core.frontends.cli import main
-from core.frontends.runs import summarize
-from core.training.run_folder import RunStore, read_batches, read_metrics
+from core.runs import read_batches, read_metrics
+from core.runs.listing import summarize
+from core.runs.store import RunStore
 from core.training.trainer import Trainer
 from tests.conftest import REPO, make_folder, tiny_config
 
@@ -84,7 +85,8 @@ def test_sigkill_mid_epoch_then_resume_is_one_continuous_run(tmp_path, qtbot):
     assert batches == [(e, b) for e in (1, 2, 3) for b in range(1, 12)]  # no gap, no repeat
     ck = torch.load(run / "checkpoint.pt", weights_only=True)
     assert ck["epoch"] == 2 and [h["epoch"] for h in ck["history"]] == [1, 2, 3]
-    assert [c["reason"] for c in ck["freeze_changes"]][-1] in ("schedule", "resume")
+    changes = ck["callbacks"]["FreezeSchedule"]["changes"]
+    assert [c["reason"] for c in changes][-1] in ("schedule", "resume")
     # the reopened run's charts: one line through epochs 1-3, batches in order
     from gui.train_tab import TrainTab
 
@@ -135,6 +137,9 @@ def test_a_diverging_loss_stops_and_keeps_the_last_good_files(image_folder, tmp_
     before = run_files(run)
     good = torch.load(run / "checkpoint.pt", weights_only=True)
     # resume with an absurd learning rate: Adam's first step moves every weight by ~1e38
+    # (a resume continues the run as recorded, so the record is what says so here)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps(dict(config, lr=1e38)))
     events = EventCollector()
     diverging = Trainer(tiny(image_folder, epochs=2, lr=1e38), [events], run_dir=run,
                         resume=True)

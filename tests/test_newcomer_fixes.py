@@ -127,7 +127,7 @@ def run_with_a_live_change(tmp_path_factory):
 def test_live_changes_are_saved_in_the_run_folder(run_with_a_live_change):
     import json
 
-    from core.training.checkpointing import read_freeze_changes
+    from core.runs import read_freeze_changes
 
     changes = json.loads((run_with_a_live_change / "freeze_changes.json").read_text())
     assert [c["reason"] for c in changes] == ["start", "user", "schedule"]
@@ -286,7 +286,7 @@ def test_a_finished_runs_checkpoint_is_explained_and_can_be_deleted(qtbot,
 
     from PySide6.QtWidgets import QMessageBox
 
-    from core.training.run_folder import read_batches, read_metrics
+    from core.runs import read_batches, read_metrics
     from gui.train_tab import TrainTab
 
     run = run_with_a_live_change.parent / "copy"

@@ -221,7 +221,7 @@ def test_a_resumed_run_keeps_its_fitted_recipe_and_its_framing(tmp_path):
     from conftest import tiny_config
     from core.events import EventCollector, RecipeFitted
     from core.preprocess import PHOTO_CROP
-    from core.training.run_folder import read_config
+    from core.runs import RunRecord
     from core.training.trainer import Trainer
 
     folder = make_folder(tmp_path / "photos", classes=2, per_class=6, size=(80, 60))
@@ -231,7 +231,7 @@ def test_a_resumed_run_keeps_its_fitted_recipe_and_its_framing(tmp_path):
     Trainer(cfg, run_dir=run).fit()
     saved = json.loads((run / "config.json").read_text())
     assert (saved["epochs"], saved["image_size"], saved["crop"]) == (10, 60, PHOTO_CROP)
-    again = read_config(run)
+    again = RunRecord(run).config
     again.epochs = 11  # "train 1 more"
     events = EventCollector()
     trainer = Trainer(again, [events], run_dir=run, resume=True)
@@ -242,7 +242,8 @@ def test_a_resumed_run_keeps_its_fitted_recipe_and_its_framing(tmp_path):
     saved = json.loads((run / "config.json").read_text())
     del saved["crop"]
     (run / "config.json").write_text(json.dumps(saved))
-    old = read_config(run)
+    (run / "split.json").unlink()  # (such runs have no split record either)
+    old = RunRecord(run).config
     old.epochs = 12
     trainer = Trainer(old, run_dir=run, resume=True)
     trainer.fit()

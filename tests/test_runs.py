@@ -3,7 +3,7 @@ import time
 import pytest
 
 from core.frontends.cli import main
-from core.frontends.runs import _inferred_status, differing_settings, list_runs, summarize
+from core.runs.listing import _inferred_status, differing_settings, list_runs, summarize
 from tests.conftest import make_folder
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from core.catalog import ARCHIVE_SUFFIXES
+from core.data.assignment import VAL, Assignment, folder_roles
 from core.data.folder import (Split, find_layout, framing, list_files, median_side,
                               require_every_class)
 from core.data.streaming import StreamedImages, decode_or_stream, take
@@ -30,6 +31,7 @@ class Dataset:
     val_source: str  # "held-out folder", "official test split" or "10% split (seed 0)"
     val_paths: list[str] = field(default_factory=list)  # files of the val images (folders)
     crop: float = 1.0  # share of each image's shorter side kept (core.data.folder.framing)
+    assignment: Assignment | None = None  # where each image went (a run records it)
 
     @property
     def skipped(self) -> list[tuple[str, str]]:
@@ -108,26 +110,34 @@ def extract_archive(path: Path, state: TaskState) -> Path:
 
 def load_dataset(source: str, image_size: int, val_split: float = 0.1, seed: int = 0,
                  state: TaskState | None = None, limit: int | None = None,
-                 crop: float | None = None) -> Dataset:
+                 crop: float | None = None, assignment: Assignment | None = None) -> Dataset:
     """``source``: "cifar10", "cifar100", an image folder or a .tar.gz/.zip of one.
 
     ``limit`` keeps a seeded, class-balanced subset of the training images (quick tries).
     ``crop``: the share of each image's shorter side kept (None: core.data.folder.framing
-    decides from the images' size).
+    decides from the images' size). ``assignment``: a split made before (a run's record,
+    core.runs.split): those images again, nothing split anew (the other settings unused).
     """
     state = state or TaskState()
+    if assignment is not None:
+        from core.data.assignment import load_assigned
+
+        return load_assigned(source, assignment, state)
     if limit is not None and limit < 1:
         raise TransferLabError(f"--limit must be at least 1, got {limit}.")
     if source in ("cifar10", "cifar100"):
         from core.data.cifar import load_cifar
 
         classes, train, val = load_cifar(source, state)
-        ds = Dataset(source, classes, train, val, "official test split")
+        ds = Dataset(source, classes, train, val, "official test split", assignment=Assignment(
+            classes, "official test split", source, train_indices=list(range(len(train.labels))),
+            train_size=len(train.labels)))
     else:
         ds = _load_folder(Path(source).expanduser(), image_size, val_split, seed, state, crop)
     if limit and limit < len(ds.train.labels):
         keep, _ = stratified_split(ds.train.labels, 1 - limit / len(ds.train.labels), seed)
         ds.train = _subset(ds.train, keep)
+        ds.assignment = ds.assignment.keep_train(keep.tolist())
     return ds
 
 
@@ -161,16 +171,23 @@ def _load_folder(path: Path, image_size: int, val_split: float, seed: int,
     if layout.held_out_root is not None:
         held_out = list_files(layout.held_out_root, layout.classes)
         val = decode_or_stream(held_out, size, state, "Decoding validation images", crop)
-        return Dataset(path.name, layout.classes, train, val, f"{layout.held_out_root.name}/ folder",
-                       decoded_paths(held_out, val), crop)
+        source = f"{layout.held_out_root.name}/ folder"
+        return Dataset(path.name, layout.classes, train, val, source,
+                       decoded_paths(held_out, val), crop, Assignment(
+                           layout.classes, source, side=size, crop=crop, root=path,
+                           listed=folder_roles(files, path, train.skipped),
+                           held_out=folder_roles(held_out, path, val.skipped, VAL)))
     if not 0 < val_split < 1:
         raise TransferLabError(f"--val-split must be between 0 and 1, got {val_split}.")
     train_idx, val_idx = stratified_split(train.labels, val_split, seed)
     full, paths = train, decoded_paths(files, train)
+    source = f"{val_split:.0%} split (seed {seed})"
     return Dataset(path.name, layout.classes, _subset(full, train_idx),
-                   Split(take(full.images, val_idx), full.labels[val_idx]),
-                   f"{val_split:.0%} split (seed {seed})", [paths[i] for i in val_idx.tolist()],
-                   crop)
+                   Split(take(full.images, val_idx), full.labels[val_idx]), source,
+                   [paths[i] for i in val_idx.tolist()], crop, Assignment(
+                       layout.classes, source, side=size, crop=crop, root=path,
+                       listed=folder_roles(files, path, full.skipped,
+                                           val_positions=val_idx.tolist())))
 
 
 def decoded_paths(files: list[tuple[Path, int]], split: Split) -> list[str]:

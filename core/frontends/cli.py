@@ -1,5 +1,5 @@
-"""Command line: ``train``, ``predict``, ``evaluate`` and ``export`` over the same engine as
-the GUI.
+"""Command line: ``train``, ``predict``, ``evaluate``, ``export`` and ``runs`` over the same
+engine as the GUI.
 
 Each subcommand is a ``Command``: a name, a line of help, a function that adds its arguments
 to its own parser and a function that runs it and returns the exit code. Adding one is
@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 def train_arguments(p: argparse.ArgumentParser) -> None:
     from core.config import PRESETS
     from core.frontends.config_flags import add_config_flags
+    from core.runs.resume import RESUME_MAY_CHANGE
 
     p.add_argument("--preset", choices=sorted(PRESETS), help="a named recipe (seed = the "
                    "lesson's); --config and the settings below override it")
@@ -146,29 +147,19 @@ def cmd_train(args) -> int:
     return 0 if result.status == "finished" else 1
 
 
-# What --resume may change: how the run is executed, not what it computes.
-RESUME_MAY_CHANGE = {"epochs", "device", "precision", "threads", "compile", "log_every"}
-
-
 def _resume_config(run_dir, args):
-    from pathlib import Path
-
-    from core.config import PRESETS, flag
+    """The run's recorded config with the settings given on this command line (a --preset's
+    too). The trainer refuses those a resume may not change (core.runs.resume: --epochs,
+    --device, --precision, --threads, --compile and --log-every may change)."""
+    from core.config import PRESETS
     from core.frontends.config_flags import given_settings
-    from core.training.run_folder import read_config
+    from core.runs import RunRecord
 
-    cfg = read_config(run_dir)
-    path = Path(run_dir) / "config.json"
+    cfg = RunRecord(run_dir).config
     given = dict(PRESETS[args.preset] if args.preset else {}, **given_settings(args))
     for key, value in given.items():
-        if key in RESUME_MAY_CHANGE:
-            setattr(cfg, key, value)
-        elif value != getattr(cfg, key):
-            raise TransferLabError(
-                f"--resume continues the run as it was configured: {key} is "
-                f"{getattr(cfg, key)!r} in {path}, not {value!r} ({flag(key)}). Start a new "
-                f"run (another --out) to change it.")
-    return cfg.validate()
+        setattr(cfg, key, value)
+    return cfg
 
 
 # --- predict ----------------------------------------------------------------------------------
@@ -284,6 +275,44 @@ def cmd_export(args) -> int:
     return 0
 
 
+# --- runs (the files and their reading: core.runs) ---------------------------------------------
+def runs_arguments(r: argparse.ArgumentParser) -> None:
+    r.add_argument("folders", nargs="*", help="folders of runs, or run folders (default: the "
+                   "runs folder)")
+    r.add_argument("--json", action="store_true", help="print one JSON list (every run's "
+                   "summary and settings)")
+
+
+RUNS_COLUMNS = ("run", "date", "model", "data", "epochs", "best val acc", "wall time",
+                "status", "folder")
+
+
+def cmd_runs(args) -> int:
+    import json
+    from pathlib import Path
+
+    from core.frontends.console import format_duration
+    from core.paths import runs_dir
+    from core.runs.listing import list_runs
+
+    missing = [f for f in args.folders if not Path(f).expanduser().is_dir()]
+    if missing:
+        raise TransferLabError(f"Not a folder: {missing[0]}")
+    runs = list_runs([str(Path(f).expanduser()) for f in args.folders] or [str(runs_dir())])
+    if args.json:
+        print(json.dumps([r.to_json() for r in runs], indent=2))
+        return 0
+    rows = [(r.name, r.date, r.model, r.data, f"{r.epochs}/{r.planned_epochs}",
+             "" if r.best_val_acc is None else f"{r.best_val_acc:.2f}%",
+             format_duration(r.wall_s), r.status, r.path) for r in runs]
+    widths = [max(len(str(v)) for v in column) for column in zip(RUNS_COLUMNS, *rows)]
+    for row in (RUNS_COLUMNS, *rows):
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+    if not runs:
+        print("(no runs)")
+    return 0
+
+
 COMMANDS = (
     Command("train", "fine-tune a pretrained network", train_arguments, cmd_train),
     Command("predict", "classify images", predict_arguments, cmd_predict),
@@ -291,4 +320,5 @@ COMMANDS = (
             cmd_evaluate),
     Command("export", "ONNX or torch.export file, verified against PyTorch", export_arguments,
             cmd_export),
+    Command("runs", "list training runs, as the Runs view does", runs_arguments, cmd_runs),
 )

@@ -5,6 +5,7 @@ import sys
 import time
 
 from core.events import Callback
+from core.runs.layout import RunPaths
 
 
 def format_duration(seconds: float) -> str:
@@ -60,7 +61,7 @@ class ConsoleReporter(Callback):
         self._clear_bar()
         best = f", best val acc {event.best_val_acc:.2f}%" if event.best_val_acc is not None else ""
         line = f"Training {event.status} after {event.epochs_done} epoch(s){best}. " \
-               f"Model: {event.run_dir}/model.pt"
+               f"Model: {RunPaths(event.run_dir).model}"
         if event.message:
             line += f"\n{event.message}"
         print(line, file=self.out if event.status != "failed" else self.err, flush=True)

@@ -7,9 +7,6 @@ shows them again without running the model: ``load_evaluation``.
 """
 from __future__ import annotations
 
-import csv
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,18 +14,16 @@ import torch
 import torch.nn.functional as F
 
 from core.data.batches import BatchLoader
-from core.data.datasets import decoded_paths, load_dataset
+from core.data.assignment import VAL
+from core.data.datasets import decoded_paths
 from core.data.folder import Split, decode_files, find_layout, list_files
 from core.errors import TransferLabError
 from core.inference import metrics as M
 from core.inference.predict import LoadedModel, load_model_file
-from core.paths import write_csv_atomic, write_text_atomic
 from core.progress import TaskState
-
-EVAL_FORMAT = "transferlab-evaluation"
-EVAL_VERSION = 1
-CSV_FIELDS = ["path", "true", "predicted", "p_true", "p_predicted", "loss"]
-RUN_VAL = "val"  # the source name of "the run's own validation split"
+from core.runs.evaluations import (EVAL_FORMAT, EVAL_VERSION, RUN_VAL, read_evaluation,
+                                   write_evaluation)
+from core.runs.split import SplitCheck
 
 
 @dataclass(frozen=True)
@@ -53,6 +48,7 @@ class Evaluation:
     source: str  # RUN_VAL or the folder evaluated
     model: str = ""
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    split_check: SplitCheck | None = None  # the run's validation split against its record
 
     @property
     def accuracy(self) -> float:
@@ -83,6 +79,11 @@ class Evaluation:
         """The wrongly classified images the model was most confident about."""
         return sorted((r for r in self.images if not r.correct), key=lambda r: -r.loss)[:n]
 
+    @property
+    def split_note(self) -> str:
+        """What differs from the run's recorded validation split, in words ("" if nothing)."""
+        return self.split_check.describe((VAL,)) if self.split_check else ""
+
     def to_json(self) -> dict:
         return {"format": EVAL_FORMAT, "version": EVAL_VERSION, "model": self.model,
                 "source": self.source, "classes": self.classes, "images": len(self.images),
@@ -96,39 +97,47 @@ class Evaluation:
 
 def evaluate_model(model_path: str | Path, data: str | None = None, batch_size: int = 64,
                    state: TaskState | None = None, lm: LoadedModel | None = None) -> Evaluation:
-    """``data=None``: the run's own validation split (rebuilt from the run's config.json)."""
+    """``data=None``: the run's own validation split (the images its split.json names)."""
     state = state or TaskState()
     lm = lm or load_model_file(model_path)
     if batch_size < 1:
         raise TransferLabError("--batch-size must be at least 1.")
+    check = None
     if data is None:
-        split, paths = run_validation_split(Path(model_path).expanduser().parent, lm, state)
+        split, paths, check = run_validation_split(Path(model_path).expanduser().parent, lm,
+                                                   state)
         source = RUN_VAL
     else:
         split, paths = folder_split(data, lm, state)
         source = str(Path(data).expanduser())
     ev = run_evaluation(lm, split, paths, batch_size, state)
     ev.source, ev.model, ev.skipped = source, str(model_path), list(split.skipped)
+    ev.split_check = check
     return ev
 
 
 def run_validation_split(run_dir: Path, lm: LoadedModel, state: TaskState):
-    """The same validation images the run validated on: its config.json's data, split and
-    seed through the same loader (decoded images come from the cache when it is warm)."""
-    path = run_dir / "config.json"
+    """The images the run validated on, as its split record (split.json) names them, and how
+    the data differs from the record now: ``(split, paths, SplitCheck)``. Runs older than
+    the record are split again from their config.json's data, split share and seed."""
+    from core.runs.record import RunRecord
+    from core.runs.split import load_split
+
+    run = RunRecord(run_dir)
     try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-        args = (cfg["data"], int(cfg["image_size"]), float(cfg["val_split"]), int(cfg["seed"]))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise TransferLabError(f"{path} is missing or unreadable, so the run's validation split "
-                               f"is unknown: give --data FOLDER ({type(exc).__name__}).") from exc
-    # the run's recorded framing; runs made before it was recorded trained on whole squares
-    ds = load_dataset(*args, state=state, limit=cfg.get("limit"), crop=cfg.get("crop") or 1.0)
+        cfg = run.config
+    except TransferLabError as exc:
+        raise TransferLabError(f"{exc} The run's validation split is unknown: give --data "
+                               f"FOLDER.") from exc
+    ds, check = load_split(run.split, cfg, state)
+    if len(ds.val.labels) == 0:
+        raise TransferLabError(f"None of the run's validation images is left to evaluate. "
+                               f"{check.describe((VAL,))}")
     if list(ds.classes) != list(lm.classes):
-        raise TransferLabError(f"The run's data ({cfg['data']}) no longer has the model's "
+        raise TransferLabError(f"The run's data ({cfg.data}) no longer has the model's "
                                f"classes: {', '.join(ds.classes)}.")
     paths = ds.val_paths or [f"{ds.name}:val/{i}" for i in range(len(ds.val.labels))]
-    return ds.val, paths
+    return ds.val, paths, check
 
 
 def folder_split(data: str | Path, lm: LoadedModel, state: TaskState) -> tuple[Split, list[str]]:
@@ -185,47 +194,25 @@ def run_evaluation(lm: LoadedModel, split: Split, paths: list[str], batch_size: 
 
 # --- saving and reopening --------------------------------------------------------------------
 
-def result_paths(run_dir: str | Path, source: str) -> tuple[Path, Path]:
-    """(predictions CSV, metrics JSON) of one evaluation source in a run folder."""
-    slug = RUN_VAL if source == RUN_VAL else \
-        "folder-" + (re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(source).name) or "data")
-    run_dir = Path(run_dir)
-    return run_dir / f"evaluation-{slug}.csv", run_dir / f"evaluation-{slug}.json"
-
-
 def save_evaluation(ev: Evaluation, run_dir: str | Path) -> tuple[Path, Path]:
-    """Writes the CSV, then the JSON that points at it (both atomically)."""
-    csv_path, json_path = result_paths(run_dir, ev.source)
-    write_csv_atomic(csv_path, [
+    """Saves ``ev`` in the run folder (core.runs.evaluations names and writes the files)."""
+    return write_evaluation(run_dir, ev.source, [
         {"path": r.path, "true": r.true, "predicted": r.predicted, "p_true": f"{r.p_true:.6g}",
          "p_predicted": f"{r.p_predicted:.6g}", "loss": f"{r.loss:.6g}"} for r in ev.images],
-        CSV_FIELDS)
-    data = ev.to_json() | {"predictions": csv_path.name}
-    write_text_atomic(json_path, json.dumps(data, indent=2) + "\n")
-    return csv_path, json_path
+        ev.to_json())
 
 
 def load_evaluation(json_path: str | Path) -> Evaluation:
     """A saved evaluation, as it was computed (no model is run)."""
-    json_path = Path(json_path)
+    d, rows = read_evaluation(json_path)
     try:
-        d = json.loads(json_path.read_text(encoding="utf-8"))
-        if d.get("format") != EVAL_FORMAT:
-            raise ValueError("not a TransferLab evaluation")
-        with open(json_path.parent / d["predictions"], newline="", encoding="utf-8") as f:
-            rows = [ImageResult(r["path"], r["true"], r["predicted"], float(r["p_true"]),
-                                float(r["p_predicted"]), float(r["loss"]))
-                    for r in csv.DictReader(f)]
-        return Evaluation(list(d["classes"]), rows, [list(map(int, r)) for r in d["confusion"]],
-                          d["source"], d.get("model", ""), [tuple(s) for s in d["skipped"]])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        images = [ImageResult(r["path"], r["true"], r["predicted"], float(r["p_true"]),
+                              float(r["p_predicted"]), float(r["loss"])) for r in rows]
+        return Evaluation(list(d["classes"]), images,
+                          [list(map(int, r)) for r in d["confusion"]], d["source"],
+                          d.get("model", ""), [tuple(s) for s in d["skipped"]])
+    except (ValueError, KeyError, TypeError) as exc:
         raise TransferLabError(f"{json_path} is not a readable evaluation ({exc}).") from exc
-
-
-def saved_evaluations(run_dir: str | Path) -> list[Path]:
-    """The metrics JSONs saved in a run folder, newest first."""
-    found = Path(run_dir).glob("evaluation-*.json")
-    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
 def format_report(ev: Evaluation, top: int = 5) -> str:
@@ -241,4 +228,6 @@ def format_report(ev: Evaluation, top: int = 5) -> str:
     pairs = ev.most_confused(top)
     lines += ["", "most confused (true -> predicted: images):" if pairs else "no confusions"]
     lines += [f"  {t} -> {p}: {k}" for t, p, k in pairs]
+    if ev.split_note:  # the run's data moved since its split was recorded
+        lines += ["", f"note: {ev.split_note}"]
     return "\n".join(lines)

@@ -190,10 +190,11 @@ def _run_images(run_dir: Path) -> list[Path]:
     """The run's data folder's files, taking one of each class in turn."""
     from core.data.folder import find_layout, list_files
 
+    from core.runs.record import RunRecord
+
     try:
-        data = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["data"]
-        layout = find_layout(Path(data))
-    except (OSError, ValueError, KeyError, TypeError, TransferLabError):
+        layout = find_layout(Path(RunRecord(run_dir).config.data))
+    except (OSError, TransferLabError):
         return []  # no run folder, CIFAR, or the data moved: generated images instead
     files = list_files(layout.train_root, layout.classes)
     per_class: dict[int, list[Path]] = {}

@@ -22,7 +22,8 @@ def ema_decay(decay: float, step: int) -> float:
 
 class WeightAveraging(TrainingCallback):
     """Must come after Checkpointing in the loop's callbacks: it swaps the average in before
-    validation and the raw weights back after Checkpointing has saved."""
+    validation and the raw weights back after Checkpointing has saved (Checkpointing is
+    given this callback, to save the raw weights)."""
 
     def __init__(self, decay: float):
         self.decay = decay
@@ -30,13 +31,15 @@ class WeightAveraging(TrainingCallback):
         self.params: list[torch.Tensor] = []
         self.average: list[torch.Tensor] = []
         self.raw: list[torch.Tensor] | None = None  # while the average is swapped in
+        self.restored: dict | None = None  # a resumed run's saved state, until on_fit_start
 
     def on_fit_start(self, loop) -> None:
-        loop.averaging = self
         self.params = [p for p in loop.model.parameters()]
-        restored = loop.restored_averaging
-        if restored is not None:  # resumed: the checkpoint's average, not today's weights
-            self.load_state_dict(restored)
+        if self.restored is not None:  # resumed: the checkpoint's average, not today's weights
+            self.step = int(self.restored["step"])
+            self.average = [a.to(p.device, p.dtype).clone()
+                            for a, p in zip(self.restored["average"], self.params)]
+            self.restored = None
         else:
             self.average = [p.detach().clone() for p in self.params]
 
@@ -78,7 +81,5 @@ class WeightAveraging(TrainingCallback):
                 "average": [a.detach().cpu() for a in self.average]}
 
     def load_state_dict(self, state: dict) -> None:
-        self.step = int(state["step"])
-        self.average = [a.to(p.device, p.dtype).clone()
-                        for a, p in zip(state["average"], self.params)]
+        self.restored = state  # applied in on_fit_start, once the parameters are known
 

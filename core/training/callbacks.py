@@ -7,9 +7,24 @@ from core.events import Callback
 
 
 class TrainingCallback(Callback):
-    """Every hook is a no-op by default; ``loop`` is the running ``FitLoop``."""
+    """Every hook is a no-op by default; ``loop`` is the running ``FitLoop``.
 
-    def on_fit_start(self, loop) -> None: ...  # before the first epoch (resume restores here)
+    A callback keeps its own state (Lightning's way): ``state_dict()`` is saved under
+    ``state_key`` in the checkpoint; on resume, Checkpointing (the first callback) hands each
+    one its state through ``load_state_dict`` in its ``on_fit_start``, and the callback acts
+    on it in its own ``on_fit_start``, which comes after. The loop's own state (epochs,
+    history, weights, optimizer) is restored through ``FitLoop.restore``."""
+
+    @property
+    def state_key(self) -> str:
+        return type(self).__name__
+
+    def state_dict(self) -> dict:
+        return {}  # (nothing to save: left out of the checkpoint)
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+    def on_fit_start(self, loop) -> None: ...  # before the first epoch (after a restore)
     def on_epoch_start(self, loop, epoch: int) -> None: ...  # 0-based, before its batches
     def on_train_batch_end(self, loop, epoch: int, batch: int) -> None: ...  # every rank
     def on_validation_start(self, loop) -> None: ...  # after an epoch's batches

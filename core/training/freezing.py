@@ -20,6 +20,7 @@ class FreezeSchedule(TrainingCallback):
         self.cfg = cfg
         self.loop = None
         self.changes: list[dict] = []  # {"epoch", "batch", "reason", "spec", "message"}
+        self.restored_spec: str | None = None  # what was frozen when the resumed run stopped
 
     # --- the phases ---------------------------------------------------------------------
     def start_spec(self, epoch: int) -> str:
@@ -27,6 +28,9 @@ class FreezeSchedule(TrainingCallback):
 
     def on_fit_start(self, loop) -> None:
         self.loop = loop
+        if self.restored_spec is not None:  # a resumed run: freeze what was frozen
+            self.apply(spec=self.restored_spec, reason=ev.RESUME, message="Resume")
+            self.restored_spec = None
 
     def on_epoch_start(self, loop, epoch: int) -> None:
         cfg = self.cfg
@@ -57,7 +61,9 @@ class FreezeSchedule(TrainingCallback):
                              "spec": tree.frozen_spec(), "message": message})
 
     def state_dict(self) -> dict:
-        return {"changes": list(self.changes)}
+        return {"spec": self.loop.net.tree.frozen_spec() if self.loop else self.cfg.freeze,
+                "changes": list(self.changes)}
 
     def load_state_dict(self, state: dict) -> None:
         self.changes = list(state.get("changes", []))
+        self.restored_spec = state.get("spec")

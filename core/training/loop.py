@@ -25,11 +25,11 @@ from core.models.layers import LayerTree, apply_bn_policy
 from core.models.staging import Stage, StageStack, frozen_prefix
 from core.preprocess import Preprocessing
 from core.progress import Cancelled, TaskState
+from core.runs.files import history_row
 from core.training.device import Precision, describe_device
 from core.training.distributed import Distributed
 from core.training.feature_cache import PrefixCaches, random_shift
 from core.training.optim import build_optimizer, lr_at, set_lr
-from core.training.run_folder import history_row
 
 
 @dataclass
@@ -67,7 +67,8 @@ def format_bytes(n: int) -> str:
 
 class FitLoop:
     def __init__(self, cfg: TrainConfig, net: Network, data: Dataset, callbacks=(),
-                 state: TaskState | None = None, runtime: Runtime | None = None):
+                 state: TaskState | None = None, runtime: Runtime | None = None,
+                 run_dir: str = ""):
         self.cfg, self.net, self.data = cfg, net, data
         self.callbacks = list(callbacks)
         self.state = state or TaskState()
@@ -76,14 +77,13 @@ class FitLoop:
             runtime = Runtime(cpu, Precision("32", cpu), Distributed())
         self.rt = runtime
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-        self.history: list[dict] = []
-        self.batch_log: list[dict] = []  # every batch's loss, for reopening a run's charts
+        self._history: list[dict] = []
+        self._batch_log: list[dict] = []  # every batch's loss, for reopening a run's charts
         self.opt = self.caches = None
         self.trained: nn.Module = net.model  # what forward passes go through (DDP, compiled)
-        self.start_epoch = self.epoch = self.batch = 0
-        self.run_dir = ""
-        self.averaging = None  # a WeightAveraging callback sets itself here
-        self.restored_averaging = None  # its state from a resumed checkpoint
+        self._start_epoch = self._epoch = self.batch = 0
+        self._run_dir = run_dir
+        self._restored_optimizer: dict | None = None  # loaded when the optimizer is built
         self._bn_trains = False
         dev = runtime.device
         self.train_images, self.train_labels = (data.train.images.to(dev),
@@ -111,6 +111,24 @@ class FitLoop:
     def model(self) -> nn.Module:
         return self.net.model
 
+    # --- read-only facts (callbacks read them; the loop and ``restore`` change them) -------
+    run_dir = property(lambda self: self._run_dir, doc="the run folder ('' when none)")
+    epoch = property(lambda self: self._epoch, doc="0-based index of the current epoch")
+    start_epoch = property(lambda self: self._start_epoch, doc="the first epoch of this fit")
+    history = property(lambda self: list(self._history), doc="one metrics row per epoch")
+    batch_log = property(lambda self: list(self._batch_log), doc="one row per batch")
+
+    def restore(self, epochs_done: int, history: list[dict], batch_log: list[dict],
+                state_dict: dict, optimizer: dict | None) -> None:
+        """Continue a saved run: the loop's own state (callbacks restore theirs through
+        ``load_state_dict``). The optimizer's state is loaded as soon as the optimizer is
+        built for the restored trainable layers (the freeze schedule's resume)."""
+        self.model.load_state_dict(state_dict)
+        self._epoch = self._start_epoch = epochs_done
+        self._history = list(history)
+        self._batch_log = list(batch_log)
+        self._restored_optimizer = optimizer
+
     @property
     def phase(self) -> str:
         frozen, _ = self.net.tree.counts()
@@ -122,6 +140,9 @@ class FitLoop:
         optimizer (keeping moments), the feature-cache plan and the DDP wrapper, then say
         so. ``reason``: "start", "resume", "schedule" or "user" (see ev.PhaseChanged)."""
         self.opt = build_optimizer(self.cfg, self.model, self.opt, self.net.head)
+        if self._restored_optimizer is not None:  # a resumed run: its moments and steps
+            self.opt.load_state_dict(self._restored_optimizer)
+            self._restored_optimizer = None
         self._plan_cache()
         self._wrap()
         tree = self.net.tree
@@ -198,8 +219,8 @@ class FitLoop:
         self.log(self.data.describe())
         self.log(f"Device: {self.rt.describe()}")
         self._t0, self._images_done = time.perf_counter(), 0
-        for epoch in range(self.start_epoch, cfg.epochs):
-            self.epoch, self.batch = epoch, 0
+        for epoch in range(self._start_epoch, cfg.epochs):
+            self._epoch, self.batch = epoch, 0
             self._hook("on_epoch_start", epoch)
             self._run_epoch(epoch)
         return self._finish("finished", "")
@@ -216,7 +237,7 @@ class FitLoop:
                             result.loss, result.accuracy, lr_at(cfg, epoch),
                             time.perf_counter() - started,
                             len(self.data.train.labels) / max(seconds, 1e-9))
-        self.history.append(history_row(event))
+        self._history.append(history_row(event))
         if self.caches is not None and epoch == self._cache_epoch:
             where = "GPU memory" if self.caches.device.type == "cuda" else "RAM"
             self.log(f"Cached features: {format_bytes(self.caches.nbytes)} in {where}")
@@ -325,7 +346,7 @@ class FitLoop:
         return stats
 
     def _emit_batch(self, epoch, i, n, loss, lr, ips) -> None:
-        self.batch_log.append({"epoch": epoch + 1, "batch": i + 1, "batches": n, "loss": loss,
+        self._batch_log.append({"epoch": epoch + 1, "batch": i + 1, "batches": n, "loss": loss,
                                "lr": lr})
         elapsed = time.perf_counter() - self._t0
         remaining = (self.cfg.epochs - epoch) * n - (i + 1)

@@ -2,8 +2,10 @@
 
 ``Trainer`` wires the parts together, Lightning-style: it loads the data and builds the
 network (unless they are handed in), resolves the device, precision and torchrun
-environment, and runs a ``FitLoop`` with a ``FreezeSchedule`` and ``Checkpointing`` in front
-of the caller's observers.
+environment, and runs a ``FitLoop`` with ``Checkpointing`` and a ``FreezeSchedule`` in front
+of the caller's observers. A resumed run (``resume=True``, or a worker torchrun restarted)
+trains with its recorded config (core.runs.resume) on its recorded split (core.runs.split).
+Every setting is checked before the run folder is made: a mistake leaves nothing behind.
 """
 from __future__ import annotations
 
@@ -19,11 +21,16 @@ from core.data.datasets import Dataset, load_dataset, profile_data
 from core.data.batches import to_model_input
 from core.models import build_model, head_path, replace_head
 from core.models.head_init import replace_from_imagenet
-from core.models.layers import LayerTree
+from core.models.layers import LayerTree, parse_spec
 from core.models.staging import stages
 from core.progress import TaskState
 from core.recipe import fit_to_data
 from core.recipe import summary as recipe_summary
+from core.runs.layout import RunPaths, new_run_dir
+from core.runs.record import RunRecord
+from core.runs.resume import check_epochs, resumed_config
+from core.runs.split import load_split
+from core.runs.store import RunStore
 from core.training.checkpointing import Checkpointing
 from core.training.device import (Precision, probe_cpu_precision, resolve_device,
                                   resolve_precision, set_threads)
@@ -31,7 +38,7 @@ from core.training.distributed import Distributed
 from core.training.freezing import FreezeSchedule
 from core.training.loop import FitLoop, Network, Runtime
 from core.training.averaging import WeightAveraging
-from core.training.run_folder import RunStore, new_run_dir
+from core.training.torchrun import job_id
 
 
 def build_network(cfg: TrainConfig, data: Dataset, state: TaskState | None = None,
@@ -84,7 +91,8 @@ class Trainer:
         self.state = state or TaskState()
         self.run_dir, self.resume = run_dir, resume
         self.net, self.data, self.runtime = net, data, runtime
-        self.freeze = FreezeSchedule(self.cfg)
+        self.freeze: FreezeSchedule | None = None
+        self.store: RunStore | None = None
         self.loop: FitLoop | None = None
 
     # --- set-up -------------------------------------------------------------------------
@@ -95,21 +103,29 @@ class Trainer:
 
     def prepare(self) -> FitLoop:
         """Data, network, device and run folder (slow: called in a worker thread)."""
-        if self.loop is not None:
-            return self.loop
-        cfg = self.cfg
-        set_threads(cfg.threads)
-        self.runtime = self.runtime or resolve_runtime(cfg)
+        if self.loop is None:
+            try:
+                self.loop = self._prepare()
+            except BaseException:
+                self.close()
+                raise
+        return self.loop
+
+    def _prepare(self) -> FitLoop:
+        set_threads(self.cfg.threads)
+        self.runtime = self.runtime or resolve_runtime(self.cfg)
         rt = self.runtime
         rt.dist.init(rt.device)
+        self.store = self._open_run()  # a resumed run's config replaces self.cfg here
+        cfg = self.cfg
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
-        store = self._store()
         self._load_data()
         self.state.check()
         if self.net is None:
             self.net = build_network(cfg, self.data, self.state, self._log,
                                      start_head=not self.resume)
+        parse_spec(cfg.freeze, self.net.tree, self.net.head, cfg.model)  # a bad --freeze
         self.net.model.to(rt.device)
         if rt.probe_precision:
             probed = probe_cpu_precision(self.net.model, cfg.image_size, cfg.channels_last)
@@ -118,13 +134,14 @@ class Trainer:
                 (probed.name, probed.forward_only, probed.reason))
             rt.precision = Precision(name, rt.device, forward_only, reason)
             rt.probe_precision = False
-        checkpointing = Checkpointing(store, self.freeze, self.resume)
+        self.store.begin()  # the lock, and the folder: every setting has been checked
+        self.freeze = FreezeSchedule(cfg)
         # weight averaging after checkpointing: model.pt gets the average, the checkpoint both
         averaging = [WeightAveraging(cfg.ema)] if cfg.ema else []
-        self.loop = FitLoop(cfg, self.net, self.data,
-                            [self.freeze, checkpointing, *averaging, *self.observers],
-                            self.state, rt)
-        return self.loop
+        checkpointing = Checkpointing(self.store, self.resume, *averaging)
+        return FitLoop(cfg, self.net, self.data,
+                       [checkpointing, self.freeze, *averaging, *self.observers], self.state,
+                       rt, run_dir=str(self.store.dir))
 
     def _load_data(self) -> None:
         """The data (unless handed in), after fitting the recipe to it; the framing used is
@@ -134,10 +151,16 @@ class Trainer:
             cfg.crop = 1.0  # a run made before framing was recorded: whole squares
         if self.data is None:
             with _main_first(self.runtime.dist):  # rank 0 unpacks and decodes first
-                if cfg.fit_data and not self.resume and self.net is None:
-                    self._fit_to_data()  # a resumed run keeps its config.json as it is
-                self.data = load_dataset(cfg.data, cfg.image_size, cfg.val_split, cfg.seed,
-                                         self.state, cfg.limit, cfg.crop)
+                if self.resume:  # the images it trained and validated on, as recorded
+                    split = RunRecord(self.store.dir).split
+                    self.data, check = load_split(split, cfg, self.state)
+                    if check.differs:
+                        self._log(check.describe())
+                else:
+                    if cfg.fit_data and self.net is None:
+                        self._fit_to_data()
+                    self.data = load_dataset(cfg.data, cfg.image_size, cfg.val_split,
+                                             cfg.seed, self.state, cfg.limit, cfg.crop)
         cfg.crop = self.data.crop
 
     def _fit_to_data(self) -> None:
@@ -156,20 +179,39 @@ class Trainer:
             for cb in self.observers:
                 cb.on_event(event)
 
-    def _store(self) -> RunStore:
-        """The run folder; under torchrun rank 0 names it and every rank uses that name."""
+    def _open_run(self) -> RunStore:
+        """The run folder, checked (nothing written yet). Under torchrun rank 0 names it and
+        every rank uses that name; a restarted worker resumes it as it was recorded."""
         dist = self.runtime.dist
         run_dir = self.run_dir
         if run_dir is None and dist.is_main:
-            run_dir = new_run_dir(self.cfg.model, dist.run_id if dist.enabled else "")
+            run_dir = new_run_dir(self.cfg.model, job_id(dist.run_id))
         run_dir = dist.broadcast(str(run_dir) if run_dir is not None else None)
-        if dist.restart_count > 0:  # torchrun restarted the job: continue where it stopped
-            self.resume = (Path(run_dir) / "checkpoint.pt").exists()
-            return RunStore(run_dir, resume=True, writer=dist.is_main)
-        return RunStore(run_dir, resume=self.resume, writer=dist.is_main)
+        restarted = dist.restart_count > 0
+        if restarted:  # torchrun restarted the job: continue where it stopped
+            self.resume = RunPaths(run_dir).checkpoint.exists()
+        store = RunStore(run_dir, resume=self.resume or restarted, writer=dist.is_main)
+        if self.resume:  # rank 0 reads config.json; every rank trains with what it says
+            cfg = None
+            if dist.is_main:
+                record = RunRecord(store.dir)
+                cfg = resumed_config(record.config, self.cfg, str(record.paths.config),
+                                     restarted)
+                check_epochs(cfg, len(record.history_or_empty()), str(store.dir))
+                cfg = cfg.to_dict()
+            self.cfg = TrainConfig.from_dict(dist.broadcast(cfg))
+        return store
 
     def fit(self):
-        return self.prepare().fit()
+        try:
+            return self.prepare().fit()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Let go of the run folder (its lock); the process's end does it too."""
+        if self.store is not None:
+            self.store.close()
 
     # --- what the GUI's worker and tests reach through the facade -----------------------
     @property
@@ -191,7 +233,7 @@ class Trainer:
     def set_freeze(self, spec: str | None = None, path: str | None = None,
                    trainable: bool = False, message: str = "") -> None:
         """A live change (queue it through ``state.queue``: it runs between batches)."""
-        if self.loop is None:
+        if self.loop is None or self.freeze is None:
             return  # nothing built yet: the run starts with the schedule's own spec
         self.freeze.loop = self.loop
         self.freeze.apply(spec=spec, path=path, trainable=trainable, message=message)

@@ -1,25 +1,23 @@
-"""The runs history: one summary line per run folder, for the Runs view (and any front end).
+"""The list of runs: one summary per run folder, for the Runs view and ``transferlab runs``.
 
-A summary reads a run's config.json and metrics.csv once and is cached by their modification
-times, so re-listing hundreds of runs only stats the files. The status is the one the engine
-recorded in status.json (core.training.run_folder.read_status: a "running" run whose process
-is gone reads as failed). Runs older than that file get it inferred: ``finished`` (every
-planned epoch is in metrics.csv), ``running`` (files written in the last RUNNING_WINDOW_S
-seconds), ``failed`` (no epoch ever finished), else ``stopped``.
+A summary reads a run's config.json and metrics.csv once (through RunRecord) and is cached by
+their modification times, so re-listing hundreds of runs only stats the files. The status is
+the one the engine recorded in status.json (core.runs.files.read_status: a "running" run
+whose process is gone reads as failed). Runs older than that file get it inferred:
+``finished`` (every planned epoch is in metrics.csv), ``running`` (files written in the last
+RUNNING_WINDOW_S seconds), ``failed`` (no epoch ever finished), else ``stopped``.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from core.errors import TransferLabError
+from core.runs.record import RunRecord
 
 RUNNING_WINDOW_S = 120
-KEY_SETTINGS = ("lr", "batch_size", "image_size", "freeze", "freeze_epochs", "optimizer",
-                "scheduler", "weights")
 
 
 @dataclass
@@ -35,20 +33,27 @@ class RunSummary:
     wall_s: float
     status: str
     status_message: str = ""  # why it stopped or failed, as recorded
+    has_model: bool = False
+    has_checkpoint: bool = False
     config: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
+
+    def to_json(self, history: bool = False) -> dict:
+        d = asdict(self)
+        if not history:
+            d.pop("history")
+        return d
 
 
 _cache: dict[str, tuple[tuple, RunSummary]] = {}
 
 
-def _stamp(run_dir: Path) -> tuple:
-    from core.training.run_folder import LABEL_FILE
-
+def _stamp(record: RunRecord) -> tuple:
+    p = record.paths
     out = []
-    for name in ("config.json", "metrics.csv", "checkpoint.pt", LABEL_FILE):
+    for path in (p.config, p.metrics, p.checkpoint, p.label, p.model):
         try:
-            out.append((run_dir / name).stat().st_mtime_ns)
+            out.append(path.stat().st_mtime_ns)
         except OSError:
             out.append(0)
     return tuple(out)
@@ -56,51 +61,50 @@ def _stamp(run_dir: Path) -> tuple:
 
 def summarize(run_dir: str | Path, now: float | None = None) -> RunSummary | None:
     """The run's summary, or None for a folder that is not a run (no config.json)."""
-    run_dir = Path(run_dir)
-    stamp = _stamp(run_dir)
+    record = RunRecord(run_dir)
+    stamp = _stamp(record)
     if stamp[0] == 0:
         return None
-    cached = _cache.get(str(run_dir))
+    cached = _cache.get(str(record.path))
     if cached is not None and cached[0] == stamp:
         summary = cached[1]
     else:
-        summary = _read(run_dir)
+        summary = _read(record)
         if summary is None:
             return None
-        _cache[str(run_dir)] = (stamp, summary)
+        _cache[str(record.path)] = (stamp, summary)
     summary.status, summary.status_message = _status(
-        summary, max(stamp) / 1e9, time.time() if now is None else now)
+        record, summary, max(stamp) / 1e9, time.time() if now is None else now)
     return summary
 
 
-def _read(run_dir: Path) -> RunSummary | None:
-    from core.training.run_folder import read_label, read_metrics, read_status
-
+def _read(record: RunRecord) -> RunSummary | None:
     try:
-        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        config = record.settings
+    except TransferLabError:
         return None
-    try:
-        history = read_metrics(run_dir)
-    except (TransferLabError, OSError, ValueError, KeyError):
-        history = []
+    history = record.history_or_empty()
     val = [h["val_acc"] for h in history]
-    started = (read_status(run_dir) or {}).get("started") or \
-        (run_dir / "config.json").stat().st_mtime  # (older runs: when config.json was written)
     return RunSummary(
-        str(run_dir), read_label(run_dir) or run_dir.name,
-        time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
+        str(record.path), record.name,
+        time.strftime("%Y-%m-%d %H:%M", time.localtime(record.started)),
         str(config.get("model", "?")), Path(str(config.get("data", "?"))).name,
-        len(history), int(config.get("epochs", 0) or 0), max(val) if val else None,
-        sum(h["seconds"] for h in history), "", "", config, history)
+        len(history), _int(config.get("epochs")), max(val) if val else None,
+        sum(h["seconds"] for h in history), "", "", record.has_model, record.has_checkpoint,
+        config, history)
 
 
-def _status(s: RunSummary, last_write: float, now: float) -> tuple[str, str]:
-    from core.training.run_folder import read_status
+def _int(value) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
 
-    record = read_status(s.path)
-    if record is not None:
-        return record["status"], str(record.get("message", ""))
+
+def _status(record: RunRecord, s: RunSummary, last_write: float, now: float) -> tuple[str, str]:
+    status = record.status
+    if status is not None:
+        return status["status"], str(status.get("message", ""))
     return _inferred_status(s, last_write, now), ""
 
 
