@@ -160,3 +160,24 @@ def test_gpu_cache_lives_on_the_device(image_folder, tmp_path):
     trainer = Trainer(cfg, run_dir=tmp_path / "r")
     trainer.fit()
     assert trainer.caches is not None and trainer.caches.device.type == "cuda"
+
+
+@pytest.mark.parametrize("capability, hip, native", [
+    ((7, 0), False, False),  # V100: bf16 only emulated
+    ((7, 5), False, False),  # T4
+    ((8, 0), False, True),  # A100
+    ((8, 9), False, True),  # L4, RTX 40xx
+    ((9, 0), False, True),  # H100 / H200
+    ((9, 4), True, True),  # ROCm (capability numbers mean something else there)
+])
+def test_auto_precision_takes_bf16_only_where_a_gpu_has_it_in_hardware(capability, hip, native):
+    from core.training.device import gpu_bf16_native
+
+    assert gpu_bf16_native(capability, hip) is native
+
+
+@needs_cuda
+def test_auto_precision_on_this_gpu_agrees_with_torch_without_emulation():
+    device = torch.device("cuda", 0)
+    expected = "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "32"
+    assert resolve_precision("auto", device) == expected

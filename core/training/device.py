@@ -86,14 +86,26 @@ def available_devices() -> list[tuple[str, str]]:
     return found
 
 
+def gpu_bf16_native(capability: tuple[int, int], hip: bool = False) -> bool:
+    """Whether a GPU computes bf16 in hardware: NVIDIA GPUs from compute capability 8.0
+    (A100, RTX 30xx, H100...), and AMD's (ROCm). A V100 (7.0) or T4 (7.5) only emulates it,
+    several times slower than float32, yet ``torch.cuda.is_bf16_supported()`` says True for
+    them unless asked ``including_emulation=False``."""
+    return hip or capability[0] >= 8
+
+
+def _cuda_bf16_native(device: torch.device) -> bool:
+    return gpu_bf16_native(torch.cuda.get_device_capability(device), bool(torch.version.hip))
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     precision = str(precision or "auto")
     if precision not in PRECISIONS:
         raise TransferLabError(f"--precision must be one of {', '.join(PRECISIONS)}.")
     if precision == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        if device.type == "cuda" and _cuda_bf16_native(device):
             return "bf16"
-        return "auto" if device.type == "cpu" else "32"  # the CPU's is measured (probe)
+        return "auto" if device.type == "cpu" else "32"  # the CPU's is measured (autotune)
     if precision == "16-mixed" and device.type == "cpu":
         raise TransferLabError("--precision 16-mixed needs a GPU; on a CPU use 32 or bf16.")
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
