@@ -6,9 +6,11 @@ sets RANK, WORLD_SIZE and LOCAL_RANK; ``Distributed.from_env`` reads them and
 cheap no-op, so the loop has no special case for it.
 
 The rules the loop follows:
-- ``--batch-size`` is the global batch. Each global batch (the same seeded order on every
-  rank) is cut into contiguous shares, the first ``B mod W`` ranks taking one image more; an
-  epoch's last batch joins the one before when it has fewer than 2 images per rank.
+- ``--batch-size`` is the global batch. An epoch's N images are cut into ceil(N / B)
+  batches whose sizes differ by at most one (core.data.batches: the same cut for any number
+  of processes, so W processes take the steps one process takes). Each global batch (the
+  same seeded order on every rank) is cut into contiguous shares, the first ``n mod W``
+  ranks taking one image more.
 - Each rank's loss is scaled by ``W * n_rank / B`` so that DDP's averaged gradient is exactly
   the gradient of the global batch's mean loss.
 - Validation is split into contiguous shards without padding and the confusion matrix and
