@@ -124,6 +124,25 @@ def test_a_short_last_batch_is_cut_alike_for_one_process_and_two(tmp_path):
     assert_parity(load(tmp_path / "p1", 0), [load(tmp_path / "p2", r) for r in (0, 1)])
 
 
+def test_batchnorm_that_trains_validates_the_model_that_is_saved(folder, tmp_path):
+    """--bn train on 2 processes: each updates its own running statistics, so the epoch's
+    validation counted two slightly different models while model.pt held rank 0's. The
+    statistics are averaged before validation: what the run reports is what evaluating
+    model.pt on the same split gives, and both ranks hold the same buffers."""
+    from core.inference.evaluate import evaluate_model
+
+    cfg = config(folder, epochs=1, freeze_epochs=0, bn_policy="train", flip=False)
+    run_worker(cfg, tmp_path / "run", tmp_path / "p", nproc=2, torchrun=["--standalone"])
+    ranks = [load(tmp_path / "p", r) for r in (0, 1)]
+    reported = ranks[0]["history"][-1]
+    evaluated = evaluate_model(tmp_path / "run" / "model.pt")
+    assert len(evaluated.images) == 9
+    assert evaluated.loss == pytest.approx(reported["val_loss"], rel=1e-4)
+    assert evaluated.accuracy == pytest.approx(reported["val_acc"], abs=1e-9)
+    stats = [k for k in ranks[0]["state"] if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(ranks[0]["state"][k], ranks[1]["state"][k]) for k in stats)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

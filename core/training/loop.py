@@ -85,6 +85,7 @@ class FitLoop:
         self.averaging = None  # a WeightAveraging callback sets itself here
         self.restored_averaging = None  # its state from a resumed checkpoint
         self._bn_trains = False
+        self._bn_trained = False  # some BatchNorm updated its statistics since validation
         dev = runtime.device
         self.train_images, self.train_labels = (data.train.images.to(dev),
                                                 data.train.labels.to(dev))
@@ -210,6 +211,9 @@ class FitLoop:
         started = time.perf_counter()
         train_loss, train_acc = self._train_one_epoch(epoch, train_loader)
         seconds = time.perf_counter() - started
+        if self._bn_trained:  # (one model on every rank: the one validated and saved)
+            self.rt.dist.average_batchnorm_(self.model)
+            self._bn_trained = False
         self._hook("on_validation_start")
         result = self.validate(val_loader)
         event = ev.EpochEnd(epoch + 1, cfg.epochs, self.phase, train_loss, train_acc,
@@ -276,6 +280,7 @@ class FitLoop:
         apply_bn_policy(self.model, self.cfg.effective_bn_policy())
         self._bn_trains = any(m.training for m in self.model.modules()
                               if isinstance(m, torch.nn.modules.batchnorm._BatchNorm))
+        self._bn_trained = self._bn_trained or self._bn_trains
 
     def chunks(self, n: int) -> list[slice]:
         """Micro-batches for one optimizer step. On a CPU, forward+backward over 16 images at
