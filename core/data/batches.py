@@ -32,13 +32,16 @@ class BatchLoader:
     """Iterates (inputs, labels) over decoded images in seeded, per-epoch shuffled order.
 
     ``share``: a function that picks this process's part of each batch (see
-    core.training.distributed).
+    core.training.distributed); ``device``: where batches go (default: the images').
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
                  image_size: int, mean, std, *, shuffle: bool = False, flip: bool = False,
-                 seed: int = 0, channels_last: bool = True, share=None):
+                 seed: int = 0, channels_last: bool = True, share=None, device=None):
         self.images, self.labels = images, labels
+        # where batches are made: the images' device, or a GPU they did not fit on (each
+        # batch is then cut in host RAM and moved)
+        self.device = torch.device(device) if device is not None else images.device
         self.batch_size, self.image_size = batch_size, image_size
         self.mean, self.std = mean, std
         self.shuffle, self.flip, self.channels_last = shuffle, flip, channels_last
@@ -86,11 +89,12 @@ class BatchLoader:
             yield idx, flips, end - start
 
     def inputs(self, idx: torch.Tensor, flips=None) -> torch.Tensor:
-        return to_model_input(self.images[idx.to(self.images.device)], self.image_size,
-                              self.mean, self.std, flips, self.channels_last)
+        images = self.images[idx.to(self.images.device)].to(self.device, non_blocking=True)
+        return to_model_input(images, self.image_size, self.mean, self.std, flips,
+                              self.channels_last)
 
     def targets(self, idx: torch.Tensor) -> torch.Tensor:
-        return self.labels[idx.to(self.labels.device)]
+        return self.labels[idx.to(self.labels.device)].to(self.device)
 
     def __iter__(self):
         for idx, flips in self.indices():

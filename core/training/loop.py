@@ -18,6 +18,7 @@ from core import events as ev
 from core.config import TrainConfig
 from core.data.batches import BatchLoader
 from core.data.datasets import Dataset
+from core.data.memory import cache_room, format_bytes, gpu_fits
 from core.errors import StopTraining
 from core.models.flip_average import FlipAverage, flip_average
 from core.inference.metrics import EvalResult, evaluate
@@ -61,8 +62,11 @@ class Runtime:
                 f"{memory}")
 
 
-def format_bytes(n: int) -> str:
-    return f"{n / 1024**3:.2f} GB" if n >= 1024**3 else f"{n / 1024**2:.1f} MB"
+def _held_bytes(images) -> int:
+    """Host memory a decoded split holds (a streamed one holds a batch at a time)."""
+    if torch.is_tensor(images) and images.device.type == "cpu":
+        return images.numel() * images.element_size()
+    return 0
 
 
 class FitLoop:
@@ -86,10 +90,27 @@ class FitLoop:
         self.restored_averaging = None  # its state from a resumed checkpoint
         self._bn_trains = False
         self._bn_trained = False  # some BatchNorm updated its statistics since validation
+        self.memory_notes: list[str] = []  # fallbacks the memory plan took, logged at start
         dev = runtime.device
-        self.train_images, self.train_labels = (data.train.images.to(dev),
+        where = self._images_device(data, dev)
+        self.train_images, self.train_labels = (data.train.images.to(where),
                                                 data.train.labels.to(dev))
-        self.val_images, self.val_labels = data.val.images.to(dev), data.val.labels.to(dev)
+        self.val_images, self.val_labels = data.val.images.to(where), data.val.labels.to(dev)
+
+    def _images_device(self, data: Dataset, dev: torch.device) -> torch.device:
+        """A GPU holds the decoded images when they take at most half its free memory;
+        otherwise they stay in host RAM and each batch moves (core.data.memory)."""
+        if dev.type != "cuda":
+            return dev
+        nbytes = _held_bytes(data.train.images) + _held_bytes(data.val.images)
+        free, _ = torch.cuda.mem_get_info(dev)
+        if gpu_fits(nbytes, free):
+            return dev
+        self.memory_notes.append(
+            f"The decoded images ({format_bytes(nbytes)}) would take more than half of the "
+            f"GPU's free memory ({format_bytes(free)}): they stay in host RAM and each batch "
+            f"is moved to the GPU.")
+        return torch.device("cpu")
 
     # --- plumbing -----------------------------------------------------------------------
     def emit(self, event) -> None:
@@ -154,23 +175,32 @@ class FitLoop:
             self.log(f"Caching the frozen layers up to {cut} ({k} stages): epochs after the "
                      f"first skip them")
 
-    def _placement(self, nbytes: int) -> torch.device:
-        """The frozen-prefix cache lives on the GPU when it fits in half its free memory."""
-        dev = self.rt.device
-        if dev.type != "cuda":
+    def _placement(self, nbytes: int) -> torch.device | None:
+        """Where the frozen-prefix cache (both splits, ``nbytes``) lives: the GPU when it
+        takes at most half its free memory, else host RAM when this process's budget has
+        room (core.data.memory), else nowhere (the prefix runs every epoch)."""
+        dev, gpu_full = self.rt.device, ""
+        if dev.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(dev)
+            if gpu_fits(nbytes, free):
+                return dev
+            gpu_full = f"more than half of the GPU's free memory ({format_bytes(free)})"
+        why = cache_room(nbytes, _held_bytes(self.train_images) + _held_bytes(self.val_images))
+        if not why:
+            if gpu_full:
+                self.log(f"The feature cache ({format_bytes(nbytes)}) would take {gpu_full}: "
+                         f"it is kept in host RAM.")
             return torch.device("cpu")
-        free, _ = torch.cuda.mem_get_info(dev)
-        if nbytes * 2 < free:
-            return dev
-        self.log(f"The feature cache ({format_bytes(nbytes)}) does not fit in the GPU's free "
-                 f"memory ({format_bytes(free)}): it is kept in host RAM.")
-        return torch.device("cpu")
+        where = f"on the GPU it would take {gpu_full}; in host RAM " if gpu_full else ""
+        self.log(f"The frozen layers' outputs are not cached ({where}{why}): they are computed "
+                 f"again every epoch.")
+        return None
 
     # --- the loop -----------------------------------------------------------------------
     def loaders(self) -> tuple[BatchLoader, BatchLoader]:
         cfg, pre, dist = self.cfg, self.net.preprocessing, self.rt.dist
         common = dict(image_size=cfg.image_size, mean=pre.mean, std=pre.std,
-                      channels_last=cfg.channels_last,
+                      channels_last=cfg.channels_last, device=self.rt.device,
                       share=dist.share if dist.enabled else None)
         train = BatchLoader(self.train_images, self.train_labels, cfg.batch_size,
                             shuffle=True, flip=cfg.flip, seed=cfg.seed + self.epoch, **common)
@@ -198,6 +228,8 @@ class FitLoop:
                                 self.net.tree.summary(), self.data.describe()))
         self.log(self.data.describe())
         self.log(f"Device: {self.rt.describe()}")
+        for note in self.memory_notes:
+            self.log(note)
         self._t0, self._images_done = time.perf_counter(), 0
         for epoch in range(self.start_epoch, cfg.epochs):
             self.epoch, self.batch = epoch, 0
@@ -221,7 +253,7 @@ class FitLoop:
                             time.perf_counter() - started,
                             len(self.data.train.labels) / max(seconds, 1e-9))
         self.history.append(history_row(event))
-        if self.caches is not None and epoch == self._cache_epoch:
+        if self.caches is not None and self.caches.kept and epoch == self._cache_epoch:
             where = "GPU memory" if self.caches.device.type == "cuda" else "RAM"
             self.log(f"Cached features: {format_bytes(self.caches.nbytes)} in {where}")
         self._hook("on_validation_end", event)
