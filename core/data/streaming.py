@@ -3,9 +3,10 @@
 The rule: a split is decoded once into RAM when its decoded size, ``images x 3 x side x
 side`` bytes (uint8), is at most ``ram_limit_bytes()``: this process's share of a quarter of
 the machine's physical memory, or of ``TRANSFERLAB_RAM_LIMIT_MB`` when that is set (the
-budgets live in core.data.memory). A bigger split streams: only its file list and labels stay in memory, and each batch is decoded
-when the loop asks for it (on a few threads; Pillow releases the GIL while decoding), so
-memory stays bounded by a batch whatever the folder's size. The price: every epoch decodes
+budgets live in core.data.memory). A bigger split streams: only its file list and labels
+stay in memory, and each batch is decoded when the loop asks for it (on a few threads;
+Pillow releases the GIL while decoding), so memory stays bounded by a batch whatever the
+folder's size. The price: every epoch decodes
 every image again, where an in-RAM split decodes each image once.
 
 ``StreamedImages`` stands in for the uint8 ``(N, 3, S, S)`` tensor of a decoded split:

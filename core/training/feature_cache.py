@@ -35,6 +35,7 @@ class FeatureCache:
         self.placement = placement
         self.autocast = autocast
         self.kept = True  # False: no room, the prefix runs on every use
+        self.memory_format = torch.channels_last  # of the features handed out
 
     def _run_prefix(self, x: torch.Tensor) -> torch.Tensor:
         for stage in self.prefix:
@@ -59,8 +60,10 @@ class FeatureCache:
     def _uncached(self, loader: BatchLoader, idx: torch.Tensor, flips) -> torch.Tensor:
         """The features the store would hold, computed now (no room to keep them)."""
         out = self._run_prefix(loader.inputs(idx, flips if self.variants == 2 else None))
-        out = out.float()
-        return out.contiguous(memory_format=torch.channels_last) if out.dim() == 4 else out
+        return self._laid_out(out.float())
+
+    def _laid_out(self, out: torch.Tensor) -> torch.Tensor:
+        return out.contiguous(memory_format=self.memory_format) if out.dim() == 4 else out
 
     @staticmethod
     def _storage_dtype(feats: torch.Tensor) -> torch.dtype:
@@ -94,8 +97,7 @@ class FeatureCache:
             else torch.zeros(len(idx), dtype=torch.long)
         dev = self.store.device
         out = self.store[idx.to(dev), variant.to(dev)].to(loader.device, non_blocking=True)
-        out = out.float()
-        return out.contiguous(memory_format=torch.channels_last) if out.dim() == 4 else out
+        return self._laid_out(out.float())
 
     def batches(self, loader: BatchLoader, mirrored: bool = False):
         """(features, labels) over a whole split, for validation; ``mirrored``: (features of
@@ -134,6 +136,10 @@ class PrefixCaches:
     def kept(self) -> bool:
         return self.train.kept and self.val.kept
 
+    def set_layout(self, channels_last: bool) -> None:
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        self.train.memory_format = self.val.memory_format = fmt
+
     def forward_tail(self, feats: torch.Tensor) -> torch.Tensor:
         return run(self.tail, feats)
 
@@ -156,9 +162,9 @@ def random_shift(feats: torch.Tensor, cells: int, generator=None) -> torch.Tenso
     n, _, h, w = feats.shape
     padded = torch.nn.functional.pad(feats, (cells, cells, cells, cells), mode="replicate")
     offsets = torch.randint(0, 2 * cells + 1, (n, 2), generator=generator)
-    out = torch.empty_like(feats)
+    out = torch.empty_like(feats)  # (in the features' memory layout)
     for dy, dx in offsets.unique(dim=0).tolist():
         rows = ((offsets[:, 0] == dy) & (offsets[:, 1] == dx)).nonzero().flatten()
         rows = rows.to(feats.device)
         out[rows] = padded[rows, :, dy:dy + h, dx:dx + w]
-    return out.contiguous(memory_format=torch.channels_last)
+    return out

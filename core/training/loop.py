@@ -9,7 +9,6 @@ runs on any device, in any precision, in one process or as one rank of a torchru
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -22,44 +21,17 @@ from core.data.memory import cache_room, format_bytes, gpu_fits
 from core.errors import StopTraining
 from core.models.flip_average import FlipAverage, flip_average
 from core.inference.metrics import EvalResult, evaluate
-from core.models.layers import LayerTree, apply_bn_policy
-from core.models.staging import Stage, StageStack, frozen_prefix
-from core.preprocess import Preprocessing
+from core.models.layers import apply_bn_policy
+from core.models.staging import StageStack, frozen_prefix
 from core.progress import Cancelled, TaskState
-from core.training.device import Precision, describe_device
+from core.training.device import Precision, strided_depthwise_in_fp32
 from core.training.distributed import Distributed
 from core.training.feature_cache import PrefixCaches, random_shift
 from core.training.optim import build_optimizer, lr_at, set_lr
 from core.training.run_folder import history_row
+from core.training.runtime import Network, Runtime
 
-
-@dataclass
-class Network:
-    """A model ready to fine-tune: the module, where its head is, its layer tree (what is
-    frozen) and its stage split (where a frozen prefix can be cut off and cached)."""
-    arch: str
-    model: nn.Module
-    head: str
-    preprocessing: Preprocessing  # what the trained model expects (saved with it)
-    tree: LayerTree
-    stage_list: list[Stage]
-
-
-@dataclass
-class Runtime:
-    device: torch.device
-    precision: Precision
-    dist: Distributed
-    compile: bool = False
-    probe_precision: bool = False  # --precision auto on a CPU: measured once the net exists
-
-    def describe(self) -> str:
-        from core import allocator
-
-        ranks = f", {self.dist.world} processes" if self.dist.enabled else ""
-        memory = f", {allocator.describe()}" if self.device.type == "cpu" else ""
-        return (f"{describe_device(self.device)}, precision {self.precision.describe()}{ranks}"
-                f"{memory}")
+__all__ = ["FitLoop", "Network", "Runtime", "format_bytes"]
 
 
 def _held_bytes(images) -> int:
@@ -90,6 +62,8 @@ class FitLoop:
         self.restored_averaging = None  # its state from a resumed checkpoint
         self._bn_trains = False
         self._bn_trained = False  # some BatchNorm updated its statistics since validation
+        # speed-only settings (the config's, until the run's tuner decides: core.training.tuner)
+        self.micro_batch, self.channels_last = cfg.micro_batch, cfg.channels_last
         self.memory_notes: list[str] = []  # fallbacks the memory plan took, logged at start
         dev = runtime.device
         where = self._images_device(data, dev)
@@ -145,6 +119,8 @@ class FitLoop:
         so. ``reason``: "start", "resume", "schedule" or "user" (see ev.PhaseChanged)."""
         self.opt = build_optimizer(self.cfg, self.model, self.opt, self.net.head)
         self._plan_cache()
+        if self.rt.tuner is not None and reason != ev.USER:  # a live toggle keeps them
+            self.rt.tuner.decide(self)
         self._wrap()
         tree = self.net.tree
         summary = tree.summary()
@@ -153,6 +129,9 @@ class FitLoop:
                                   tree.frozen_spec(), message, reason))
 
     def _wrap(self) -> None:
+        p = self.rt.precision  # bf16 training on a CPU: strided depthwise convolutions in 32
+        strided_depthwise_in_fp32(self.model, self.rt.device.type == "cpu" and
+                                  p.name == "bf16" and not p.forward_only)
         module = StageStack(self.caches.tail) if self.caches is not None else self.model
         module = self.rt.dist.wrap(module, self.rt.device)
         self.trained = torch.compile(module) if self.rt.compile else module
@@ -170,10 +149,19 @@ class FitLoop:
             self._cache_epoch = self.epoch  # the epoch that fills the cache
             self.caches = PrefixCaches(self.net.stage_list, k, len(self.train_labels),
                                        len(self.val_labels), cfg.flip, self._placement,
-                                       self.rt.precision.forward_autocast, tta=cfg.tta)
+                                       lambda: self.rt.precision.forward_autocast(), tta=cfg.tta)
+            self.caches.set_layout(self.channels_last)
             cut = self.net.stage_list[k - 1].path or "pool"
             self.log(f"Caching the frozen layers up to {cut} ({k} stages): epochs after the "
                      f"first skip them")
+
+    def set_layout(self, channels_last: bool) -> None:
+        """Activations (batches, cached features) and weights in channels_last or not."""
+        self.channels_last = channels_last
+        self.model.to(memory_format=torch.channels_last if channels_last
+                      else torch.contiguous_format)
+        if self.caches is not None:
+            self.caches.set_layout(channels_last)
 
     def _placement(self, nbytes: int) -> torch.device | None:
         """Where the frozen-prefix cache (both splits, ``nbytes``) lives: the GPU when it
@@ -200,7 +188,7 @@ class FitLoop:
     def loaders(self) -> tuple[BatchLoader, BatchLoader]:
         cfg, pre, dist = self.cfg, self.net.preprocessing, self.rt.dist
         common = dict(image_size=cfg.image_size, mean=pre.mean, std=pre.std,
-                      channels_last=cfg.channels_last, device=self.rt.device,
+                      channels_last=self.channels_last, device=self.rt.device,
                       share=dist.share if dist.enabled else None)
         train = BatchLoader(self.train_images, self.train_labels, cfg.batch_size,
                             shuffle=True, flip=cfg.flip, seed=cfg.seed + self.epoch, **common)
@@ -320,7 +308,7 @@ class FitLoop:
         summed before the step, so the step is the batch's. Only used while no BatchNorm
         layer is in train mode (then the result equals one pass over the whole batch), and
         not on GPUs, which want large batches."""
-        size = self.cfg.micro_batch
+        size = self.micro_batch
         if not size or size >= n or self._bn_trains or self.rt.device.type != "cpu":
             return [slice(0, n)]
         return [slice(i, min(i + size, n)) for i in range(0, n, size)]

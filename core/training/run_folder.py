@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 from core.errors import TransferLabError
+from core.training.autotune import DECISIONS_FILE
 from core.paths import (atomic_path, process_alive, remove_stale_temp_files, runs_dir,
                         write_csv_atomic, write_text_atomic)
 
@@ -26,7 +27,8 @@ LABEL_FILE = "run-label.txt"  # the user's name for the run (the folder keeps it
 SILENT_AFTER_S = 6 * 3600  # a "running" record not rewritten for this long is a dead run
 # every file a run writes in its folder (evaluations add evaluation-*.csv/.json): what
 # deleting a run removes; anything else in the folder is the user's and stays
-RUN_OUTPUTS = (*RUN_FILES, "batches.csv", "freeze_changes.json", STATUS_FILE, LABEL_FILE)
+RUN_OUTPUTS = (*RUN_FILES, "batches.csv", "freeze_changes.json", STATUS_FILE, LABEL_FILE,
+               DECISIONS_FILE)
 RUN_OUTPUT_PATTERNS = ("evaluation-*.csv", "evaluation-*.json")
 STATUSES = ("running", "finished", "stopped", "failed")
 
