@@ -68,22 +68,24 @@ def _env_limit(environ) -> int | None:
     return None
 
 
-def image_limit(environ=None) -> int:
-    """This process's share of the node's budget for decoded images."""
+def _process_share(fraction: float, environ=None) -> int:
+    """This process's share of the node's budget: ``RAM_LIMIT_ENV`` MB, else ``fraction``
+    of physical memory, divided among the processes on the machine."""
     environ = os.environ if environ is None else environ
     node = _env_limit(environ)
     if node is None:
-        node = int(physical_memory() * IMAGE_FRACTION)
+        node = int(physical_memory() * fraction)
     return node // local_processes(environ)
+
+
+def image_limit(environ=None) -> int:
+    """This process's share of the node's budget for decoded images."""
+    return _process_share(IMAGE_FRACTION, environ)
 
 
 def hold_limit(environ=None) -> int:
     """This process's share of the node's budget for decoded images and cache together."""
-    environ = os.environ if environ is None else environ
-    node = _env_limit(environ)
-    if node is None:
-        node = int(physical_memory() * HOLD_FRACTION)
-    return node // local_processes(environ)
+    return _process_share(HOLD_FRACTION, environ)
 
 
 def describe_share(default: str = "a quarter of RAM", environ=None) -> str:

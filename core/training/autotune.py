@@ -227,8 +227,8 @@ class Free:
 
 
 def measure_threads(w: Workload, free: Free, report=None) -> dict[str, dict]:
-    """Threads: torch's default (one per core) or half of it, timed on two micro-batches
-    of the default step. Timed at every run's start, not cached: the answer depends on what
+    """Threads: torch's default (one per core) or half of it, timed on one micro-batch of
+    the default step. Timed at every run's start, not cached: the answer depends on what
     else the machine runs at the time (on 2 shared cores under a load of 13, a 2-thread step
     ran ~10x slower than a 1-thread one, each thread waiting at every operation's barrier
     for its preempted sibling; idle, 2 threads are faster). Left as set where the user
@@ -236,8 +236,8 @@ def measure_threads(w: Workload, free: Free, report=None) -> dict[str, dict]:
     default = free.default_threads or torch.get_num_threads()
     if not free.threads or default < 2:
         return {}
-    mb = free.default_micro_batch
-    step = w.step(free.default_channels_last, False, mb, min(len(w.targets), 2 * mb))
+    mb = free.default_micro_batch or len(w.targets)
+    step = w.step(free.default_channels_last, False, mb, min(len(w.targets), mb))
     best, why, samples = timed_choice(str(default), {
         str(t): with_threads(t, step) for t in (default, default // 2)})
     (report or (lambda *a: None))("threads (s a batch)", samples)
