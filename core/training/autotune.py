@@ -60,6 +60,10 @@ DECISIONS_FILE = "decisions.json"  # in the run folder: what this run chose
 CACHE_VERSION = 1
 
 
+CUT_REASON = ("not timed: the deepest frozen stage, since an earlier cut recomputes frozen "
+              "layers every step and stores more values an image")
+
+
 def decision(choice, reason: str, figures: dict | None = None) -> dict:
     """One plain record: what was chosen, the candidates' figures, why."""
     return {"choice": choice, "figures": dict(figures or {}), "reason": reason}
@@ -288,8 +292,6 @@ def worth_timing(w: Workload, free: Free) -> str:
     """Why timing the candidates would not pay for itself now ("" when it would): a short
     phase, or steps so slow here (an overloaded machine) that timing would take long; then
     the defaults serve (not cached: a later run times them)."""
-    if w.images_ahead < MIN_IMAGES:
-        return f"a short run ({w.images_ahead} images to train on): the defaults"
     step = w.step(free.default_channels_last, False, free.default_micro_batch)
     step()
     start = time.perf_counter()

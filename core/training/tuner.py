@@ -22,9 +22,11 @@ from core.training.device import Precision
 def make_tuner(cfg, rt, run_dir: str | Path | None, resume: bool):
     """The run's tuner (None off the CPU: a GPU's only choice, its precision, is a rule)."""
     if rt.device.type != "cpu":
-        rt.decisions = {"train_precision": at.decision(
-            rt.precision.name, "the GPU computes bf16 in hardware" if rt.precision.name ==
-            "bf16" else f"precision {cfg.precision}")}
+        name = rt.precision.name
+        why = f"--precision {cfg.precision}" if str(cfg.precision) != "auto" else \
+            "auto: bf16, which this GPU computes in hardware" if name == "bf16" else \
+            f"auto: {name} on this {rt.device.type} device (no bf16 in hardware)"
+        rt.decisions = {"train_precision": at.decision(name, why)}
         return None
     free = at.Free(precision=str(cfg.precision) == "auto",
                    threads=cfg.threads is None and not rt.dist.enabled
@@ -45,6 +47,9 @@ class AutoTuner:
         key = self._key(loop)
         found = self._find(loop, key) if loop.rt.dist.is_main else None
         decisions, source = loop.rt.dist.broadcast(found)
+        if loop.caches is not None and "cache_cut" not in decisions:
+            cut = loop.net.stage_list[loop.caches.k - 1].path or "pool"
+            decisions = {**decisions, "cache_cut": at.decision(cut, at.CUT_REASON)}
         self.recorded[key] = decisions
         if self.writer and self.run_dir is not None:
             at.save_decisions(self.run_dir, self.recorded)
@@ -63,9 +68,11 @@ class AutoTuner:
         (threads timed now), else a measurement, else the defaults with the reason."""
         if key in self.recorded:
             return self.recorded[key], "recorded in this run"
+        ahead = _images_ahead(loop)
+        if ahead < at.MIN_IMAGES:  # (nothing to time, not even the threads)
+            return self._defaults(f"a short run ({ahead} images to train on): the "
+                                  f"defaults"), "not timed"
         work = workload(loop)
-        if work.images_ahead < at.MIN_IMAGES:  # (no need to time even the threads)
-            return self._defaults(at.worth_timing(work, self.free)), "not timed"
         threads = at.measure_threads(work, self.free)
         if threads:
             torch.set_num_threads(threads["threads"]["choice"])
@@ -122,10 +129,13 @@ def workload(loop) -> at.Workload:
             module = StageStack(loop.caches.tail)
         else:
             inputs, module = images, loop.model
-    cfg = loop.cfg
-    ahead = (cfg.epochs - loop.epoch) * -(-len(loop.train_labels) // loop.rt.dist.world)
-    return at.Workload(module, inputs.detach(), train.targets(idx), cfg.optimizer,
-                       loop._bn_trains, ahead, loop.model, images)
+    return at.Workload(module, inputs.detach(), train.targets(idx), loop.cfg.optimizer,
+                       loop._bn_trains, _images_ahead(loop), loop.model, images)
+
+
+def _images_ahead(loop) -> int:
+    """Images this process trains on in the epochs left (whether timing pays)."""
+    return (loop.cfg.epochs - loop.epoch) * -(-len(loop.train_labels) // loop.rt.dist.world)
 
 
 def apply_decisions(loop, decisions: dict, source: str) -> None:
