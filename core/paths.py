@@ -1,7 +1,14 @@
-"""Where TransferLab keeps things on disk, and atomic writes.
+"""Where TransferLab keeps things on disk, and atomic, durable writes.
 
 ``TRANSFERLAB_HOME`` overrides every location (tests point it at a temp folder);
 otherwise platformdirs gives the per-OS cache and data folders.
+
+Every file TransferLab writes goes through ``atomic_path`` (``write_text_atomic``,
+``write_csv_atomic`` and ``torch.save`` of run files, exports, caches): written to a temp
+file beside the target, the temp file flushed to disk (``fsync``), renamed over the target,
+then the folder flushed, so that after a power cut the target is the old file or the new one,
+whole (without the first ``fsync`` ext4 and XFS may persist the rename before the data: an
+empty model.pt with the previous one already gone).
 """
 from __future__ import annotations
 
@@ -103,6 +110,7 @@ def atomic_path(target: str | os.PathLike):
     from core.errors import TransferLabError
 
     target = Path(target)
+    new_folder = not target.parent.exists()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(target.parent, glob.escape(target.name))
@@ -117,10 +125,46 @@ def atomic_path(target: str | os.PathLike):
         raise TransferLabError(f"Cannot write to {target.parent}: {exc.strerror or exc}") from exc
     try:
         yield tmp
-        os.replace(tmp, target)
+        try:
+            fsync_file(tmp)
+            os.replace(tmp, target)
+        except OSError as exc:  # EIO, ENOSPC from delayed allocation: the old file stays
+            raise TransferLabError(f"Cannot write {target}: {exc.strerror or exc}. The "
+                                   f"previous {target.name} is unchanged.") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    fsync_dir(target.parent)
+    if new_folder:  # the folder's own entry, in its parent
+        fsync_dir(target.parent.parent)
+
+
+def fsync_file(path: str | os.PathLike) -> None:
+    """Flush ``path``'s data to the disk (the writer has closed it; opened for writing
+    because Windows' fsync needs a writable handle)."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Flush ``folder``'s entries (a rename into it) to the disk. POSIX only: Windows cannot
+    open a folder for this (NTFS journals renames itself); file systems that refuse it
+    (some network mounts) are left as they are."""
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # EINVAL on file systems without directory fsync: nothing more to do
+    finally:
+        os.close(fd)
 
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> None:

@@ -90,16 +90,21 @@ def test_batches_are_resized_flipped_and_normalised():
     assert x[1, 0, 0, 0] == pytest.approx(-1.0)  # flipped
     loader = BatchLoader(images, torch.arange(5), 2, 8, (0.5,) * 3, (0.5,) * 3, shuffle=True)
     batches = list(loader)
-    assert len(loader) == 2 and [len(y) for _, y in batches] == [2, 3]
+    assert len(loader) == 2 and [len(y) for _, y in batches] == [3, 2]  # never a 1-image step
     assert sorted(torch.cat([y for _, y in batches]).tolist()) == [0, 1, 2, 3, 4]
 
 
-def test_a_single_leftover_training_image_joins_the_last_batch():
+def test_training_batches_are_cut_evenly_so_no_step_has_a_tiny_remainder():
     images = torch.zeros(9, 3, 4, 4, dtype=torch.uint8)
     train = BatchLoader(images, torch.arange(9), 4, 4, (0,) * 3, (1,) * 3, shuffle=True)
-    assert [len(y) for _, y in train] == [4, 5] and len(train) == 2
+    assert [len(y) for _, y in train] == [3, 3, 3] and len(train) == 3
     val = BatchLoader(images, torch.arange(9), 4, 4, (0,) * 3, (1,) * 3)
     assert [len(y) for _, y in val] == [4, 4, 1]
+    for n in range(2, 80):  # every size: ceil(n / B) batches within one image of each other
+        loader = BatchLoader(torch.zeros(n, 3, 4, 4, dtype=torch.uint8), torch.arange(n), 16,
+                             4, (0,) * 3, (1,) * 3, shuffle=True)
+        sizes = [len(y) for _, y in loader]
+        assert sum(sizes) == n and len(sizes) == -(-n // 16) and max(sizes) - min(sizes) <= 1
 
 
 def _fake_cifar10(tmp_path):

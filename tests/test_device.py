@@ -11,9 +11,8 @@ import torch
 
 from core.config import TrainConfig
 from core.errors import TransferLabError
-from core.training.device import (Precision, available_devices, choose_cpu_precision,
-                                  describe_device, probe_cpu_precision, resolve_device,
-                                  resolve_precision)
+from core.training.device import (Precision, available_devices, describe_device,
+                                  resolve_device, resolve_precision)
 from core.training.distributed import Distributed
 from core.training.trainer import Trainer
 
@@ -69,31 +68,43 @@ def test_precision_rules_on_the_cpu():
         resolve_precision("64", cpu)
 
 
-def test_auto_on_a_cpu_uses_bf16_forward_passes_only_where_they_measured_faster():
-    faster = choose_cpu_precision(1.0, 0.6, "amx_bf16")
-    assert (faster.name, faster.forward_only) == ("bf16", True)
-    assert "1.67x faster" in faster.reason
-    slower = choose_cpu_precision(1.0, 3.0, "avx512_bf16")
-    assert slower.name == "32" and "not worth it" in slower.reason
+def test_bf16_forward_only_keeps_training_in_float32():
+    p = Precision("bf16", torch.device("cpu"), forward_only=True, reason="auto: timed")
     layer = torch.nn.Linear(4, 2)
-    with faster.autocast():  # training stays float32
+    with p.autocast():  # training stays float32
         assert layer(torch.randn(3, 4)).dtype == torch.float32
-    with faster.forward_autocast():  # cache filling and validation use bf16
+    with p.forward_autocast():  # cache filling and validation use bf16
         assert layer(torch.randn(3, 4)).dtype == torch.bfloat16
+    assert p.describe() == "bf16 for forward passes, 32 for training (auto: timed)"
 
 
-def test_the_probe_times_the_real_network_and_leaves_the_rng_alone():
+def test_strided_depthwise_convolutions_stay_float32_under_bf16_autocast():
+    """The speed trick of bf16 training on AMX CPUs, against the plain path: the stride-2
+    depthwise convolutions give float32's exact numbers under autocast, the rest of the
+    network is bf16 as before, and switching it off restores the plain module."""
     from core.models import build_model
+    from core.training.device import strided_depthwise_in_fp32
 
-    model, _, _ = build_model("mobilenet_v2", "none", 3)
-    model.train()
-    torch.manual_seed(5)
-    expected = torch.rand(3)
-    torch.manual_seed(5)
-    chosen = probe_cpu_precision(model, 32)
-    assert torch.equal(torch.rand(3), expected)
-    assert model.training  # restored
-    assert chosen.name in ("32", "bf16") and chosen.reason.startswith("auto:")
+    torch.manual_seed(0)
+    model, _, _ = build_model("efficientnet_lite0", "none", 10)
+    model.eval()
+    x = torch.randn(2, 3, 64, 64)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1
+             and max(m.stride) > 1]
+    assert strided_depthwise_in_fp32(model) == len(convs) == 4
+    conv, y = convs[0], torch.randn(2, convs[0].in_channels, 16, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        kept = conv(y.bfloat16())
+        assert model.conv_stem(x).dtype == torch.bfloat16  # the others still bf16
+        out = model(x)
+    assert kept.dtype == torch.float32
+    assert torch.equal(kept, type(conv).forward(conv, y.bfloat16().float()))
+    with torch.no_grad():
+        plain = model(x)
+    assert torch.allclose(out.float(), plain, atol=0.05 * plain.abs().max())  # bf16 rounding
+    strided_depthwise_in_fp32(model, on=False)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert conv(y.bfloat16()).dtype == torch.bfloat16
 
 
 def test_bf16_autocast_runs_the_forward_in_bf16_on_the_cpu():
@@ -160,3 +171,24 @@ def test_gpu_cache_lives_on_the_device(image_folder, tmp_path):
     trainer = Trainer(cfg, run_dir=tmp_path / "r")
     trainer.fit()
     assert trainer.caches is not None and trainer.caches.device.type == "cuda"
+
+
+@pytest.mark.parametrize("capability, hip, native", [
+    ((7, 0), False, False),  # V100: bf16 only emulated
+    ((7, 5), False, False),  # T4
+    ((8, 0), False, True),  # A100
+    ((8, 9), False, True),  # L4, RTX 40xx
+    ((9, 0), False, True),  # H100 / H200
+    ((9, 4), True, True),  # ROCm (capability numbers mean something else there)
+])
+def test_auto_precision_takes_bf16_only_where_a_gpu_has_it_in_hardware(capability, hip, native):
+    from core.training.device import gpu_bf16_native
+
+    assert gpu_bf16_native(capability, hip) is native
+
+
+@needs_cuda
+def test_auto_precision_on_this_gpu_agrees_with_torch_without_emulation():
+    device = torch.device("cuda", 0)
+    expected = "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "32"
+    assert resolve_precision("auto", device) == expected

@@ -102,17 +102,45 @@ def test_two_processes_train_like_one(folder, tmp_path, toggle):
 
 def test_uneven_shares_still_count_every_validation_image_once(tmp_path):
     """3 processes, 9 validation images in a batch: shares of 3; 27 train images in global
-    batches of 8 (shares 3/3/2) with a last batch of 3 that joins the one before."""
+    batches of 8 cut evenly (7, 7, 7, 6: shares 3/2/2 and 2/2/2), as one process cuts them."""
     folder = make_folder(tmp_path / "pets")
     cfg = config(folder, batch_size=8, epochs=1, freeze_epochs=0)
     run_worker(cfg, tmp_path / "one", tmp_path / "p1")
     run_worker(cfg, tmp_path / "three", tmp_path / "p3", nproc=3, torchrun=["--standalone"])
-    single, ranked = load(tmp_path / "p1", 0), load(tmp_path / "p3", 2)
-    # the 1-process run keeps 4 batches (8, 8, 8, 3) and the 3-process one 3 (8, 8, 11):
-    # different steps, but validation still counts all 9 images exactly once
-    val = [h["val_acc"] * 9 / 100 for h in ranked["history"]]
-    assert all(abs(v - round(v)) < 1e-6 for v in val)
-    assert len(single["history"]) == len(ranked["history"]) == 1
+    single = load(tmp_path / "p1", 0)
+    assert_parity(single, [load(tmp_path / "p3", r) for r in (2, 0)])
+    val = [h["val_acc"] * 9 / 100 for h in single["history"]]
+    assert all(abs(v - round(v)) < 1e-6 for v in val)  # every image counted once
+
+
+def test_a_short_last_batch_is_cut_alike_for_one_process_and_two(tmp_path):
+    """72 images, batch 16, 10% validation: 66 training images, which left a 2-image last
+    batch that one process kept and two processes (1 image each) joined to the one before:
+    after 2 epochs the parameters were 0.05 apart. Now both take 5 batches of 13-14."""
+    folder = make_folder(tmp_path / "pets", per_class=24)
+    cfg = config(folder, batch_size=16, val_split=0.1, epochs=2, freeze_epochs=1)
+    run_worker(cfg, tmp_path / "one", tmp_path / "p1")
+    run_worker(cfg, tmp_path / "two", tmp_path / "p2", nproc=2, torchrun=["--standalone"])
+    assert_parity(load(tmp_path / "p1", 0), [load(tmp_path / "p2", r) for r in (0, 1)])
+
+
+def test_batchnorm_that_trains_validates_the_model_that_is_saved(folder, tmp_path):
+    """--bn train on 2 processes: each updates its own running statistics, so the epoch's
+    validation counted two slightly different models while model.pt held rank 0's. The
+    statistics are averaged before validation: what the run reports is what evaluating
+    model.pt on the same split gives, and both ranks hold the same buffers."""
+    from core.inference.evaluate import evaluate_model
+
+    cfg = config(folder, epochs=1, freeze_epochs=0, bn_policy="train", flip=False)
+    run_worker(cfg, tmp_path / "run", tmp_path / "p", nproc=2, torchrun=["--standalone"])
+    ranks = [load(tmp_path / "p", r) for r in (0, 1)]
+    reported = ranks[0]["history"][-1]
+    evaluated = evaluate_model(tmp_path / "run" / "model.pt")
+    assert len(evaluated.images) == 9
+    assert evaluated.loss == pytest.approx(reported["val_loss"], rel=1e-4)
+    assert evaluated.accuracy == pytest.approx(reported["val_acc"], abs=1e-9)
+    stats = [k for k in ranks[0]["state"] if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(ranks[0]["state"][k], ranks[1]["state"][k]) for k in stats)
 
 
 def free_port() -> int:

@@ -23,7 +23,7 @@ from tests.conftest import REPO, clone_run, tiny_config
 RUN_FILE_NAMES = {layout.CONFIG_FILE, layout.METRICS_FILE, layout.BATCHES_FILE,
                   layout.FREEZE_CHANGES_FILE, layout.STATUS_FILE, layout.LABEL_FILE,
                   layout.SPLIT_FILE, layout.CHECKPOINT_FILE, layout.MODEL_FILE,
-                  layout.LOCK_FILE}
+                  layout.DECISIONS_FILE, layout.LOCK_FILE}
 
 
 def _names_a_run_file(text: str) -> bool:

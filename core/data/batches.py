@@ -32,27 +32,38 @@ class BatchLoader:
     """Iterates (inputs, labels) over decoded images in seeded, per-epoch shuffled order.
 
     ``share``: a function that picks this process's part of each batch (see
-    core.training.distributed); ``ranks``: how many processes share each batch.
+    core.training.distributed); ``device``: where batches go (default: the images').
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
                  image_size: int, mean, std, *, shuffle: bool = False, flip: bool = False,
-                 seed: int = 0, channels_last: bool = True, share=None, ranks: int = 1):
+                 seed: int = 0, channels_last: bool = True, share=None, device=None):
         self.images, self.labels = images, labels
+        # where batches are made: the images' device, or a GPU they did not fit on (each
+        # batch is then cut in host RAM and moved)
+        self.device = torch.device(device) if device is not None else images.device
         self.batch_size, self.image_size = batch_size, image_size
         self.mean, self.std = mean, std
         self.shuffle, self.flip, self.channels_last = shuffle, flip, channels_last
         self.generator = torch.Generator().manual_seed(seed)
-        self.share, self.ranks = share, ranks
+        self.share = share
 
     def _bounds(self) -> list[int]:
-        """Batch start offsets. When training, a last batch with fewer than two images per
-        process joins the one before it: BatchNorm cannot train on a single sample."""
+        """Batch start offsets. Validation: batches of ``batch_size``, the last one short.
+        Training: the N images are cut into ceil(N / batch_size) batches whose sizes differ
+        by at most one image, so no step sees a tiny remainder (a 1-image step is a noisy
+        one, and BatchNorm cannot train on one sample), no batch is larger than asked
+        (memory), and the cut depends on N and the batch size only: the same steps for
+        one process or any number of them (core.training.distributed shares each batch).
+        (Batch sizes of 1-2 would still leave 1-image batches: there, fewer batches.)"""
         n = len(self.labels)
-        starts = list(range(0, n, self.batch_size)) + [n]
-        if self.shuffle and len(starts) > 2 and n - starts[-2] < 2 * self.ranks:
-            del starts[-2]
-        return starts
+        if not self.shuffle or n == 0:
+            return list(range(0, n, self.batch_size)) + [n]
+        count = -(-n // self.batch_size)
+        while count > 1 and n // count < 2:
+            count -= 1
+        base, extra = divmod(n, count)
+        return [i * base + min(i, extra) for i in range(count + 1)]
 
     def __len__(self) -> int:
         return len(self._bounds()) - 1
@@ -78,11 +89,12 @@ class BatchLoader:
             yield idx, flips, end - start
 
     def inputs(self, idx: torch.Tensor, flips=None) -> torch.Tensor:
-        return to_model_input(self.images[idx.to(self.images.device)], self.image_size,
-                              self.mean, self.std, flips, self.channels_last)
+        images = self.images[idx.to(self.images.device)].to(self.device, non_blocking=True)
+        return to_model_input(images, self.image_size, self.mean, self.std, flips,
+                              self.channels_last)
 
     def targets(self, idx: torch.Tensor) -> torch.Tensor:
-        return self.labels[idx.to(self.labels.device)]
+        return self.labels[idx.to(self.labels.device)].to(self.device)
 
     def __iter__(self):
         for idx, flips in self.indices():

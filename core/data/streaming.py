@@ -1,11 +1,12 @@
 """Images read from disk batch by batch, for folders too big to decode into RAM.
 
-The rule (one home for it): a split is decoded once into RAM when its decoded size,
-``images x 3 x side x side`` bytes (uint8), is at most ``ram_limit_bytes()``: a quarter of
-the machine's physical memory, or ``TRANSFERLAB_RAM_LIMIT_MB`` when that is set. A bigger
-split streams: only its file list and labels stay in memory, and each batch is decoded
-when the loop asks for it (on a few threads; Pillow releases the GIL while decoding), so
-memory stays bounded by a batch whatever the folder's size. The price: every epoch decodes
+The rule: a split is decoded once into RAM when its decoded size, ``images x 3 x side x
+side`` bytes (uint8), is at most ``ram_limit_bytes()``: this process's share of a quarter of
+the machine's physical memory, or of ``TRANSFERLAB_RAM_LIMIT_MB`` when that is set (the
+budgets live in core.data.memory). A bigger split streams: only its file list and labels
+stay in memory, and each batch is decoded when the loop asks for it (on a few threads;
+Pillow releases the GIL while decoding), so memory stays bounded by a batch whatever the
+folder's size. The price: every epoch decodes
 every image again, where an in-RAM split decodes each image once.
 
 ``StreamedImages`` stands in for the uint8 ``(N, 3, S, S)`` tensor of a decoded split:
@@ -20,27 +21,15 @@ from pathlib import Path
 import torch
 
 from core.data.images import UnreadableImage, load_square
+from core.data.memory import RAM_LIMIT_ENV, describe_share, image_limit, physical_memory
+
+__all__ = ["RAM_LIMIT_ENV", "StreamedImages", "decode_or_stream", "physical_memory",
+           "ram_limit_bytes", "should_stream", "take"]
 from core.progress import TaskState
 
-RAM_FRACTION = 0.25  # of physical memory, for one decoded split
-RAM_LIMIT_ENV = "TRANSFERLAB_RAM_LIMIT_MB"
-
-
-def physical_memory() -> int:
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # not POSIX: assume a modest 8 GB
-        return 8 * 1024**3
-
-
 def ram_limit_bytes() -> int:
-    value = os.environ.get(RAM_LIMIT_ENV)
-    if value:
-        try:
-            return max(0, int(float(value) * 1024**2))
-        except ValueError:
-            pass  # a malformed value falls back to the default rule
-    return int(physical_memory() * RAM_FRACTION)
+    """This process's budget for a decoded split (core.data.memory.image_limit)."""
+    return image_limit()
 
 
 def decoded_bytes(n_images: int, side: int) -> int:
@@ -114,8 +103,7 @@ class StreamedImages:
     def describe(self) -> str:
         gb = self.nbytes_if_decoded / 1024**3
         return (f"images stream from disk: decoded they would take {gb:.2f} GB, more than "
-                f"the {ram_limit_bytes() / 1024**3:.2f} GB allowed ({RAM_LIMIT_ENV} or a "
-                f"quarter of RAM)")
+                f"the {ram_limit_bytes() / 1024**3:.2f} GB allowed ({describe_share()})")
 
 
 def _as_list(idx) -> list[int]:

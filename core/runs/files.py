@@ -1,5 +1,5 @@
 """Reading and writing a run's small files: config.json, metrics.csv, batches.csv,
-freeze_changes.json, status.json and run-label.txt. Every write is atomic (core.paths); no
+freeze_changes.json, decisions.json, status.json and run-label.txt. Every write is atomic (core.paths); no
 torch here (checkpoint.pt and model.pt: core.runs.checkpoint)."""
 from __future__ import annotations
 
@@ -100,6 +100,22 @@ def read_freeze_changes(run_dir: str | Path) -> list[dict] | None:
     except (OSError, ValueError):
         return None
     return changes if isinstance(changes, list) else None
+
+
+# --- decisions.json ---------------------------------------------------------------------------
+
+def read_decisions(run_dir: str | Path) -> dict[str, dict]:
+    """The speed choices a run made, per workload (core.training.tuner); empty for runs
+    without the file (older ones) or with a damaged one."""
+    try:
+        data = _json(RunPaths(run_dir).decisions)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_decisions(run_dir: str | Path, record: dict[str, dict]) -> None:
+    write_json(RunPaths(run_dir).decisions, record)
 
 
 # --- status.json --------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ LABEL_FILE = "run-label.txt"  # the user's name for the run (the folder keeps it
 SPLIT_FILE = "split.json"  # which images the run trains and validates on (core.runs.split)
 CHECKPOINT_FILE = "checkpoint.pt"  # everything needed to continue (core.runs.checkpoint)
 MODEL_FILE = "model.pt"  # the best model, ready for predict (core.models.model_file)
+DECISIONS_FILE = "decisions.json"  # the speed choices the run made (core.training.tuner)
 LOCK_FILE = "training.lock"  # held by the one process that trains (or deletes) the run
 EVALUATION_PREFIX = "evaluation-"  # evaluation-<source>.csv / .json (core.runs.evaluations)
 
@@ -27,7 +28,7 @@ RUN_MARKERS = (CONFIG_FILE, CHECKPOINT_FILE, MODEL_FILE, METRICS_FILE)
 # every file a run writes in its folder: what deleting a run removes (anything else is the
 # user's and stays)
 RUN_OUTPUTS = (*RUN_MARKERS, BATCHES_FILE, FREEZE_CHANGES_FILE, STATUS_FILE, LABEL_FILE,
-               SPLIT_FILE, LOCK_FILE)
+               SPLIT_FILE, DECISIONS_FILE, LOCK_FILE)
 RUN_OUTPUT_PATTERNS = (f"{EVALUATION_PREFIX}*.csv", f"{EVALUATION_PREFIX}*.json")
 
 METRIC_FIELDS = ["epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
@@ -53,6 +54,7 @@ class RunPaths:
     split = property(lambda self: self.dir / SPLIT_FILE)
     checkpoint = property(lambda self: self.dir / CHECKPOINT_FILE)
     model = property(lambda self: self.dir / MODEL_FILE)
+    decisions = property(lambda self: self.dir / DECISIONS_FILE)
     lock = property(lambda self: self.dir / LOCK_FILE)
 
     def evaluations(self) -> list[Path]:

@@ -66,6 +66,11 @@ class RunRecord:
     def freeze_changes(self) -> list[dict] | None:
         return files.read_freeze_changes(self.path)
 
+    @property
+    def decisions(self) -> dict[str, dict]:
+        """The speed choices the run made (core.training.tuner), per workload."""
+        return files.read_decisions(self.path)
+
     @cached_property
     def split(self):
         """The split record (core.runs.split.SplitRecord), None for runs made before it."""

@@ -1,18 +1,17 @@
 """Which device and numeric precision a run uses: one place for the rules.
 
 ``--device auto`` picks CUDA, then Apple's MPS, then the CPU; a named device that is absent is
-one clear error. ``--precision auto`` is bf16 on CUDA GPUs that support it. On a CPU it
-depends on the processor: bf16 autocast was 3x slower on an AVX2 machine of this kind, 1.5x
-faster for forward passes on an AMX one, and no faster for training (../shared/notes). So on a
-CPU with bf16 units, ``auto`` times a few forward passes of the run's own network in each
-precision and uses bf16 for the passes without gradients (filling the frozen-prefix cache,
-validation) only when it measured faster; training stays float32. fp16 ("16-mixed") gets a
-GradScaler.
+one clear error. ``--precision auto`` is bf16 on GPUs that compute it in hardware. On a CPU
+it depends on the processor (bf16 autocast was 3x slower on an AVX2 machine; on AMX ones
+oneDNN runs bf16 matrix products ~14x faster than float32), so there it is decided by timing
+the run's own network both ways (core.training.autotune), cached per machine and recorded
+in the run. fp16 ("16-mixed") gets a GradScaler.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import types
 from dataclasses import dataclass
 
 import torch
@@ -86,14 +85,26 @@ def available_devices() -> list[tuple[str, str]]:
     return found
 
 
+def gpu_bf16_native(capability: tuple[int, int], hip: bool = False) -> bool:
+    """Whether a GPU computes bf16 in hardware: NVIDIA GPUs from compute capability 8.0
+    (A100, RTX 30xx, H100...), and AMD's (ROCm). A V100 (7.0) or T4 (7.5) only emulates it,
+    several times slower than float32, yet ``torch.cuda.is_bf16_supported()`` says True for
+    them unless asked ``including_emulation=False``."""
+    return hip or capability[0] >= 8
+
+
+def _cuda_bf16_native(device: torch.device) -> bool:
+    return gpu_bf16_native(torch.cuda.get_device_capability(device), bool(torch.version.hip))
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     precision = str(precision or "auto")
     if precision not in PRECISIONS:
         raise TransferLabError(f"--precision must be one of {', '.join(PRECISIONS)}.")
     if precision == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        if device.type == "cuda" and _cuda_bf16_native(device):
             return "bf16"
-        return "auto" if device.type == "cpu" else "32"  # the CPU's is measured (probe)
+        return "auto" if device.type == "cpu" else "32"  # the CPU's is measured (autotune)
     if precision == "16-mixed" and device.type == "cpu":
         raise TransferLabError("--precision 16-mixed needs a GPU; on a CPU use 32 or bf16.")
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
@@ -155,47 +166,28 @@ def cpu_bf16_units() -> str:
     return next((f for f in ("amx_bf16", "avx512_bf16") if f in flags), "")
 
 
-@torch.no_grad()
-def _forward_seconds(model, x, dtype, reps: int) -> float:
-    import time
-
-    ctx = torch.autocast("cpu", dtype=dtype) if dtype else contextlib.nullcontext()
-    with ctx:
-        model(x)  # warm-up: the first pass pays for kernel selection
-        start = time.perf_counter()
-        for _ in range(reps):
-            model(x)
-    return (time.perf_counter() - start) / reps
+def _fp32_forward(self, x: torch.Tensor) -> torch.Tensor:
+    with torch.autocast(x.device.type, enabled=False):
+        return type(self).forward(self, x.float())
 
 
-def choose_cpu_precision(seconds_32: float, seconds_bf16: float, units: str) -> Precision:
-    """bf16 forward passes only where they measured at least 15% faster."""
-    cpu = torch.device("cpu")
-    speed = seconds_32 / max(seconds_bf16, 1e-9)
-    if speed >= 1.15:
-        return Precision("bf16", cpu, forward_only=True,
-                         reason=f"auto: bf16 forward {speed:.2f}x faster here ({units})")
-    return Precision("32", cpu, reason=f"auto: bf16 forward {speed:.2f}x here ({units}), "
-                                       f"not worth it")
-
-
-def probe_cpu_precision(model, image_size: int, channels_last: bool = True) -> Precision:
-    """``--precision auto`` on a CPU: time the run's own network both ways (~1-2 s)."""
-    units = cpu_bf16_units()
-    if not units:
-        return Precision("32", torch.device("cpu"), reason="auto: no bf16 units in this CPU")
-    was_training = model.training
-    model.eval()
-    x = torch.randn(8, 3, image_size, image_size,  # own generator: the run's RNG is untouched
-                    generator=torch.Generator().manual_seed(0))
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    try:
-        t32 = _forward_seconds(model, x, None, 2)
-        tbf = _forward_seconds(model, x, torch.bfloat16, 2)
-    finally:
-        model.train(was_training)
-    return choose_cpu_precision(t32, tbf, units)
+def strided_depthwise_in_fp32(model: torch.nn.Module, on: bool = True) -> int:
+    """Run the strided depthwise convolutions of ``model`` in float32 even under bf16
+    autocast (``on``), or as their class does again. On a CPU with AMX, oneDNN computes the
+    input gradient of a stride-2 depthwise convolution in bf16 with a generic kernel
+    (brgconv_strided:avx512_core_bf16) 20x slower than its float32 one (jit_dw): 0.5 of the
+    1.2 s a 64-image EfficientNet-Lite0 step spent in oneDNN; in float32 the step runs 2.2x
+    faster than without it. Numbers change only by being more exact. Returns how many."""
+    count = 0
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels \
+                and max(m.stride) > 1:
+            if on:
+                m.forward = types.MethodType(_fp32_forward, m)
+            else:
+                m.__dict__.pop("forward", None)
+            count += 1
+    return count
 
 
 def set_threads(threads: int | None) -> None:

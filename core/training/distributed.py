@@ -6,13 +6,18 @@ sets RANK, WORLD_SIZE and LOCAL_RANK; ``Distributed.from_env`` reads them and
 cheap no-op, so the loop has no special case for it.
 
 The rules the loop follows:
-- ``--batch-size`` is the global batch. Each global batch (the same seeded order on every
-  rank) is cut into contiguous shares, the first ``B mod W`` ranks taking one image more; an
-  epoch's last batch joins the one before when it has fewer than 2 images per rank.
+- ``--batch-size`` is the global batch. An epoch's N images are cut into ceil(N / B)
+  batches whose sizes differ by at most one (core.data.batches: the same cut for any number
+  of processes, so W processes take the steps one process takes). Each global batch (the
+  same seeded order on every rank) is cut into contiguous shares, the first ``n mod W``
+  ranks taking one image more.
 - Each rank's loss is scaled by ``W * n_rank / B`` so that DDP's averaged gradient is exactly
   the gradient of the global batch's mean loss.
 - Validation is split into contiguous shards without padding and the confusion matrix and
   loss sum are all-reduced: every image is counted once.
+- BatchNorm layers that train normalise with each rank's own batch statistics; their
+  running statistics are averaged over the ranks before every validation, so all ranks
+  validate, and model.pt holds, one model.
 - Only rank 0 writes files and logs; the wrapper is rebuilt with the optimizer whenever the
   trainable set changes (changing ``requires_grad`` under a live DDP breaks gradient sync).
 """
@@ -81,6 +86,26 @@ class Distributed:
             import torch.distributed as dist
             dist.all_reduce(tensor)
         return tensor
+
+    @torch.no_grad()
+    def average_batchnorm_(self, module: nn.Module) -> None:
+        """Every rank's BatchNorm running statistics replaced by their mean over the ranks.
+        BatchNorm layers that train update their statistics from each rank's own share, so
+        without this the ranks would validate W slightly different models while model.pt
+        holds rank 0's (PyTorch's SyncBatchNorm runs on GPUs only; this works on gloo too)."""
+        if not self.enabled:
+            return
+        import torch.distributed as dist
+
+        buffers = [b for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                   for b in (m.running_mean, m.running_var) if b is not None]
+        if not buffers:
+            return
+        flat = torch.cat([b.detach().flatten().double() for b in buffers])
+        dist.all_reduce(flat)
+        flat /= self.world
+        for b, avg in zip(buffers, flat.split([b.numel() for b in buffers])):
+            b.copy_(avg.view_as(b))
 
     def broadcast(self, obj):
         """Rank 0's ``obj`` on every rank (a run folder's path, say)."""

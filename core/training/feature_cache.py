@@ -3,9 +3,14 @@
 When the first K stages are frozen and their BatchNorm layers are in eval mode, their output
 is a fixed function of the image (and of its mirror image, when flips are on). The cache is
 filled lazily during the first epoch that uses it, so that epoch costs no more than a normal
-forward pass; every later epoch skips the prefix entirely. Features are kept in RAM, as
-float16 where their range allows. Dropout inside a cached prefix runs in eval mode (none of
-the offered networks has any there).
+forward pass; every later epoch skips the prefix entirely. Features are kept in RAM (or GPU
+memory), as float16 where their range allows. Dropout inside a cached prefix runs in eval
+mode (none of the offered networks has any there).
+
+Where the store lives is asked once, for the train and validation caches together, when the
+first features show their size (``placement``: bytes -> device, or None when there is no
+room, core.data.memory). Without room the caches keep nothing and compute the frozen
+prefix on every use: the same features (up to the store's float16 rounding), more time.
 """
 from __future__ import annotations
 
@@ -25,10 +30,19 @@ class FeatureCache:
         self.variants = variants  # 2 with flips: the image and its mirror
         self.filled = torch.zeros(n, dtype=torch.bool)
         self.store: torch.Tensor | None = None
-        # where the store lives: a function of its size in bytes -> device (the GPU when the
-        # whole cache fits there, else the host); None: where the features are computed
+        # where the store lives: a function of (its size in bytes, this cache) -> device, or
+        # None for no store at all; placement None: where the features are computed
         self.placement = placement
         self.autocast = autocast
+        self.kept = True  # False: no room, the prefix runs on every use
+        self.memory_format = torch.channels_last  # of the features handed out
+
+    def _run_prefix(self, x: torch.Tensor) -> torch.Tensor:
+        for stage in self.prefix:
+            if isinstance(stage.fn, nn.Module):
+                stage.fn.eval()
+        with self.autocast() if self.autocast else contextlib.nullcontext():
+            return run(self.prefix, x)
 
     @property
     def nbytes(self) -> int:
@@ -36,15 +50,20 @@ class FeatureCache:
 
     @torch.no_grad()
     def _compute(self, loader: BatchLoader, idx: torch.Tensor) -> torch.Tensor:
-        for stage in self.prefix:
-            if isinstance(stage.fn, nn.Module):
-                stage.fn.eval()
         x = loader.inputs(idx)
-        with self.autocast() if self.autocast else contextlib.nullcontext():
-            outs = [run(self.prefix, x)]
-            if self.variants == 2:
-                outs.append(run(self.prefix, x.flip(-1)))
+        outs = [self._run_prefix(x)]
+        if self.variants == 2:
+            outs.append(self._run_prefix(x.flip(-1)))
         return torch.stack(outs, 1).float()
+
+    @torch.no_grad()
+    def _uncached(self, loader: BatchLoader, idx: torch.Tensor, flips) -> torch.Tensor:
+        """The features the store would hold, computed now (no room to keep them)."""
+        out = self._run_prefix(loader.inputs(idx, flips if self.variants == 2 else None))
+        return self._laid_out(out.float())
+
+    def _laid_out(self, out: torch.Tensor) -> torch.Tensor:
+        return out.contiguous(memory_format=self.memory_format) if out.dim() == 4 else out
 
     @staticmethod
     def _storage_dtype(feats: torch.Tensor) -> torch.dtype:
@@ -58,13 +77,18 @@ class FeatureCache:
         return torch.float32
 
     def features(self, loader: BatchLoader, idx: torch.Tensor, flips=None) -> torch.Tensor:
+        if not self.kept:
+            return self._uncached(loader, idx, flips)
         missing = idx[~self.filled[idx]]
         if len(missing):
             feats = self._compute(loader, missing)
             if self.store is None:
                 shape, dtype = (len(self.filled), *feats.shape[1:]), self._storage_dtype(feats)
                 nbytes = torch.Size(shape).numel() * dtype.itemsize
-                device = self.placement(nbytes) if self.placement else feats.device
+                device = self.placement(nbytes, self) if self.placement else feats.device
+                if device is None:
+                    self.kept = False
+                    return self._uncached(loader, idx, flips)
                 self.store = torch.empty(shape, dtype=dtype, device=device)
             self.store[missing.to(self.store.device)] = feats.to(self.store.device,
                                                                  self.store.dtype)
@@ -72,9 +96,8 @@ class FeatureCache:
         variant = flips.long() if flips is not None and self.variants == 2 \
             else torch.zeros(len(idx), dtype=torch.long)
         dev = self.store.device
-        out = self.store[idx.to(dev), variant.to(dev)].to(loader.images.device,
-                                                         non_blocking=True).float()
-        return out.contiguous(memory_format=torch.channels_last) if out.dim() == 4 else out
+        out = self.store[idx.to(dev), variant.to(dev)].to(loader.device, non_blocking=True)
+        return self._laid_out(out.float())
 
     def batches(self, loader: BatchLoader, mirrored: bool = False):
         """(features, labels) over a whole split, for validation; ``mirrored``: (features of
@@ -93,9 +116,29 @@ class PrefixCaches:
                  placement=None, autocast=None, tta: bool = False):
         self.k = k
         self.tail = stage_list[k:]
-        self.train = FeatureCache(stage_list[:k], n_train, 2 if flip else 1, placement, autocast)
+        self.placement = placement  # total bytes of both caches -> device or None (no room)
+        self._where: tuple | None = None  # (device or None,): decided once, for both
+        place = self._place if placement is not None else None
+        self.train = FeatureCache(stage_list[:k], n_train, 2 if flip else 1, place, autocast)
         # with test-time flip averaging, validation needs the mirror images' features too
-        self.val = FeatureCache(stage_list[:k], n_val, 2 if tta else 1, placement, autocast)
+        self.val = FeatureCache(stage_list[:k], n_val, 2 if tta else 1, place, autocast)
+
+    def _place(self, nbytes: int, cache: FeatureCache):
+        """One decision for both caches, on their total size (from this cache's bytes per
+        image and variant)."""
+        if self._where is None:
+            per_item = nbytes / max(len(cache.filled) * cache.variants, 1)
+            items = sum(len(c.filled) * c.variants for c in (self.train, self.val))
+            self._where = (self.placement(int(per_item * items)),)
+        return self._where[0]
+
+    @property
+    def kept(self) -> bool:
+        return self.train.kept and self.val.kept
+
+    def set_layout(self, channels_last: bool) -> None:
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        self.train.memory_format = self.val.memory_format = fmt
 
     def forward_tail(self, feats: torch.Tensor) -> torch.Tensor:
         return run(self.tail, feats)
@@ -119,9 +162,9 @@ def random_shift(feats: torch.Tensor, cells: int, generator=None) -> torch.Tenso
     n, _, h, w = feats.shape
     padded = torch.nn.functional.pad(feats, (cells, cells, cells, cells), mode="replicate")
     offsets = torch.randint(0, 2 * cells + 1, (n, 2), generator=generator)
-    out = torch.empty_like(feats)
+    out = torch.empty_like(feats)  # (in the features' memory layout)
     for dy, dx in offsets.unique(dim=0).tolist():
         rows = ((offsets[:, 0] == dy) & (offsets[:, 1] == dx)).nonzero().flatten()
         rows = rows.to(feats.device)
         out[rows] = padded[rows, :, dy:dy + h, dx:dx + w]
-    return out.contiguous(memory_format=torch.channels_last)
+    return out

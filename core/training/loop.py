@@ -9,7 +9,6 @@ runs on any device, in any precision, in one process or as one rank of a torchru
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -18,51 +17,28 @@ from core import events as ev
 from core.config import TrainConfig
 from core.data.batches import BatchLoader
 from core.data.datasets import Dataset
+from core.data.memory import cache_room, format_bytes, gpu_fits
 from core.errors import StopTraining
 from core.models.flip_average import FlipAverage, flip_average
 from core.inference.metrics import EvalResult, evaluate
-from core.models.layers import LayerTree, apply_bn_policy
-from core.models.staging import Stage, StageStack, frozen_prefix
-from core.preprocess import Preprocessing
+from core.models.layers import apply_bn_policy
+from core.models.staging import StageStack, frozen_prefix
 from core.progress import Cancelled, TaskState
 from core.runs.files import history_row
-from core.training.device import Precision, describe_device
+from core.training.device import Precision, strided_depthwise_in_fp32
 from core.training.distributed import Distributed
 from core.training.feature_cache import PrefixCaches, random_shift
 from core.training.optim import build_optimizer, lr_at, set_lr
+from core.training.runtime import Network, Runtime
+
+__all__ = ["FitLoop", "Network", "Runtime", "format_bytes"]
 
 
-@dataclass
-class Network:
-    """A model ready to fine-tune: the module, where its head is, its layer tree (what is
-    frozen) and its stage split (where a frozen prefix can be cut off and cached)."""
-    arch: str
-    model: nn.Module
-    head: str
-    preprocessing: Preprocessing  # what the trained model expects (saved with it)
-    tree: LayerTree
-    stage_list: list[Stage]
-
-
-@dataclass
-class Runtime:
-    device: torch.device
-    precision: Precision
-    dist: Distributed
-    compile: bool = False
-    probe_precision: bool = False  # --precision auto on a CPU: measured once the net exists
-
-    def describe(self) -> str:
-        from core import allocator
-
-        ranks = f", {self.dist.world} processes" if self.dist.enabled else ""
-        memory = f", {allocator.describe()}" if self.device.type == "cpu" else ""
-        return (f"{describe_device(self.device)}, precision {self.precision.describe()}{ranks}"
-                f"{memory}")
-
-
-def format_bytes(n: int) -> str:
-    return f"{n / 1024**3:.2f} GB" if n >= 1024**3 else f"{n / 1024**2:.1f} MB"
+def _held_bytes(images) -> int:
+    """Host memory a decoded split holds (a streamed one holds a batch at a time)."""
+    if torch.is_tensor(images) and images.device.type == "cpu":
+        return images.numel() * images.element_size()
+    return 0
 
 
 class FitLoop:
@@ -85,10 +61,30 @@ class FitLoop:
         self._run_dir = run_dir
         self._restored_optimizer: dict | None = None  # loaded when the optimizer is built
         self._bn_trains = False
+        self._bn_trained = False  # some BatchNorm updated its statistics since validation
+        # speed-only settings (the config's, until the run's tuner decides: core.training.tuner)
+        self.micro_batch, self.channels_last = cfg.micro_batch, cfg.channels_last
+        self.memory_notes: list[str] = []  # fallbacks the memory plan took, logged at start
         dev = runtime.device
-        self.train_images, self.train_labels = (data.train.images.to(dev),
+        where = self._images_device(data, dev)
+        self.train_images, self.train_labels = (data.train.images.to(where),
                                                 data.train.labels.to(dev))
-        self.val_images, self.val_labels = data.val.images.to(dev), data.val.labels.to(dev)
+        self.val_images, self.val_labels = data.val.images.to(where), data.val.labels.to(dev)
+
+    def _images_device(self, data: Dataset, dev: torch.device) -> torch.device:
+        """A GPU holds the decoded images when they take at most half its free memory;
+        otherwise they stay in host RAM and each batch moves (core.data.memory)."""
+        if dev.type != "cuda":
+            return dev
+        nbytes = _held_bytes(data.train.images) + _held_bytes(data.val.images)
+        free, _ = torch.cuda.mem_get_info(dev)
+        if gpu_fits(nbytes, free):
+            return dev
+        self.memory_notes.append(
+            f"The decoded images ({format_bytes(nbytes)}) would take more than half of the "
+            f"GPU's free memory ({format_bytes(free)}): they stay in host RAM and each batch "
+            f"is moved to the GPU.")
+        return torch.device("cpu")
 
     # --- plumbing -----------------------------------------------------------------------
     def emit(self, event) -> None:
@@ -144,6 +140,8 @@ class FitLoop:
             self.opt.load_state_dict(self._restored_optimizer)
             self._restored_optimizer = None
         self._plan_cache()
+        if self.rt.tuner is not None and reason != ev.USER:  # a live toggle keeps them
+            self.rt.tuner.decide(self)
         self._wrap()
         tree = self.net.tree
         summary = tree.summary()
@@ -152,6 +150,9 @@ class FitLoop:
                                   tree.frozen_spec(), message, reason))
 
     def _wrap(self) -> None:
+        p = self.rt.precision  # bf16 training on a CPU: strided depthwise convolutions in 32
+        strided_depthwise_in_fp32(self.model, self.rt.device.type == "cpu" and
+                                  p.name == "bf16" and not p.forward_only)
         module = StageStack(self.caches.tail) if self.caches is not None else self.model
         module = self.rt.dist.wrap(module, self.rt.device)
         self.trained = torch.compile(module) if self.rt.compile else module
@@ -169,28 +170,46 @@ class FitLoop:
             self._cache_epoch = self.epoch  # the epoch that fills the cache
             self.caches = PrefixCaches(self.net.stage_list, k, len(self.train_labels),
                                        len(self.val_labels), cfg.flip, self._placement,
-                                       self.rt.precision.forward_autocast, tta=cfg.tta)
+                                       lambda: self.rt.precision.forward_autocast(), tta=cfg.tta)
+            self.caches.set_layout(self.channels_last)
             cut = self.net.stage_list[k - 1].path or "pool"
             self.log(f"Caching the frozen layers up to {cut} ({k} stages): epochs after the "
                      f"first skip them")
 
-    def _placement(self, nbytes: int) -> torch.device:
-        """The frozen-prefix cache lives on the GPU when it fits in half its free memory."""
-        dev = self.rt.device
-        if dev.type != "cuda":
+    def set_layout(self, channels_last: bool) -> None:
+        """Activations (batches, cached features) and weights in channels_last or not."""
+        self.channels_last = channels_last
+        self.model.to(memory_format=torch.channels_last if channels_last
+                      else torch.contiguous_format)
+        if self.caches is not None:
+            self.caches.set_layout(channels_last)
+
+    def _placement(self, nbytes: int) -> torch.device | None:
+        """Where the frozen-prefix cache (both splits, ``nbytes``) lives: the GPU when it
+        takes at most half its free memory, else host RAM when this process's budget has
+        room (core.data.memory), else nowhere (the prefix runs every epoch)."""
+        dev, gpu_full = self.rt.device, ""
+        if dev.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(dev)
+            if gpu_fits(nbytes, free):
+                return dev
+            gpu_full = f"more than half of the GPU's free memory ({format_bytes(free)})"
+        why = cache_room(nbytes, _held_bytes(self.train_images) + _held_bytes(self.val_images))
+        if not why:
+            if gpu_full:
+                self.log(f"The feature cache ({format_bytes(nbytes)}) would take {gpu_full}: "
+                         f"it is kept in host RAM.")
             return torch.device("cpu")
-        free, _ = torch.cuda.mem_get_info(dev)
-        if nbytes * 2 < free:
-            return dev
-        self.log(f"The feature cache ({format_bytes(nbytes)}) does not fit in the GPU's free "
-                 f"memory ({format_bytes(free)}): it is kept in host RAM.")
-        return torch.device("cpu")
+        where = f"on the GPU it would take {gpu_full}; in host RAM " if gpu_full else ""
+        self.log(f"The frozen layers' outputs are not cached ({where}{why}): they are computed "
+                 f"again every epoch.")
+        return None
 
     # --- the loop -----------------------------------------------------------------------
     def loaders(self) -> tuple[BatchLoader, BatchLoader]:
         cfg, pre, dist = self.cfg, self.net.preprocessing, self.rt.dist
         common = dict(image_size=cfg.image_size, mean=pre.mean, std=pre.std,
-                      channels_last=cfg.channels_last, ranks=dist.world,
+                      channels_last=self.channels_last, device=self.rt.device,
                       share=dist.share if dist.enabled else None)
         train = BatchLoader(self.train_images, self.train_labels, cfg.batch_size,
                             shuffle=True, flip=cfg.flip, seed=cfg.seed + self.epoch, **common)
@@ -218,6 +237,8 @@ class FitLoop:
                                 self.net.tree.summary(), self.data.describe()))
         self.log(self.data.describe())
         self.log(f"Device: {self.rt.describe()}")
+        for note in self.memory_notes:
+            self.log(note)
         self._t0, self._images_done = time.perf_counter(), 0
         for epoch in range(self._start_epoch, cfg.epochs):
             self._epoch, self.batch = epoch, 0
@@ -231,6 +252,9 @@ class FitLoop:
         started = time.perf_counter()
         train_loss, train_acc = self._train_one_epoch(epoch, train_loader)
         seconds = time.perf_counter() - started
+        if self._bn_trained:  # (one model on every rank: the one validated and saved)
+            self.rt.dist.average_batchnorm_(self.model)
+            self._bn_trained = False
         self._hook("on_validation_start")
         result = self.validate(val_loader)
         event = ev.EpochEnd(epoch + 1, cfg.epochs, self.phase, train_loss, train_acc,
@@ -238,7 +262,7 @@ class FitLoop:
                             time.perf_counter() - started,
                             len(self.data.train.labels) / max(seconds, 1e-9))
         self._history.append(history_row(event))
-        if self.caches is not None and epoch == self._cache_epoch:
+        if self.caches is not None and self.caches.kept and epoch == self._cache_epoch:
             where = "GPU memory" if self.caches.device.type == "cuda" else "RAM"
             self.log(f"Cached features: {format_bytes(self.caches.nbytes)} in {where}")
         self._hook("on_validation_end", event)
@@ -297,6 +321,7 @@ class FitLoop:
         apply_bn_policy(self.model, self.cfg.effective_bn_policy())
         self._bn_trains = any(m.training for m in self.model.modules()
                               if isinstance(m, torch.nn.modules.batchnorm._BatchNorm))
+        self._bn_trained = self._bn_trained or self._bn_trains
 
     def chunks(self, n: int) -> list[slice]:
         """Micro-batches for one optimizer step. On a CPU, forward+backward over 16 images at
@@ -304,7 +329,7 @@ class FitLoop:
         summed before the step, so the step is the batch's. Only used while no BatchNorm
         layer is in train mode (then the result equals one pass over the whole batch), and
         not on GPUs, which want large batches."""
-        size = self.cfg.micro_batch
+        size = self.micro_batch
         if not size or size >= n or self._bn_trains or self.rt.device.type != "cpu":
             return [slice(0, n)]
         return [slice(i, min(i + size, n)) for i in range(0, n, size)]

@@ -32,13 +32,13 @@ from core.runs.resume import check_epochs, resumed_config
 from core.runs.split import load_split
 from core.runs.store import RunStore
 from core.training.checkpointing import Checkpointing
-from core.training.device import (Precision, probe_cpu_precision, resolve_device,
-                                  resolve_precision, set_threads)
+from core.training.device import Precision, resolve_device, resolve_precision, set_threads
 from core.training.distributed import Distributed
 from core.training.freezing import FreezeSchedule
 from core.training.loop import FitLoop, Network, Runtime
 from core.training.averaging import WeightAveraging
 from core.training.torchrun import job_id
+from core.training.tuner import make_tuner
 
 
 def build_network(cfg: TrainConfig, data: Dataset, state: TaskState | None = None,
@@ -73,9 +73,9 @@ def resolve_runtime(cfg: TrainConfig, dist: Distributed | None = None) -> Runtim
     dist = dist or Distributed.from_env()
     device = resolve_device(cfg.device, dist.local_rank if dist.enabled else None)
     precision = resolve_precision(cfg.precision, device)
-    # "auto" on a CPU is settled by timing the network once it is built (Trainer.prepare)
+    # "auto" on a CPU is settled by timing the network when training starts (tuner)
     return Runtime(device, Precision("32" if precision == "auto" else precision, device),
-                   dist, cfg.compile, probe_precision=precision == "auto")
+                   dist, cfg.compile)
 
 
 class Trainer:
@@ -127,14 +127,9 @@ class Trainer:
                                      start_head=not self.resume)
         parse_spec(cfg.freeze, self.net.tree, self.net.head, cfg.model)  # a bad --freeze
         self.net.model.to(rt.device)
-        if rt.probe_precision:
-            probed = probe_cpu_precision(self.net.model, cfg.image_size, cfg.channels_last)
-            # every rank uses rank 0's measurement, so all validate alike
-            name, forward_only, reason = rt.dist.broadcast(
-                (probed.name, probed.forward_only, probed.reason))
-            rt.precision = Precision(name, rt.device, forward_only, reason)
-            rt.probe_precision = False
         self.store.begin()  # the lock, and the folder: every setting has been checked
+        # the speed choices (core.training.tuner): timed or looked up when training starts
+        rt.tuner = make_tuner(cfg, rt, self.store.dir, self.resume)
         self.freeze = FreezeSchedule(cfg)
         # weight averaging after checkpointing: model.pt gets the average, the checkpoint both
         averaging = [WeightAveraging(cfg.ema)] if cfg.ema else []

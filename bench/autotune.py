@@ -1,0 +1,138 @@
+"""Which way of training is fastest on this CPU: the autotuner's candidates and choices.
+
+    .venv/bin/python bench/autotune.py [--repeat 3] [--workload fast-cpu|seed|all]
+
+Prints the CPU kind (model name and the flags that change kernels) and its peaks (float32
+and bf16 matrix products, memory copy), then, per workload, every stage's candidates (seconds
+a batch: median, spread, ratio to the default) and the choice, exactly as a training run
+would time them (core.training.autotune.measure; nothing is read from or written to the
+cache). ``--repeat N`` decides N times to show how stable the choice is on a busy machine.
+
+Workloads: ``fast-cpu`` = the preset's training step after the cached prefix
+(EfficientNet-Lite0, ImageNet weights, 176 px, batch 64, early layers and 5x5 depthwise
+filters frozen, BatchNorm statistics fixed); ``seed`` = the lesson's unfrozen phase
+(MobileNetV2, 224 px, batch 64, everything trains; random weights, same shapes: slow).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import common  # noqa: F401 - sets sys.path
+
+
+def peaks(torch) -> None:
+    def best(fn, reps=8):
+        fn()
+        times = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    n = 1024
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    x = torch.randn(32 * 1024 * 1024)
+    y = torch.empty_like(x)
+    for threads in sorted({1, torch.get_num_threads()}):
+        torch.set_num_threads(threads)
+        fp32 = 2 * n**3 / best(lambda: a @ b) / 1e9
+        ab, bb = a.bfloat16(), b.bfloat16()
+        bf16 = 2 * n**3 / best(lambda: ab @ bb) / 1e9
+        copy = 2 * x.numel() * 4 / best(lambda: y.copy_(x), 4) / 1e9
+        print(f"  {threads} thread(s): float32 matmul {fp32:6.0f} GFLOP/s, bf16 matmul "
+              f"{bf16:6.0f} GFLOP/s, memory copy {copy:5.1f} GB/s")
+    torch.set_num_threads(max(1, threads))
+
+
+def fast_cpu(torch):
+    from core.models import build_model, head_path
+    from core.models.layers import LayerTree, apply_bn_policy
+    from core.models.staging import StageStack, frozen_prefix, run, stages
+    from core.training.autotune import Workload
+
+    model, _, _ = build_model("efficientnet_lite0", "imagenet", None)
+    from core.models import replace_head
+
+    replace_head(model, 10)
+    tree = LayerTree(model)
+    tree.apply_spec("early,depthwise:5", head_path(model), "efficientnet_lite0")
+    st = stages("efficientnet_lite0", model)
+    k = frozen_prefix(tree, st)
+    model.train()
+    apply_bn_policy(model, "eval")
+    images = torch.randn(64, 3, 176, 176, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        feats = run(st[:k], images.contiguous(memory_format=torch.channels_last))
+    y = torch.randint(0, 10, (64,), generator=torch.Generator().manual_seed(1))
+    return Workload(StageStack(st[k:]), feats.float(), y, "adamw", False, 135_000, model, images)
+
+
+def seed(torch):
+    from core.models import build_model
+    from core.models.layers import apply_bn_policy
+    from core.training.autotune import Workload
+
+    model, _, _ = build_model("mobilenet_v2", "none", 10)
+    model.train()
+    apply_bn_policy(model, "eval")
+    images = torch.randn(64, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    y = torch.randint(0, 10, (64,), generator=torch.Generator().manual_seed(1))
+    return Workload(model, images, y, "adam", False, 150_000, model, images)
+
+
+def report(stage: str, samples: dict[str, list[float]]) -> None:
+    first = next(iter(samples))
+    print(f"    {stage}:")
+    for label, times in samples.items():
+        ratio = statistics.median(t / b for t, b in zip(times, samples[first]))
+        print(f"      {label:24s} median {statistics.median(times):7.3f} s  (min "
+              f"{min(times):6.3f}, max {max(times):6.3f})  {1 / ratio:5.2f}x vs {first}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--workload", choices=("fast-cpu", "seed", "all"), default="fast-cpu")
+    args = ap.parse_args()
+    from core.allocator import ensure_tuned
+
+    ensure_tuned()
+    import torch
+
+    from core.training.autotune import Free, cpu_kind, measure, measure_threads
+
+    model, flags = cpu_kind()
+    print(f"CPU: {model}; flags: {' '.join(flags)}; {torch.get_num_threads()} threads; "
+          f"torch {torch.__version__}")
+    peaks(torch)
+    threads = torch.get_num_threads()
+    names = ("fast-cpu", "seed") if args.workload == "all" else (args.workload,)
+    chosen: dict[str, list[str]] = {}
+    for name in names:
+        work = (fast_cpu if name == "fast-cpu" else seed)(torch)
+        for attempt in range(args.repeat):
+            print(f"\n{name}, decision {attempt + 1} of {args.repeat}:", flush=True)
+            start = time.perf_counter()
+            torch.set_num_threads(threads)
+            decisions = measure_threads(work, Free(), report)
+            if decisions:
+                torch.set_num_threads(decisions["threads"]["choice"])
+            decisions.update(measure(work, Free(), report))
+            took = time.perf_counter() - start
+            summary = ", ".join(f"{k} {d['choice']}" for k, d in decisions.items())
+            print(f"  chose ({took:.0f} s of timing): {summary}")
+            for k, d in decisions.items():
+                print(f"    {k}: {d['reason']}")
+            chosen.setdefault(name, []).append(summary)
+    print("\nstability:")
+    for name, runs in chosen.items():
+        counts = {s: runs.count(s) for s in runs}
+        for summary, count in counts.items():
+            print(f"  {name}: {count} of {len(runs)}: {summary}")
+
+
+if __name__ == "__main__":
+    main()
