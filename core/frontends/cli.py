@@ -96,12 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     pr = sub.add_parser("predict", help="classify images")
     pr.add_argument("model_file", nargs="?", help="a model.pt from a training run, or an "
-                    "exported .onnx file (run with onnxruntime alone)")
+                    "exported .onnx (run with onnxruntime alone) or .pt2 file")
     pr.add_argument("images", nargs="*", help="image files or folders")
     pr.add_argument("--model", choices=MODEL_NAMES, help="a plain ImageNet model instead")
     pr.add_argument("--topk", type=int, default=1)
     ev = sub.add_parser("evaluate", help="per-class metrics, confusion matrix and accuracy")
-    ev.add_argument("model_file")
+    ev.add_argument("model_file", help="a model.pt, or an exported .onnx or .pt2 file")
     ev.add_argument("--data", help="folder with one sub-folder per class (default: the run's "
                     "own validation split)")
     ev.add_argument("--json", help="also write the metrics JSON here")
@@ -209,7 +209,7 @@ def cmd_predict(args) -> int:
             images.insert(0, args.model_file)
         run = _torch_predictor(args.model, None)
     elif not args.model_file:
-        raise TransferLabError("Give a model file (model.pt or .onnx) or --model NAME.")
+        raise TransferLabError("Give a model file (model.pt, .onnx or .pt2) or --model NAME.")
     elif args.model_file.lower().endswith(".onnx"):  # onnxruntime alone: torch is not imported
         from core.inference.onnx_predict import load_onnx, predict_files
 
@@ -231,9 +231,10 @@ def cmd_predict(args) -> int:
 
 
 def _torch_predictor(imagenet_name, model_file):
-    from core.inference.predict import load_imagenet_model, load_model_file, predict_paths
+    from core.inference.exported import load_classifier
+    from core.inference.predict import load_imagenet_model, predict_paths
 
-    lm = load_imagenet_model(imagenet_name) if imagenet_name else load_model_file(model_file)
+    lm = load_imagenet_model(imagenet_name) if imagenet_name else load_classifier(model_file)
     return lambda files, k: predict_paths(lm, files, k)
 
 

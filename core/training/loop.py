@@ -169,7 +169,8 @@ class FitLoop:
     def loaders(self) -> tuple[BatchLoader, BatchLoader]:
         cfg, pre, dist = self.cfg, self.net.preprocessing, self.rt.dist
         common = dict(image_size=cfg.image_size, mean=pre.mean, std=pre.std,
-                      channels_last=cfg.channels_last, ranks=dist.world,
+                      interpolation=pre.interpolation, channels_last=cfg.channels_last,
+                      ranks=dist.world,
                       share=dist.share if dist.enabled else None)
         train = BatchLoader(self.train_images, self.train_labels, cfg.batch_size,
                             shuffle=True, flip=cfg.flip, seed=cfg.seed + self.epoch, **common)

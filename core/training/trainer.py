@@ -17,7 +17,7 @@ import torch
 from core.config import TrainConfig
 from core.data.datasets import Dataset, load_dataset, profile_data
 from core.data.batches import to_model_input
-from core.models import build_model, head_path, replace_head
+from core.models import build_model, head_path, imagenet_preprocessing, replace_head
 from core.models.head_init import replace_from_imagenet
 from core.models.layers import LayerTree
 from core.models.staging import stages
@@ -30,6 +30,7 @@ from core.training.device import (Precision, probe_cpu_precision, resolve_device
 from core.training.distributed import Distributed
 from core.training.freezing import FreezeSchedule
 from core.training.loop import FitLoop, Network, Runtime
+from core.training.ood_calibration import OodCalibration
 from core.training.averaging import WeightAveraging
 from core.training.run_folder import RunStore, new_run_dir
 
@@ -44,13 +45,14 @@ def build_network(cfg: TrainConfig, data: Dataset, state: TaskState | None = Non
                                    state.download_progress("Downloading weights"))
     log(f"{cfg.model}: weights {info.kind} ({info.source}); BatchNorm statistics: "
         f"{cfg.effective_bn_policy()}")
-    pre = pre.for_training(cfg.image_size, data.crop)
+    # the weights' own preprocessing, framed as the data were decoded (the squares' side)
+    pre = pre.for_training(cfg.image_size, data.crop, data.train.images.shape[-1])
     head = head_path(model)
     start = None
     if start_head and cfg.head_init == "imagenet" and info.kind == "imagenet":
         state.report("Matching classes to ImageNet", 0, 0)
         to_input = partial(to_model_input, image_size=cfg.image_size, mean=pre.mean,
-                           std=pre.std, channels_last=False)
+                           std=pre.std, channels_last=False, interpolation=pre.interpolation)
         start = replace_from_imagenet(model, head, data.train.images, data.train.labels,
                                       data.classes, to_input, cfg.seed)
     if start is None:
@@ -121,9 +123,11 @@ class Trainer:
         checkpointing = Checkpointing(store, self.freeze, self.resume)
         # weight averaging after checkpointing: model.pt gets the average, the checkpoint both
         averaging = [WeightAveraging(cfg.ema)] if cfg.ema else []
+        # the out-of-distribution score is calibrated on model.pt before the run is marked
+        # finished (core.inference.ood)
         self.loop = FitLoop(cfg, self.net, self.data,
-                            [self.freeze, checkpointing, *averaging, *self.observers],
-                            self.state, rt)
+                            [self.freeze, OodCalibration(), checkpointing, *averaging,
+                             *self.observers], self.state, rt)
         return self.loop
 
     def _load_data(self) -> None:
@@ -137,7 +141,8 @@ class Trainer:
                 if cfg.fit_data and not self.resume and self.net is None:
                     self._fit_to_data()  # a resumed run keeps its config.json as it is
                 self.data = load_dataset(cfg.data, cfg.image_size, cfg.val_split, cfg.seed,
-                                         self.state, cfg.limit, cfg.crop)
+                                         self.state, cfg.limit, cfg.crop,
+                                         imagenet_preprocessing(cfg.model))
         cfg.crop = self.data.crop
 
     def _fit_to_data(self) -> None:
