@@ -106,7 +106,8 @@ def main() -> int:
                                          if ln.startswith("grad-cam: Grad-CAM for")][0])
     proc = app.run("Inference tab on the odd images",
                    ["--screenshot", str(tmp / "odd.png"), "--tab", "inference", "--predict",
-                    str(run / "model.pt"), str(odd)], lambda p: f"{len(from_lines(p.stdout))} files")
+                    str(run / "model.pt"), str(odd)],
+                   lambda p: f"{len(from_lines(p.stdout))} files")
     answers["Inference tab"] = from_lines(proc.stdout)
 
     reference = answers.get("predict model.pt", {})

@@ -1,6 +1,8 @@
-"""Decoding one image file into RGB pixels, shared by training data and prediction.
+"""The one decoder and the one lister: image files into RGB pixels and squares, for training,
+evaluation and prediction of every model format (the ONNX path included: no torch import).
 
-The one home of what counts as an image file (``IMAGE_EXTENSIONS``) and of the size limits.
+The one home of what counts as an image file (``IMAGE_EXTENSIONS``, ``list_images``) and of
+the size limits.
 Anything a file can do wrong (not an image, truncated, empty, too small, a decompression
 bomb, unreadable) ends as ``UnreadableImage`` whose message says why; nothing else escapes,
 so one bad file never costs the results of the others.
@@ -226,12 +228,14 @@ def square(img: Image.Image, resize: int, crop: int, interpolation: str = "bilin
 
 def load_pixels(path: str | os.PathLike, pre):
     """What a model with Preprocessing ``pre`` sees of one file, before normalisation: a
-    (crop_size, crop_size, 3) uint8 array. Every front end reads files through this (the ONNX
-    path without torch, the others through ``load_square``, which computes the same)."""
+    (crop_size, crop_size, 3) uint8 array. Every prediction (any format) reads files through
+    this; training and evaluation decode through ``load_square``, which gives the same pixels
+    for the model's own settings (a test holds them equal)."""
     return square(open_rgb(path), pre.resize_size, pre.crop_size, pre.interpolation)
 
 
-def resize_center_crop(img: Image.Image, resize: int, crop: int, interpolation: str = "bilinear"):
+def resize_center_crop(img: Image.Image, resize: int, crop: int,
+                       interpolation: str = "bilinear"):
     """``square`` as a (3, crop, crop) uint8 tensor."""
     import torch
 

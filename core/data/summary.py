@@ -5,8 +5,9 @@ few sample thumbnails on screen are decoded. Training decodes the images once, o
 (``core.data.datasets.load_dataset``), so the dataset is never held twice in memory.
 
 A header check (core.data.images.header_problem reads a few bytes, not the pixels) names
-files that are not images at all, too large or too small; a file whose header is fine but whose data is damaged (a truncated JPEG)
-is only found, and skipped, when training decodes it.
+files that are not images at all, too large or too small; a file whose header is fine but
+whose data is damaged (a truncated JPEG) is only found, and skipped, when training decodes
+it.
 """
 from __future__ import annotations
 

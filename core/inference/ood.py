@@ -11,8 +11,8 @@ scale: a score of 1.0 is the ``QUANTILE`` of theirs, so about 5% of photos like 
 validation images score above 1 and are flagged (core.inference.predictions.UNFAMILIAR).
 
 Calibration runs once, at the end of a finished training run (``calibrate``, called by
-core.training.ood_calibration.OodCalibration) and is stored in model.pt under ``"ood"``; a model.pt without it predicts
-as before, with no score. The covariance is kept as its top ``RANK`` eigen-directions plus
+core.training.ood_calibration.OodCalibration) and is stored in model.pt under ``"ood"``; a
+model.pt without it predicts as before, with no score. The covariance is kept as its top ``RANK`` eigen-directions plus
 one variance for the rest (a few MB less per file; every direction the shrinkage left alone
 is kept for folders of up to RANK training images).
 """

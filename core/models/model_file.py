@@ -96,8 +96,9 @@ def _ood_usable(stats, classes: int) -> bool:
     try:
         k, d = stats["means"].shape
         r = stats["basis"].shape[1]
-        return (k == classes and tuple(stats["basis"].shape) == (d, r) and tuple(stats["scales"].shape) == (r,)
-                and float(stats["tail"]) > 0 and float(stats["threshold"]) > 0)
+        return (k == classes and tuple(stats["basis"].shape) == (d, r)
+                and tuple(stats["scales"].shape) == (r,) and float(stats["tail"]) > 0
+                and float(stats["threshold"]) > 0)
     except (TypeError, KeyError, AttributeError, ValueError, IndexError):
         return False
 
