@@ -95,9 +95,9 @@ def main() -> int:
         answers[f"predict {model}"] = from_lines(proc.stdout)
         for source in ("val", str(odd)):
             args = ["evaluate", str(run / model)] + ([] if source == "val" else ["--data", source])
-            app.run(f"evaluate {model} on {Path(source).name}", args,
-                    lambda p: p.stdout.strip().splitlines()[-1])
-            if source != "val":
+            proc = app.run(f"evaluate {model} on {Path(source).name}", args,
+                           lambda p: p.stdout.strip().splitlines()[-1])
+            if source != "val" and proc.returncode == 0:
                 answers[f"evaluate {model}"] = _evaluation(run, source, model)
     proc = app.run("Inference tab with Grad-CAM",
                    ["--screenshot", str(tmp / "inference.png"), "--tab", "inference",
