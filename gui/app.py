@@ -17,7 +17,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--run", metavar="RUN_DIR", help="open a finished run's charts")
     p.add_argument("--data", metavar="SOURCE", help="dataset to show: cifar10, a folder…")
     p.add_argument("--predict", nargs="+", metavar="IMAGE",
-                   help="images (or folders) to classify in the Inference tab")
+                   help="images (or folders) to classify in the Inference tab; a model file "
+                   "among them (model.pt, .onnx, .pt2) is loaded first and used (with "
+                   "--screenshot, the predictions are printed too)")
     p.add_argument("--cam", action="store_true", help="with --predict: show the Grad-CAM")
     return p.parse_args(argv)
 
@@ -57,15 +59,24 @@ def run_app(argv: list[str]) -> int:
 
 
 def _predict_on_start(window, paths: list[str], cam: bool) -> None:
+    from pathlib import Path
+
+    from gui.inference_tab import MODEL_SUFFIXES
+
     tab = window.inference_tab
+    models = [p for p in paths if p.lower().endswith(MODEL_SUFFIXES)]
+    images = [p for p in paths if p not in models]
     once = {"done": False}
 
     def go(_text):
-        if not once["done"]:
+        ours = not models or Path(tab.lm.source) == Path(models[0]).expanduser()
+        if ours and not once["done"]:  # (the default model may load first)
             once["done"] = True
-            tab.predict(paths)
+            tab.predict(images)
 
     tab.modelLoaded.connect(go)
+    if models:
+        window.torchReady.connect(lambda: tab.load_model_file(models[0]))
     if cam:
         tab.predictionsDone.connect(lambda _n: tab.cam_box.setChecked(True))
 
@@ -90,6 +101,11 @@ def _screenshot(app, window, args) -> int:
         ok = window.grab().save(args.screenshot, "PNG")
         print(f"window shown after {window.shown_after_s:.2f} s; saved {args.screenshot}"
               if ok else f"could not write {args.screenshot}")
+        if args.cam:
+            print(f"grad-cam: {window.inference_tab.cam.status.text()}")
+        for p in window.inference_tab.predictions:  # what the tab computed, in full
+            print("\t".join([p.path, f"skipped: {p.error}"] if p.error else
+                            [p.path] + [f"{c}\t{v:.8f}" for c, v in p.topk]))
         status["code"] = 0 if ok else 2
         window.close()
         app.quit()

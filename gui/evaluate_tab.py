@@ -185,7 +185,8 @@ class EvaluateTab(QWidget):
                 self.message.setText(str(exc))
 
     def choose_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Model file", "", "Model (*.pt)")
+        path, _ = QFileDialog.getOpenFileName(self, "Model file", "",
+                                              "Model (*.pt *.onnx *.pt2)")
         if path:
             self.set_model(path)
 
@@ -249,10 +250,10 @@ class EvaluateTab(QWidget):
 
         model, lines = self.model_file, []
 
-        def task(_state):
+        def task(state):  # its steps show on the bar and under it; Cancel stops between them
             from core.inference.export import export_model
 
-            export_model(model, fmt, path, log=lines.append)
+            export_model(model, fmt, path, log=lines.append, state=state)
             return lines
 
         self._export_path = path
@@ -283,6 +284,8 @@ class EvaluateTab(QWidget):
     def _on_progress(self, event) -> None:
         self.progress.setRange(0, event.total or 0)
         self.progress.setValue(event.done)
+        counted = f" {event.done} / {event.total}" if event.total else ""
+        self.message.setText(f"{event.stage}…{counted}")
 
     def _failed(self, message: str) -> None:
         self.message.setText(f"Error: {message}")
@@ -299,6 +302,7 @@ class EvaluateTab(QWidget):
     def stop(self) -> None:
         if self.worker is not None:
             self.worker.stop()
+            self.message.setText("Cancelled: nothing was saved or written.")
 
     # --- presenting -------------------------------------------------------------------------
     def show_evaluation(self, ev) -> None:

@@ -19,7 +19,7 @@ from gui.image_utils import heat_overlay
 from gui.prediction_table import prediction_view
 from gui.topk_bars import TopKBars
 
-MODEL_SUFFIXES = (".pt", ".pth")
+MODEL_SUFFIXES = (".pt", ".pth", ".onnx", ".pt2")  # model.pt and the exported files
 TRAINED = "trained"
 FILE = "file:"  # the Model list's entries for model files: FILE + path
 PREVIEW = 360
@@ -72,6 +72,10 @@ class InferenceTab(QWidget):
         self.preview.setAlignment(Qt.AlignCenter)
         self.preview.setMinimumSize(PREVIEW, PREVIEW)
         self.bars = TopKBars()
+        self.ood_note = QLabel()  # "unlike the training images" (core.inference.ood)
+        self.ood_note.setWordWrap(True)
+        self.ood_note.setStyleSheet("color: #9a3412; font-weight: bold")
+        self.ood_note.hide()
         self.cam = CamControls()
         self.cam_box = self.cam.box
         self.cam.changed.connect(self.show_selected)
@@ -99,6 +103,7 @@ class InferenceTab(QWidget):
         right = QVBoxLayout()
         right.addWidget(self.preview, 1)
         right.addWidget(self.cam)
+        right.addWidget(self.ood_note)
         right.addWidget(self.bars)
         right_w = QWidget()
         right_w.setLayout(right)
@@ -149,13 +154,15 @@ class InferenceTab(QWidget):
             key, state.download_progress("Downloading weights")), imagenet=key)
 
     def choose_model_file(self) -> None:
-        path = open_file(self, "Load a trained model", "TransferLab model (*.pt *.pth);;All (*)")
+        path = open_file(self, "Load a trained model", "TransferLab model (*.pt *.pth *.onnx "
+                         "*.pt2);;All (*)")
         if path:
             self.load_model_file(path)
 
     def load_model_file(self, path: str) -> None:
-        """Load a model.pt; the Model list shows it (the last run's, or a file entry)."""
-        from core.inference.predict import load_model_file
+        """Load a model.pt (or an exported .onnx / .pt2); the Model list shows it (the last
+        run's, or a file entry)."""
+        from core.inference.exported import load_classifier
 
         if path == self.trained_model_file:
             self.source.setCurrentIndex(0)
@@ -166,7 +173,7 @@ class InferenceTab(QWidget):
                 self.source.insertItem(i, f"Model file: {Path(path).name}", FILE + path)
                 self.source.setItemData(i, path, Qt.ToolTipRole)
             self.source.setCurrentIndex(i)
-        self._load(lambda _state: load_model_file(path))
+        self._load(lambda _state: load_classifier(path))
 
     def _load(self, fn, imagenet: str | None = None) -> None:
         self.model_label.setText("Loading the model…")
@@ -195,10 +202,17 @@ class InferenceTab(QWidget):
     def _model_loaded(self, lm) -> None:
         self.lm = lm
         pre = lm.preprocessing
-        text = f"{lm.source}: {lm.arch}, {len(lm.classes)} classes, input {pre.image_size} px"
+        text = (f"{lm.source}: {getattr(lm, 'arch', lm.kind)}, {len(lm.classes)} classes, "
+                f"input {pre.image_size} px")
         self.model_label.setText(text)
         self._lm_text, self._lm_entry = text, self.source.currentText()
         self.cam.set_classes(lm.classes)
+        gradients = hasattr(lm, "net")  # an exported .onnx / .pt2 gives no gradients
+        self.cam_box.setEnabled(gradients)
+        if not gradients:
+            self.cam_box.setChecked(False)
+        self.cam_box.setToolTip("" if gradients else "Grad-CAM needs the PyTorch model "
+                                "(model.pt): an exported file gives no gradients.")
         self.modelLoaded.emit(text)
         if self.predictions:  # re-run what is on screen with the new model
             self.predict([p.path for p in self.predictions], replace=True)
@@ -303,6 +317,7 @@ class InferenceTab(QWidget):
         self.skipped_view.clear()
         self.preview.clear()
         self.bars.set_items([])
+        self.ood_note.hide()
         self._stop("cam")
         self.cam.stopped()
         self.hint.show()
@@ -319,6 +334,10 @@ class InferenceTab(QWidget):
         if p is None:
             return
         self.bars.set_items(p.topk)
+        from core.inference.predictions import unfamiliar_note
+
+        self.ood_note.setText(unfamiliar_note(p.ood_score))
+        self.ood_note.setVisible(p.unfamiliar)
         reader = QImageReader(p.path)
         reader.setAutoTransform(True)
         image = reader.read()

@@ -252,8 +252,8 @@ class ModelTab(QWidget):
                           f"{imagenet_weights_status(get_spec(self.model_name()))}")
 
     def _show_preprocessing(self, pre) -> None:
-        """``pre``: the network's ImageNet preprocessing, found by the build worker (for
-        EfficientNet-Lite0 it takes building the network)."""
+        """``pre``: the network's ImageNet preprocessing (its weights' config), found by the
+        build worker."""
         from core.models import get_spec
         from core.models.weights import imagenet_weights_status
 
@@ -262,5 +262,6 @@ class ModelTab(QWidget):
         std = ", ".join(f"{v:.3f}" for v in pre.std)
         self.info.setText(
             f"ImageNet input {pre.image_size} px (shorter side resized to {pre.resize_size}, "
-            f"centre crop); mean ({mean}), std ({std}). Training resizes to the Train tab's "
+            f"{pre.interpolation}, centre crop); mean ({mean}), std ({std}), as the weights' "
+            f"own config says. Training resizes (with that filter) to the Train tab's "
             f"image size and saves this with the model.\n{imagenet_weights_status(spec)}")

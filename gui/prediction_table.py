@@ -61,8 +61,8 @@ class PredictionTableModel(QAbstractTableModel):
         if role == Qt.DisplayRole:
             if col == 1:
                 return p.path.rsplit("/", 1)[-1]
-            if col == 2:
-                return p.topk[0][0]
+            if col == 2:  # ⚠: unlike the training images (core.inference.ood)
+                return ("⚠ " if p.unfamiliar else "") + p.topk[0][0]
             if col == 3:
                 return f"{100 * p.topk[0][1]:.1f}%"
             if col == 4:
@@ -70,7 +70,9 @@ class PredictionTableModel(QAbstractTableModel):
         if role == Qt.UserRole:  # sort keys
             return (None, p.path, p.topk[0][0], p.topk[0][1], "")[col]
         if role == Qt.ToolTipRole:
-            return p.path
+            from core.inference.predictions import unfamiliar_note
+
+            return "\n".join(filter(None, [p.path, unfamiliar_note(p.ood_score)]))
         return None
 
 

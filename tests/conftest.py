@@ -13,6 +13,8 @@ sys.path.insert(0, str(REPO))
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from tests.odd_images import png_bomb  # noqa: E402, F401 - (its home: the odd images' maker)
+
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory, monkeypatch):
@@ -40,26 +42,6 @@ def make_image(path: Path, color, size=(40, 40), seed=0, fmt=None):
                   0, 255).astype("uint8")
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr).save(path, format=fmt)
-    return path
-
-
-def png_bomb(path: Path, width: int, height: int) -> Path:
-    """A valid 1-bit PNG of ``width`` x ``height`` zeros: a few hundred KB on disk that would
-    decode to width*height*3 bytes as RGB (a decompression bomb)."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + \
-            struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    z = zlib.compressobj(9)
-    row = b"\0" * (1 + (width + 7) // 8)
-    data = b"".join(z.compress(row) for _ in range(height)) + z.flush()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n"
-                     + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
-                     + chunk(b"IDAT", data) + chunk(b"IEND", b""))
     return path
 
 
@@ -140,3 +122,28 @@ def clone_run(run: Path, dest: Path) -> tuple[Path, Path]:
     config["data"] = str(data)
     (copy / "config.json").write_text(json.dumps(config))
     return copy, data
+
+
+@pytest.fixture(scope="session")
+def parity_run(tmp_path_factory):
+    """A tiny trained run (EfficientNet-Lite0 at 32 px on 24 px images: bicubic resizing,
+    the network enlarging its input itself, an out-of-distribution calibration), its model
+    exported to ONNX and pt2 beside model.pt, and the odd images of tests/odd_images.py.
+    Shared by the parity, format, export and OOD tests: (run folder, odd-images folder)."""
+    from core.frontends.cli import main
+    from tests.odd_images import make_odd_images, make_training_folder
+
+    tmp = tmp_path_factory.mktemp("parity")
+    data = make_training_folder(tmp / "data")
+    odd = make_odd_images(tmp / "odd")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRANSFERLAB_HOME", str(tmp / "home"))
+        mp.setenv("TRANSFERLAB_OFFLINE", "1")
+        assert main(["train", "--model", "efficientnet_lite0", "--data", str(data),
+                     "--epochs", "3", "--freeze-epochs", "3", "--lr", "0.02",
+                     "--image-size", "32", "--batch-size", "8", "--val-split", "0.35",
+                     "--precision", "32", "--out", str(tmp / "run")]) == 0
+        for fmt in ("onnx", "pt2"):
+            assert main(["export", str(tmp / "run" / "model.pt"), "--format", fmt,
+                         "--out", str(tmp / "run" / f"model.{fmt}")]) == 0
+    return tmp / "run", odd

@@ -14,7 +14,7 @@ from core.inference.onnx_predict import load_onnx, metadata_path, predict_files
 from core.inference.predict import load_model_file, predict_paths
 from core.models import build_model
 from core.models.model_file import model_payload
-from core.preprocess import Preprocessing, to_input_array
+from core.preprocess import Preprocessing, normalise
 from core.version import PROVENANCE_KEY, made_by
 from tests.conftest import REPO, make_folder, make_image
 
@@ -119,20 +119,20 @@ def test_a_tampered_onnx_file_fails_verification(tmp_path, folder):
     assert not E.verify("onnx", tmp_path / "tampered.onnx", lm, x, source).ok
 
 
-@pytest.mark.parametrize("resize, crop", [(32, 32), (40, 32)])
-def test_numpy_preprocessing_equals_the_torch_path(tmp_path, resize, crop):
-    from PIL import Image
-
+@pytest.mark.parametrize("resize, crop, interpolation", [(32, 32, "bilinear"),
+                                                          (40, 32, "bicubic")])
+def test_numpy_preprocessing_equals_the_torch_path(tmp_path, resize, crop, interpolation):
     from core.data.batches import to_model_input
-    from core.data.images import open_rgb, resize_center_crop
+    from core.data.images import load_pixels, load_square
 
-    pre = Preprocessing(crop, resize, (0.5, 0.4, 0.3), (0.2, 0.25, 0.3))
+    pre = Preprocessing(crop, resize, (0.5, 0.4, 0.3), (0.2, 0.25, 0.3), interpolation)
     paths = [make_image(tmp_path / f"{i}.png", (200, 90, 30), size, seed=i)
              for i, size in enumerate([(50, 37), (33, 90), (32, 32), (101, 64)])]
-    torch_x = to_model_input(torch.stack([resize_center_crop(open_rgb(p), resize, crop)
-                                          for p in paths]), crop, pre.mean, pre.std,
-                             channels_last=False)
-    numpy_x = to_input_array([Image.open(p) for p in paths], pre)
+    squares = [load_square(p, crop, pre.crop, interpolation) for p in paths]
+    torch_x = to_model_input(torch.stack(squares), crop, pre.mean, pre.std, channels_last=False)
+    pixels = np.stack([load_pixels(p, pre) for p in paths])
+    assert np.array_equal(pixels, torch.stack(squares).permute(0, 2, 3, 1).numpy())
+    numpy_x = normalise(pixels, pre)
     assert numpy_x.shape == (4, 3, crop, crop) and numpy_x.dtype == np.float32
     assert np.abs(numpy_x - torch_x.numpy()).max() < 1e-6
 

@@ -73,10 +73,15 @@ def test_flip_average_is_the_mean_of_the_image_and_its_mirror():
 def test_model_pt_remembers_the_setting(folder, tmp_path):
     _train(folder, tmp_path / "run", tta=True)
     lm = load_model_file(tmp_path / "run" / "model.pt")
-    assert lm.flip_average and isinstance(lm.inference_module(), FlipAverage)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert lm.flip_average and torch.allclose(lm.net(x)[0], FlipAverage(lm.model)(x),
+                                                  atol=1e-5)
     _train(folder, tmp_path / "plain")
     plain = load_model_file(tmp_path / "plain" / "model.pt")
-    assert not plain.flip_average and plain.inference_module() is plain.model
+    with torch.no_grad():
+        assert not plain.flip_average and torch.allclose(plain.net(x)[0], plain.model(x),
+                                                         atol=1e-5)
 
 
 def test_the_onnx_export_carries_the_averaging(folder, tmp_path):

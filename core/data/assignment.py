@@ -74,7 +74,7 @@ def folder_roles(files: list[tuple[Path, int]], root: Path, skipped, default: st
     return out
 
 
-def load_assigned(source: str, a: Assignment, state):
+def load_assigned(source: str, a: Assignment, state, interpolation: str = "bilinear"):
     """The data set ``a`` describes: the same images, decoded as before (the decoded-image
     cache is hit when nothing changed), split as recorded. Files that are gone are skipped
     with their reason; files added since are not used."""
@@ -105,7 +105,7 @@ def load_assigned(source: str, a: Assignment, state):
 
     def decode(entries, stage):
         files = [(root / rel, label) for rel, label, _ in entries]
-        split = decode_or_stream(files, a.side, state, stage, a.crop)
+        split = decode_or_stream(files, a.side, state, stage, a.crop, interpolation)
         paths = decoded_paths(files, split)
         role = {str(root / rel): r for rel, _, r in entries}
         return split, paths, role

@@ -12,13 +12,20 @@ import torch
 import torch.nn.functional as F
 
 
+def resize_square(x: torch.Tensor, size: int, interpolation: str = "bilinear") -> torch.Tensor:
+    """A float (N,3,S,S) batch at ``size`` x ``size`` (the weights' ``interpolation``): the
+    one resize of squares, used by training and inside every inference network
+    (core.inference.forward.InputResize)."""
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode=interpolation, align_corners=False,
+                         antialias=x.shape[-1] > size)
+
+
 def to_model_input(x: torch.Tensor, image_size: int, mean, std, flip_mask=None,
-                   channels_last: bool = True) -> torch.Tensor:
+                   channels_last: bool = True, interpolation: str = "bilinear") -> torch.Tensor:
     """uint8 (N,3,S,S) -> normalised float (N,3,image_size,image_size), on x's device."""
-    x = x.float().div_(255)
-    if x.shape[-1] != image_size or x.shape[-2] != image_size:
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear",
-                          align_corners=False, antialias=x.shape[-1] > image_size)
+    x = resize_square(x.float().div_(255), image_size, interpolation)
     if flip_mask is not None and flip_mask.any():
         flip_mask = flip_mask.to(x.device)
         x[flip_mask] = x[flip_mask].flip(-1)
@@ -37,7 +44,8 @@ class BatchLoader:
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
                  image_size: int, mean, std, *, shuffle: bool = False, flip: bool = False,
-                 seed: int = 0, channels_last: bool = True, share=None, device=None):
+                 seed: int = 0, channels_last: bool = True, share=None, device=None,
+                 interpolation: str = "bilinear"):
         self.images, self.labels = images, labels
         # where batches are made: the images' device, or a GPU they did not fit on (each
         # batch is then cut in host RAM and moved)
@@ -47,6 +55,7 @@ class BatchLoader:
         self.shuffle, self.flip, self.channels_last = shuffle, flip, channels_last
         self.generator = torch.Generator().manual_seed(seed)
         self.share = share
+        self.interpolation = interpolation
 
     def _bounds(self) -> list[int]:
         """Batch start offsets. Validation: batches of ``batch_size``, the last one short.
@@ -91,7 +100,7 @@ class BatchLoader:
     def inputs(self, idx: torch.Tensor, flips=None) -> torch.Tensor:
         images = self.images[idx.to(self.images.device)].to(self.device, non_blocking=True)
         return to_model_input(images, self.image_size, self.mean, self.std, flips,
-                              self.channels_last)
+                              self.channels_last, self.interpolation)
 
     def targets(self, idx: torch.Tensor) -> torch.Tensor:
         return self.labels[idx.to(self.labels.device)].to(self.device)

@@ -16,6 +16,7 @@ from core.data.folder import (Split, find_layout, framing, list_files, median_si
 from core.data.streaming import StreamedImages, decode_or_stream, take
 from core.errors import TransferLabError
 from core.paths import cache_dir
+from core.preprocess import Preprocessing
 from core.progress import TaskState
 from core.recipe import DataProfile
 
@@ -110,19 +111,24 @@ def extract_archive(path: Path, state: TaskState) -> Path:
 
 def load_dataset(source: str, image_size: int, val_split: float = 0.1, seed: int = 0,
                  state: TaskState | None = None, limit: int | None = None,
-                 crop: float | None = None, assignment: Assignment | None = None) -> Dataset:
+                 crop: float | None = None, weights: Preprocessing | None = None,
+                 assignment: Assignment | None = None) -> Dataset:
     """``source``: "cifar10", "cifar100", an image folder or a .tar.gz/.zip of one.
 
     ``limit`` keeps a seeded, class-balanced subset of the training images (quick tries).
     ``crop``: the share of each image's shorter side kept (None: core.data.folder.framing
-    decides from the images' size). ``assignment``: a split made before (a run's record,
-    core.runs.split): those images again, nothing split anew (the other settings unused).
+    decides from the images' size). ``weights``: the network's own preprocessing
+    (core.models.imagenet_preprocessing): its interpolation resizes the images and its crop
+    frames photos (None: bilinear, core.preprocess.PHOTO_CROP). ``assignment``: a split made
+    before (a run's record, core.runs.split): those images again, framed as recorded,
+    nothing split anew (the other settings unused, the weights' interpolation kept).
     """
     state = state or TaskState()
     if assignment is not None:
         from core.data.assignment import load_assigned
 
-        return load_assigned(source, assignment, state)
+        interpolation = (weights or Preprocessing(interpolation="bilinear")).interpolation
+        return load_assigned(source, assignment, state, interpolation)
     if limit is not None and limit < 1:
         raise TransferLabError(f"--limit must be at least 1, got {limit}.")
     if source in ("cifar10", "cifar100"):
@@ -133,7 +139,8 @@ def load_dataset(source: str, image_size: int, val_split: float = 0.1, seed: int
             classes, "official test split", source, train_indices=list(range(len(train.labels))),
             train_size=len(train.labels)))
     else:
-        ds = _load_folder(Path(source).expanduser(), image_size, val_split, seed, state, crop)
+        ds = _load_folder(Path(source).expanduser(), image_size, val_split, seed, state, crop,
+                          weights or Preprocessing(interpolation="bilinear"))
     if limit and limit < len(ds.train.labels):
         keep, _ = stratified_split(ds.train.labels, 1 - limit / len(ds.train.labels), seed)
         ds.train = _subset(ds.train, keep)
@@ -158,19 +165,21 @@ def folder_root(path: Path, state: TaskState) -> Path:
 
 
 def _load_folder(path: Path, image_size: int, val_split: float, seed: int,
-                 state: TaskState, crop: float | None = None) -> Dataset:
+                 state: TaskState, crop: float | None, weights: Preprocessing) -> Dataset:
     path = folder_root(path, state)
     layout = find_layout(path)
     files = list_files(layout.train_root, layout.classes)
-    size, crop = framing(files, image_size, crop)
-    train = decode_or_stream(files, size, state, crop=crop)
+    size, crop = framing(files, image_size, crop, weights.crop)
+    interpolation = weights.interpolation
+    train = decode_or_stream(files, size, state, crop=crop, interpolation=interpolation)
     if len(train.labels) == 0:
         first = "; ".join(f"{Path(p).name}: {why}" for p, why in train.skipped[:2])
         raise TransferLabError(f"None of the images in {path} could be read (e.g. {first}).")
     require_every_class(train, layout.classes, layout.train_root)
     if layout.held_out_root is not None:
         held_out = list_files(layout.held_out_root, layout.classes)
-        val = decode_or_stream(held_out, size, state, "Decoding validation images", crop)
+        val = decode_or_stream(held_out, size, state, "Decoding validation images", crop,
+                               interpolation)
         source = f"{layout.held_out_root.name}/ folder"
         return Dataset(path.name, layout.classes, train, val, source,
                        decoded_paths(held_out, val), crop, Assignment(

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 from core.data import disk_cache
-from core.data.images import UnreadableImage, header_size, is_image_name, load_square
+from core.data.images import (UnreadableImage, header_size, image_files,  # noqa: F401
+                              load_square, visible)
 from core.errors import TransferLabError
 from core.paths import atomic_path, cache_dir
 from core.preprocess import PHOTO_CROP, is_photo
@@ -58,31 +59,12 @@ def find_layout(root: Path) -> FolderLayout:
     return FolderLayout(train, held_out, classes)
 
 
-IGNORED_FOLDERS = ("__MACOSX",)  # resource forks that Mac-made zip archives carry along
-
-
-def _visible(name: str) -> bool:
-    return not name.startswith(".") and name not in IGNORED_FOLDERS
-
-
 def _class_dirs(root: Path) -> list[Path]:
     try:
         entries = list(root.iterdir())
     except OSError as exc:
         raise TransferLabError(f"Cannot list {root}: {exc.strerror or exc}.") from None
-    return sorted(d for d in entries if _visible(d.name) and d.is_dir())
-
-
-def image_files(class_dir: Path) -> list[Path]:
-    """Image-named files below ``class_dir``, sorted; hidden files and folders left out.
-    os.walk rather than Path.rglob: rglob hashes every path in long GIL-holding stretches,
-    which stalls the GUI thread. Symbolic links to folders are not followed (no loops); links
-    to files are listed, and a broken or looping one is skipped with its reason when decoded."""
-    out = []
-    for dirpath, dirnames, filenames in os.walk(class_dir):
-        dirnames[:] = [d for d in dirnames if _visible(d)]
-        out += [os.path.join(dirpath, f) for f in filenames if _visible(f) and is_image_name(f)]
-    return [Path(p) for p in sorted(out)]
+    return sorted(d for d in entries if visible(d.name) and d.is_dir())
 
 
 def list_files(root: Path, classes: list[str]) -> list[tuple[Path, int]]:
@@ -104,24 +86,26 @@ def median_side(files: list[tuple[Path, int]]) -> int | None:
     return int(statistics.median(sides)) if sides else None
 
 
-def framing(files: list[tuple[Path, int]], image_size: int,
-            crop: float | None = None) -> tuple[int, float]:
+def framing(files: list[tuple[Path, int]], image_size: int, crop: float | None = None,
+            photo_crop: float = PHOTO_CROP) -> tuple[int, float]:
     """(side of the cached squares, share of the shorter side they cover). ``crop`` None:
-    photos at least as large as the training size get ImageNet's centre crop
-    (core.preprocess.PHOTO_CROP); small images (CIFAR-like thumbnails, framed tightly) are
-    kept whole. A run's recorded crop (TrainConfig.crop) is kept as it is."""
+    photos at least as large as the training size get the weights' centre crop
+    (``photo_crop``, their Preprocessing.crop); small images (CIFAR-like thumbnails, framed
+    tightly) are kept whole. A run's recorded crop (TrainConfig.crop) is kept as it is."""
     side = median_side(files)
     photos = is_photo(side, image_size)
     if crop is None:
-        crop = PHOTO_CROP if photos else 1.0
+        crop = photo_crop if photos else 1.0
     if side is None or photos:
         return image_size, crop
     return side, crop
 
 
 def _cache_key(files: list[tuple[Path, int]], size: int, classes: list[str],
-               crop: float = 1.0) -> str:
-    framed = f"|{crop}" if crop != 1.0 else ""  # whole squares keep their existing keys
+               crop: float = 1.0, interpolation: str = "bilinear") -> str:
+    # whole squares, resized bilinear, keep their existing keys
+    framed = (f"|{crop}" if crop != 1.0 else "") + \
+        (f"|{interpolation}" if interpolation != "bilinear" else "")
     h = hashlib.sha256(f"{CACHE_FORMAT}|{size}|{classes}{framed}".encode())
     for path, label in files:
         try:  # a broken link, a loop or an unreadable folder: keyed as such, decoded as skipped
@@ -149,10 +133,11 @@ def require_every_class(split: Split, classes: list[str], root: Path) -> None:
 
 
 def decode_files(files: list[tuple[Path, int]], size: int, state: TaskState,
-                 stage: str = "Decoding images", crop: float = 1.0) -> Split:
-    """Decode every file to a ``size`` square covering ``crop`` of its shorter side, using
-    the on-disk cache when it matches."""
-    key = _cache_key(files, size, [], crop) if files else "empty"
+                 stage: str = "Decoding images", crop: float = 1.0,
+                 interpolation: str = "bilinear") -> Split:
+    """Decode every file to a ``size`` square covering ``crop`` of its shorter side, resized
+    with ``interpolation`` (the weights' own), using the on-disk cache when it matches."""
+    key = _cache_key(files, size, [], crop, interpolation) if files else "empty"
     cached = cache_dir() / "decoded" / f"{key}.pt"
     if cached.exists():
         try:
@@ -168,7 +153,7 @@ def decode_files(files: list[tuple[Path, int]], size: int, state: TaskState,
             state.check()
             state.report(stage, i, len(files))
         try:
-            images[n] = load_square(path, size, crop)
+            images[n] = load_square(path, size, crop, interpolation)
         except UnreadableImage as exc:
             skipped.append((str(path), str(exc)))
             continue

@@ -1,6 +1,8 @@
-"""Decoding one image file into RGB pixels, shared by training data and prediction.
+"""The one decoder and the one lister: image files into RGB pixels and squares, for training,
+evaluation and prediction of every model format (the ONNX path included: no torch import).
 
-The one home of what counts as an image file (``IMAGE_EXTENSIONS``) and of the size limits.
+The one home of what counts as an image file (``IMAGE_EXTENSIONS``, ``list_images``) and of
+the size limits.
 Anything a file can do wrong (not an image, truncated, empty, too small, a decompression
 bomb, unreadable) ends as ``UnreadableImage`` whose message says why; nothing else escapes,
 so one bad file never costs the results of the others.
@@ -12,6 +14,7 @@ import os
 import re
 import threading
 import warnings
+from pathlib import Path
 
 from PIL import Image, ImageOps
 
@@ -116,6 +119,49 @@ def header_size(path: str | os.PathLike) -> tuple[int, int] | None:
         return img.size
 
 
+def header_problem(path: str | os.PathLike) -> str:
+    """Why ``path`` would be skipped, judged from its header alone ("" when it looks fine):
+    the decoder's own reasons, cheap enough for 100,000 files (a truncated body is found
+    only when decoded)."""
+    try:
+        f, img = _open(path)
+    except UnreadableImage as exc:
+        return str(exc)
+    f.close()
+    img.close()
+    return ""
+
+
+# --- which files are images ------------------------------------------------------------------
+IGNORED_FOLDERS = ("__MACOSX",)  # resource forks that Mac-made zip archives carry along
+
+
+def visible(name: str) -> bool:
+    return not name.startswith(".") and name not in IGNORED_FOLDERS
+
+
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """Image-named files below ``folder``, sorted; hidden files and folders left out.
+    os.walk rather than Path.rglob: rglob hashes every path in long GIL-holding stretches,
+    which stalls the GUI thread. Symbolic links to folders are not followed (no loops); links
+    to files are listed, and a broken or looping one is skipped with its reason when decoded."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if visible(d)]
+        out += [os.path.join(dirpath, f) for f in filenames if visible(f) and is_image_name(f)]
+    return [Path(p) for p in sorted(out)]
+
+
+def list_images(paths) -> list[Path]:
+    """What every prediction front end reads: files as given (a named file is tried whatever
+    its name, and skipped with its reason if it is no image), folders searched recursively
+    for image files."""
+    out = []
+    for p in map(Path, paths):
+        out += image_files(p) if p.is_dir() else [p]
+    return out
+
+
 def _high_depth_to_8bit(img: Image.Image) -> Image.Image:
     """16-bit and float greyscale ("I;16", "I", "F") to "L". Pillow's own conversion clips at
     255, which turns a 16-bit PNG almost all white."""
@@ -170,20 +216,37 @@ def open_rgb(path: str | os.PathLike) -> Image.Image:
             raise UnreadableImage(f"corrupt image ({type(exc).__name__}: {exc})") from None
 
 
-def resize_center_crop(img: Image.Image, resize: int, crop: int):
-    """Shorter side to ``resize``, then the centre ``crop`` square, as a (3, crop, crop) uint8
-    (the rule lives in core.preprocess, shared with the torch-free ONNX path)."""
-    import torch
+def square(img: Image.Image, resize: int, crop: int, interpolation: str = "bilinear"):
+    """Shorter side to ``resize`` (PIL ``interpolation``), then the centre ``crop`` square, as
+    a (crop, crop, 3) uint8 numpy array (the rule: core.preprocess)."""
+    import numpy as np
 
     from core.preprocess import resize_center_crop_pil
 
-    img = resize_center_crop_pil(img, resize, crop)
-    return torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).view(crop, crop, 3) \
-        .permute(2, 0, 1).contiguous()
+    return np.array(resize_center_crop_pil(img, resize, crop, interpolation), dtype=np.uint8)
 
 
-def load_square(path: str | os.PathLike, size: int, crop: float = 1.0):
-    """The centre square covering ``crop`` of the shorter side, at ``size`` x ``size``."""
+def load_pixels(path: str | os.PathLike, pre):
+    """What a model with Preprocessing ``pre`` sees of one file, before normalisation: a
+    (crop_size, crop_size, 3) uint8 array. Every prediction (any format) reads files through
+    this; training and evaluation decode through ``load_square``, which gives the same pixels
+    for the model's own settings (a test holds them equal)."""
+    return square(open_rgb(path), pre.resize_size, pre.crop_size, pre.interpolation)
+
+
+def resize_center_crop(img: Image.Image, resize: int, crop: int,
+                       interpolation: str = "bilinear"):
+    """``square`` as a (3, crop, crop) uint8 tensor."""
+    import torch
+
+    return torch.from_numpy(square(img, resize, crop, interpolation)).permute(2, 0, 1) \
+        .contiguous()
+
+
+def load_square(path: str | os.PathLike, size: int, crop: float = 1.0,
+                interpolation: str = "bilinear"):
+    """The centre square covering ``crop`` of the shorter side, at ``size`` x ``size``
+    (training's decode; for a model's own Preprocessing it equals ``load_pixels``)."""
     from core.preprocess import resize_for_crop
 
-    return resize_center_crop(open_rgb(path), resize_for_crop(size, crop), size)
+    return resize_center_crop(open_rgb(path), resize_for_crop(size, crop), size, interpolation)

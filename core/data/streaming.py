@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from core.data.images import UnreadableImage, load_square
+from core.data.images import UnreadableImage, header_problem, load_square
 from core.data.memory import RAM_LIMIT_ENV, describe_share, image_limit, physical_memory
 
 __all__ = ["RAM_LIMIT_ENV", "StreamedImages", "decode_or_stream", "physical_memory",
@@ -46,8 +46,9 @@ class StreamedImages:
     dtype = torch.uint8
 
     def __init__(self, paths: list[str], side: int, device: torch.device | None = None,
-                 threads: int | None = None, crop: float = 1.0):
+                 threads: int | None = None, crop: float = 1.0, interpolation: str = "bilinear"):
         self.paths, self.side, self.crop = list(paths), side, crop
+        self.interpolation = interpolation
         self._device = torch.device("cpu") if device is None else torch.device(device)
         self.threads = threads or min(4, os.cpu_count() or 1)
         self.failed: dict[str, str] = {}  # files that broke only when decoded (shown black)
@@ -69,19 +70,20 @@ class StreamedImages:
 
     def to(self, device) -> "StreamedImages":
         """Batches are decoded on the CPU and handed over on ``device``."""
-        out = StreamedImages(self.paths, self.side, device, self.threads, self.crop)
+        out = StreamedImages(self.paths, self.side, device, self.threads, self.crop,
+                             self.interpolation)
         out.failed = self.failed
         return out
 
     def subset(self, idx) -> "StreamedImages":
         out = StreamedImages([self.paths[i] for i in _as_list(idx)], self.side, self._device,
-                             self.threads, self.crop)
+                             self.threads, self.crop, self.interpolation)
         out.failed = self.failed
         return out
 
     def _one(self, path: str) -> torch.Tensor:
         try:
-            return load_square(path, self.side, self.crop)
+            return load_square(path, self.side, self.crop, self.interpolation)
         except UnreadableImage as exc:  # passed the scan, failed in full: keep the batch going
             self.failed[path] = str(exc)
             return torch.zeros((3, self.side, self.side), dtype=torch.uint8)
@@ -117,25 +119,9 @@ def take(images, idx):
     return images.subset(idx) if isinstance(images, StreamedImages) else images[idx]
 
 
-def check_header(path: Path) -> str:
-    """Why ``path`` cannot be used ("" when its header is a readable image of 2x2 or more).
-    Reads the header only: cheap enough for 100,000 files."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            w, h = img.size
-    except UnidentifiedImageError:
-        return "not an image"
-    except (OSError, ValueError, SyntaxError) as exc:
-        return f"unreadable ({exc})"
-    except Exception as exc:  # noqa: BLE001 - e.g. Pillow's decompression-bomb guard
-        return f"refused ({type(exc).__name__}: {exc})"
-    return "" if min(w, h) >= 2 else f"too small ({w}x{h} pixels)"
-
-
 def stream_files(files: list[tuple[Path, int]], side: int, state: TaskState,
-                 stage: str = "Checking images", crop: float = 1.0):
+                 stage: str = "Checking images", crop: float = 1.0,
+                 interpolation: str = "bilinear"):
     """A streamed split: every file's header is checked (with progress), nothing decoded."""
     from core.data.folder import Split
 
@@ -144,22 +130,24 @@ def stream_files(files: list[tuple[Path, int]], side: int, state: TaskState,
         if i % 512 == 0:
             state.check()
             state.report(stage, i, len(files))
-        why = check_header(path)
+        why = header_problem(path)  # the decoder's own reasons (core.data.images)
         if why:
             skipped.append((str(path), why))
             continue
         paths.append(str(path))
         labels.append(label)
     state.report(stage, len(files), len(files))
-    return Split(StreamedImages(paths, side, crop=crop), torch.tensor(labels, dtype=torch.long),
-                 skipped)
+    return Split(StreamedImages(paths, side, crop=crop, interpolation=interpolation),
+                 torch.tensor(labels, dtype=torch.long), skipped)
 
 
 def decode_or_stream(files: list[tuple[Path, int]], side: int, state: TaskState,
-                     stage: str = "Decoding images", crop: float = 1.0):
-    """The one place that applies the rule above (``crop``: see core.data.folder.framing)."""
+                     stage: str = "Decoding images", crop: float = 1.0,
+                     interpolation: str = "bilinear"):
+    """The one place that applies the rule above (``crop``: see core.data.folder.framing;
+    ``interpolation``: the weights' resampling filter)."""
     from core.data.folder import decode_files
 
     if should_stream(len(files), side):
-        return stream_files(files, side, state, crop=crop)
-    return decode_files(files, side, state, stage, crop)
+        return stream_files(files, side, state, crop=crop, interpolation=interpolation)
+    return decode_files(files, side, state, stage, crop, interpolation)

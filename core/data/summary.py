@@ -4,9 +4,10 @@ Listing files is enough to count a folder's classes and its train/validation spl
 few sample thumbnails on screen are decoded. Training decodes the images once, on its own
 (``core.data.datasets.load_dataset``), so the dataset is never held twice in memory.
 
-A header check (``PIL.Image.open`` reads a few bytes, not the pixels) names files that are
-not images at all; a file whose header is fine but whose data is damaged (a truncated JPEG)
-is only found, and skipped, when training decodes it.
+A header check (core.data.images.header_problem reads a few bytes, not the pixels) names
+files that are not images at all, too large or too small; a file whose header is fine but
+whose data is damaged (a truncated JPEG) is only found, and skipped, when training decodes
+it.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import torch
 
 from core.data.datasets import folder_root, stratified_split
 from core.data.folder import Split, find_layout, list_files, require_every_class
-from core.data.images import UnreadableImage, load_square, open_rgb
+from core.data.images import UnreadableImage, header_problem, load_square
 from core.progress import TaskState
 
 CHECK_EVERY = 256  # files between progress reports and cancel checks
@@ -80,34 +81,20 @@ def _counts(files: list[tuple[Path, int]], n: int) -> list[int]:
 
 def _readable(files: list[tuple[Path, int]], skipped: list, state: TaskState
               ) -> list[tuple[Path, int]]:
-    """The files whose header says they are images; the others go to ``skipped``."""
-    from PIL import Image
-
+    """The files whose header passes the decoder's checks; the others go to ``skipped`` with
+    the decoder's own reason (one home for them: core.data.images)."""
     kept = []
     for i, (path, label) in enumerate(files):
         if i % CHECK_EVERY == 0:
             state.check()
             state.report("Scanning files", i, len(files))
-        try:
-            with Image.open(path):
-                pass
-        except Exception:  # noqa: BLE001 - the reason comes from the one decoder below
-            skipped.append((str(path), _reason(path)))
+        why = header_problem(path)
+        if why:
+            skipped.append((str(path), why))
             continue
         kept.append((path, label))
     state.report("Scanning files", len(files), len(files))
     return kept
-
-
-def _reason(path: Path) -> str:
-    """Why ``path`` cannot be read, in the decoder's own words (one home for them)."""
-    try:
-        open_rgb(path)
-    except UnreadableImage as exc:
-        return str(exc)
-    except Exception as exc:  # noqa: BLE001 - whatever it is, it is named, never raised
-        return f"{type(exc).__name__}: {exc}"
-    return "unreadable header"
 
 
 def _decode_samples(files, size: int, per_class: int, max_classes: int, skipped: list,

@@ -167,7 +167,7 @@ def predict_arguments(p: argparse.ArgumentParser) -> None:
     from core.catalog import MODEL_NAMES
 
     p.add_argument("model_file", nargs="?", help="a model.pt from a training run, or an "
-                   "exported .onnx file (run with onnxruntime alone)")
+                   "exported .onnx (run with onnxruntime alone) or .pt2 file")
     p.add_argument("images", nargs="*", help="image files or folders")
     p.add_argument("--model", choices=MODEL_NAMES, help="a plain ImageNet model instead")
     p.add_argument("--topk", type=positive_int, default=1, help="classes per image "
@@ -205,7 +205,7 @@ def _predict(args) -> list:
             images.insert(0, args.model_file)
         run = _torch_predictor(args.model, None)
     elif not args.model_file:
-        raise TransferLabError("Give a model file (model.pt or .onnx) or --model NAME.")
+        raise TransferLabError("Give a model file (model.pt, .onnx or .pt2) or --model NAME.")
     elif args.model_file.lower().endswith(".onnx"):  # onnxruntime alone: torch is not imported
         from core.inference.onnx_predict import load_onnx, predict_files
 
@@ -222,15 +222,16 @@ def _predict(args) -> list:
 
 
 def _torch_predictor(imagenet_name, model_file):
-    from core.inference.predict import load_imagenet_model, load_model_file, predict_paths
+    from core.inference.exported import load_classifier
+    from core.inference.predict import load_imagenet_model, predict_paths
 
-    lm = load_imagenet_model(imagenet_name) if imagenet_name else load_model_file(model_file)
+    lm = load_imagenet_model(imagenet_name) if imagenet_name else load_classifier(model_file)
     return lambda files, k: predict_paths(lm, files, k)
 
 
 # --- evaluate and export ----------------------------------------------------------------------
 def evaluate_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model_file")
+    p.add_argument("model_file", help="a model.pt, or an exported .onnx or .pt2 file")
     p.add_argument("--data", help="folder with one sub-folder per class (default: the run's "
                    "own validation split)")
     p.add_argument("--json", help="also write the metrics JSON here")

@@ -10,16 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 
-from core.data.batches import BatchLoader
 from core.data.assignment import VAL
 from core.data.datasets import decoded_paths
 from core.data.folder import Split, decode_files, find_layout, list_files
 from core.errors import TransferLabError
 from core.inference import metrics as M
-from core.inference.predict import LoadedModel, load_model_file
+from core.inference.exported import load_classifier
+from core.preprocess import normalise
 from core.progress import TaskState
 from core.runs.evaluations import (EVAL_FORMAT, EVAL_VERSION, RUN_VAL, read_evaluation,
                                    write_evaluation)
@@ -96,27 +96,29 @@ class Evaluation:
 # --- running ---------------------------------------------------------------------------------
 
 def evaluate_model(model_path: str | Path, data: str | None = None, batch_size: int = 64,
-                   state: TaskState | None = None, lm: LoadedModel | None = None) -> Evaluation:
-    """``data=None``: the run's own validation split (the images its split.json names)."""
+                   state: TaskState | None = None, lm=None) -> Evaluation:
+    """``model_path``: a model.pt, or an exported .onnx / .pt2 (core.inference.exported);
+    ``data=None``: the run's own validation split (the images its split.json names, beside
+    the file). ``lm``: the model already loaded from ``model_path``."""
     state = state or TaskState()
-    lm = lm or load_model_file(model_path)
+    model = lm or load_classifier(model_path)
     if batch_size < 1:
         raise TransferLabError("--batch-size must be at least 1.")
     check = None
     if data is None:
-        split, paths, check = run_validation_split(Path(model_path).expanduser().parent, lm,
-                                                   state)
+        split, paths, check = run_validation_split(Path(model_path).expanduser().parent,
+                                                   model, state)
         source = RUN_VAL
     else:
-        split, paths = folder_split(data, lm, state)
+        split, paths = folder_split(data, model, state)
         source = str(Path(data).expanduser())
-    ev = run_evaluation(lm, split, paths, batch_size, state)
+    ev = run_evaluation(model, split, paths, batch_size, state)
     ev.source, ev.model, ev.skipped = source, str(model_path), list(split.skipped)
     ev.split_check = check
     return ev
 
 
-def run_validation_split(run_dir: Path, lm: LoadedModel, state: TaskState):
+def run_validation_split(run_dir: Path, model, state: TaskState):
     """The images the run validated on, as its split record (split.json) names them, and how
     the data differs from the record now: ``(split, paths, SplitCheck)``. Runs older than
     the record are split again from their config.json's data, split share and seed."""
@@ -129,74 +131,72 @@ def run_validation_split(run_dir: Path, lm: LoadedModel, state: TaskState):
     except TransferLabError as exc:
         raise TransferLabError(f"{exc} The run's validation split is unknown: give --data "
                                f"FOLDER.") from exc
-    ds, check = load_split(run.split, cfg, state)
+    ds, check = load_split(run.split, cfg, state, model.preprocessing)
     if len(ds.val.labels) == 0:
         raise TransferLabError(f"None of the run's validation images is left to evaluate. "
                                f"{check.describe((VAL,))}")
-    if list(ds.classes) != list(lm.classes):
+    if list(ds.classes) != list(model.classes):
         raise TransferLabError(f"The run's data ({cfg.data}) no longer has the model's "
                                f"classes: {', '.join(ds.classes)}.")
     paths = ds.val_paths or [f"{ds.name}:val/{i}" for i in range(len(ds.val.labels))]
     return ds.val, paths, check
 
 
-def folder_split(data: str | Path, lm: LoadedModel, state: TaskState) -> tuple[Split, list[str]]:
+def folder_split(data: str | Path, model, state: TaskState) -> tuple[Split, list[str]]:
     """A labelled folder (``<class>/*`` or ``train/`` + ``val/``: then ``val/``), its class
-    names matched to the model's by name."""
+    names matched to the model's by name, decoded as prediction decodes each file
+    (core.data.images.load_pixels: the model's own square, crop and interpolation)."""
     layout = find_layout(Path(data))
     root = layout.held_out_root or layout.train_root
-    unknown = [c for c in layout.classes if c not in lm.classes]
-    missing = [c for c in lm.classes if c not in layout.classes]
+    unknown = [c for c in layout.classes if c not in model.classes]
+    missing = [c for c in model.classes if c not in layout.classes]
     if unknown or missing:
         parts = ([f"not classes of the model: {', '.join(unknown)}"] if unknown else []) + \
                 ([f"no images for: {', '.join(missing)}"] if missing else [])
         raise TransferLabError(f"{root}'s class folders do not match the model's classes "
-                               f"({'; '.join(parts)}). Model classes: {', '.join(lm.classes)}.")
-    files = [(p, lm.classes.index(layout.classes[label]))
+                               f"({'; '.join(parts)}). Model classes: "
+                               f"{', '.join(model.classes)}.")
+    files = [(p, model.classes.index(layout.classes[label]))
              for p, label in list_files(root, layout.classes)]
-    pre = lm.preprocessing
-    split = decode_files(files, pre.resize_size, state, "Decoding evaluation images")
-    if pre.resize_size != pre.image_size:  # the centre crop of the prediction path
-        off = (pre.resize_size - pre.image_size) // 2
-        split.images = split.images[..., off:off + pre.image_size, off:off + pre.image_size]
+    pre = model.preprocessing
+    split = decode_files(files, pre.crop_size, state, "Decoding evaluation images", pre.crop,
+                         pre.interpolation)
     if len(split.labels) == 0:
         raise TransferLabError(f"None of the images in {root} could be read.")
     return split, decoded_paths(files, split)
 
 
-@torch.no_grad()
-def run_evaluation(lm: LoadedModel, split: Split, paths: list[str], batch_size: int,
+def run_evaluation(model, split: Split, paths: list[str], batch_size: int,
                    state: TaskState) -> Evaluation:
-    """Streams the images through the model in batches (progress and cancel between them)."""
-    pre, k, n = lm.preprocessing, len(lm.classes), len(split.labels)
-    loader = BatchLoader(split.images, split.labels, batch_size, pre.image_size, pre.mean,
-                         pre.std, channels_last=False)
+    """Streams the images through the model in batches (progress and cancel between them):
+    the same normalisation and ``run`` as prediction (core.inference.predictions)."""
+    pre, k, n = model.preprocessing, len(model.classes), len(split.labels)
     confusion = torch.zeros((k, k), dtype=torch.long)
     rows: list[ImageResult] = []
-    for idx, _ in loader.indices():
+    for start in range(0, n, batch_size):
         state.check()
-        state.report("Evaluating", len(rows), n)
-        y = loader.targets(idx)
-        with lm.lock:
-            logits = lm.forward(loader.inputs(idx)).float()
-        loss = F.cross_entropy(logits, y, reduction="none")
-        probs = logits.softmax(1)
-        pred = probs.argmax(1)
-        confusion += M.confusion_matrix(y, pred, k)
-        for i, t, p, pt, pp, lo in zip(idx.tolist(), y.tolist(), pred.tolist(),
-                                       probs.gather(1, y[:, None])[:, 0].tolist(),
-                                       probs.gather(1, pred[:, None])[:, 0].tolist(),
-                                       loss.tolist()):
-            rows.append(ImageResult(paths[i], lm.classes[t], lm.classes[p], pt, pp, lo))
+        state.report("Evaluating", start, n)
+        idx = torch.arange(start, min(start + batch_size, n))
+        pixels = split.images[idx].permute(0, 2, 3, 1).numpy()
+        probs, _ = model.run(normalise(pixels, pre))
+        y, pred = split.labels[idx].numpy(), probs.argmax(1)
+        p_true = probs[np.arange(len(y)), y]
+        # -log p: the cross-entropy of the probabilities every format gives alike
+        loss = -np.log(np.maximum(p_true.astype(np.float64), np.finfo(np.float32).tiny))
+        confusion += M.confusion_matrix(torch.from_numpy(y), torch.from_numpy(pred), k)
+        for i, t, p, pt, lo in zip(idx.tolist(), y.tolist(), pred.tolist(), p_true.tolist(),
+                                   loss.tolist()):
+            rows.append(ImageResult(paths[i], model.classes[t], model.classes[p], pt,
+                                    float(probs[i - start, p]), lo))
     state.report("Evaluating", n, n)
-    return Evaluation(list(lm.classes), rows, confusion.tolist(), "", lm.source)
+    return Evaluation(list(model.classes), rows, confusion.tolist(), "", model.source)
 
 
 # --- saving and reopening --------------------------------------------------------------------
 
 def save_evaluation(ev: Evaluation, run_dir: str | Path) -> tuple[Path, Path]:
     """Saves ``ev`` in the run folder (core.runs.evaluations names and writes the files)."""
-    return write_evaluation(run_dir, ev.source, [
+    return write_evaluation(run_dir, ev.source, ev.model, [
         {"path": r.path, "true": r.true, "predicted": r.predicted, "p_true": f"{r.p_true:.6g}",
          "p_predicted": f"{r.p_predicted:.6g}", "loss": f"{r.loss:.6g}"} for r in ev.images],
         ev.to_json())

@@ -1,7 +1,9 @@
 """Export a model.pt to ONNX or to a ``torch.export`` archive (``.pt2``), verified.
 
-The exported network takes float32 NCHW images (preprocessed as the metadata says) with a
-dynamic batch axis and returns softmax probabilities. Before reporting success, every export
+The exported network is core.inference.forward.Probabilities: it takes float32 NCHW images
+(preprocessed as the metadata says) with a dynamic batch axis and returns softmax
+probabilities (and the out-of-distribution score, when the run calibrated one). Before
+reporting success, every export
 runs the written file (onnxruntime for ONNX, ``torch.export.load`` for pt2) and PyTorch on the
 same images (from the run's data, else generated) and compares the probabilities; beyond
 ``TOLERANCE`` it fails and leaves no file behind (written to a temp path, renamed when good).
@@ -11,24 +13,28 @@ protects the user. TorchScript is deprecated, so pt2 is ``torch.export``.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
-from torch import nn
 
 from core.catalog import EXPORT_FORMATS
 from core.data.batches import to_model_input
 from core.errors import TransferLabError
-from core.inference.onnx_predict import (INPUT_NAME, METADATA_KEY, OUTPUT_NAME, export_metadata,
-                                         metadata_path)
+from core.inference.exported import require_model_pt
+from core.inference.forward import Probabilities
+from core.inference.onnx_predict import (INPUT_NAME, METADATA_KEY, OOD_OUTPUT, OUTPUT_NAME,
+                                         export_metadata, metadata_path)
 from core.inference.predict import LoadedModel, load_model_file, preprocess
 from core.paths import atomic_path, write_text_atomic
 from core.version import stamp
+from core.progress import TaskState
 
 FORMATS = EXPORT_FORMATS  # (core.catalog: the CLI and GUI list them before torch loads)
 TOLERANCE = 1e-4  # largest allowed |p_exported - p_pytorch| over every image and class
+OOD_TOLERANCE = 1e-3  # the same for the out-of-distribution score (its warning line is 1.0)
 ONNX_OPSET = 18  # the torch.onnx (dynamo) exporter's own default; onnxruntime 1.32 runs it
 VERIFY_IMAGES = 16
 
@@ -40,15 +46,20 @@ class Verification:
     images: int
     ambiguous: int  # disagreements where PyTorch's top two are within the tolerance
     source: str
+    ood_diff: float | None = None  # largest score difference (None: the model has no score)
 
     @property
     def ok(self) -> bool:
-        return self.max_diff <= TOLERANCE and self.top1_agree + self.ambiguous == self.images
+        return (self.max_diff <= TOLERANCE and self.top1_agree + self.ambiguous == self.images
+                and (self.ood_diff is None or self.ood_diff <= OOD_TOLERANCE))
 
     def describe(self, fmt: str) -> str:
+        ood = ("" if self.ood_diff is None else
+               f", out-of-distribution score difference {self.ood_diff:.2e} (tolerance "
+               f"{OOD_TOLERANCE:.0e})")
         return (f"verified {fmt} against PyTorch on {self.images} {self.source}: largest "
                 f"probability difference {self.max_diff:.2e} (tolerance {TOLERANCE:.0e}), "
-                f"top-1 agrees on {self.top1_agree}/{self.images}")
+                f"top-1 agrees on {self.top1_agree}/{self.images}{ood}")
 
 
 @dataclass
@@ -58,21 +69,34 @@ class ExportReport:
     verification: Verification
 
 
+# the steps an export reports through its TaskState (stage names; the GUI shows them)
+STEP_IMAGES, STEP_EXPORT, STEP_VERIFY = ("Reading verification images", "Exporting",
+                                         "Verifying against PyTorch")
+
+
 def export_model(model_path: str | Path, fmt: str, out: str | Path,
-                 log: Callable[[str], None] = print) -> ExportReport:
+                 log: Callable[[str], None] = print, state: TaskState | None = None
+                 ) -> ExportReport:
+    """Write ``out`` in ``fmt`` and verify it; ``state`` hears each step (images k/N read,
+    the export, verification k/N) and may cancel between them: nothing is then written."""
+    state = state or TaskState()
     if fmt not in FORMATS:
         raise TransferLabError(f"Unknown export format '{fmt}'. Choose one of: "
                                f"{', '.join(FORMATS)}.")
+    require_model_pt(model_path, "export")
     lm = load_model_file(model_path)
     out = Path(out).expanduser()
     if out.is_dir():
         raise TransferLabError(f"{out} is a folder; give the file to write (e.g. model.{fmt}).")
-    x, source = verification_inputs(lm, Path(model_path).expanduser().parent)
-    meta = stamp(export_metadata(lm.arch, lm.classes, lm.preprocessing, fmt))
+    x, source = verification_inputs(lm, Path(model_path).expanduser().parent, state)
+    meta = stamp(export_metadata(lm.arch, lm.classes, lm.preprocessing, fmt,
+                                 lm.net.ood is not None))
     with atomic_path(out) as tmp:
+        state.check()
+        state.report(f"{STEP_EXPORT} to {FORMATS[fmt][1]}", 0, 0)
         with lm.lock:
-            WRITERS[fmt](_exportable(lm), tmp, meta, x[:2])
-        check = verify(fmt, tmp, lm, x, source)
+            WRITERS[fmt](Probabilities(lm.net), tmp, meta, x[:2])
+        check = verify(fmt, tmp, lm, x, source, state)
         log(check.describe(fmt))
         if not check.ok:
             raise TransferLabError(f"Export verification failed: the {fmt} file's "
@@ -83,32 +107,18 @@ def export_model(model_path: str | Path, fmt: str, out: str | Path,
     return ExportReport(out, metadata_path(out), check)
 
 
-def _exportable(lm: LoadedModel) -> nn.Module:
-    """The network as exported: eval mode, probabilities out (flip-averaged inside the
-    graph when the run validated that way)."""
-    return nn.Sequential(lm.inference_module(), nn.Softmax(dim=1)).eval()
-
-
 def _batch_dim():
     return {INPUT_NAME: {0: torch.export.Dim("batch", min=1, max=65536)}}
 
 
-class _Named(nn.Module):
-    """Gives the exported graph's input the name the metadata promises."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-        self.eval()
-
-    def forward(self, input):  # noqa: A002 - the argument name becomes the graph input's
-        return self.net(input)
+def _outputs(net: Probabilities) -> list[str]:
+    return [OUTPUT_NAME] + ([OOD_OUTPUT] if net.net.ood is not None else [])
 
 
-def write_onnx(net: nn.Module, path: Path, meta: dict, example: torch.Tensor) -> None:
+def write_onnx(net: Probabilities, path: Path, meta: dict, example: torch.Tensor) -> None:
     try:
-        program = torch.onnx.export(_Named(net), (example,), input_names=[INPUT_NAME],
-                                    output_names=[OUTPUT_NAME], opset_version=ONNX_OPSET,
+        program = torch.onnx.export(net, (example,), input_names=[INPUT_NAME],
+                                    output_names=_outputs(net), opset_version=ONNX_OPSET,
                                     dynamic_shapes=_batch_dim(), dynamo=True, verbose=False)
     except Exception as exc:  # noqa: BLE001 - exporter failures are reported, not tracebacks
         raise TransferLabError(f"ONNX export failed: {str(exc).splitlines()[0]}") from exc
@@ -116,58 +126,87 @@ def write_onnx(net: nn.Module, path: Path, meta: dict, example: torch.Tensor) ->
     program.save(str(path), external_data=False)
 
 
-def write_pt2(net: nn.Module, path: Path, meta: dict, example: torch.Tensor) -> None:
+def write_pt2(net: Probabilities, path: Path, meta: dict, example: torch.Tensor) -> None:
     try:
-        program = torch.export.export(_Named(net), (example,), dynamic_shapes=_batch_dim())
+        program = torch.export.export(net, (example,), dynamic_shapes=_batch_dim())
     except Exception as exc:  # noqa: BLE001
         raise TransferLabError(f"torch.export failed: {str(exc).splitlines()[0]}") from exc
-    with open(path, "wb") as f:  # a file object: the temp path does not end in .pt2
+    with open(path, "wb") as f, warnings.catch_warnings():  # (the temp path has no .pt2)
+        # torch's note on how it packs weights that share storage: about the archive's
+        # layout on CPU, not the model; the verification below runs the file
+        warnings.filterwarnings("ignore", "No complete tensor found")
         torch.export.save(program, f, extra_files={METADATA_KEY + ".json": json.dumps(meta)})
 
 
 WRITERS = {"onnx": write_onnx, "pt2": write_pt2}
 
 
-def load_exported(fmt: str, path: Path) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The exported file as a function: preprocessed batch -> probabilities."""
+def load_exported(fmt: str, path: Path) -> Callable[[torch.Tensor], tuple]:
+    """The exported file as a function: preprocessed batch -> (probabilities, ood or None)."""
     if fmt == "onnx":
         from core.inference.onnx_predict import load_onnx, run_onnx
 
         om = load_onnx(path)
-        return lambda x: torch.from_numpy(run_onnx(om, x.numpy()))
-    with open(path, "rb") as f:
-        return torch.export.load(f).module()
+        return lambda x: tuple(None if a is None else torch.from_numpy(a)
+                               for a in run_onnx(om, x.numpy()))
+    from core.inference.exported import load_pt2
+
+    module = load_pt2(path).module
+    return lambda x: (lambda out: tuple(out) if isinstance(out, (tuple, list))
+                      else (out, None))(module(x))
 
 
 @torch.no_grad()
-def verify(fmt: str, path: Path, lm: LoadedModel, x: torch.Tensor, source: str) -> Verification:
-    """Compares the exported file with PyTorch on the whole batch and on its first image
-    alone (the batch axis must really be dynamic)."""
+def verify(fmt: str, path: Path, lm: LoadedModel, x: torch.Tensor, source: str,
+           state: TaskState | None = None) -> Verification:
+    """Compares the exported file with PyTorch image by image, then on the whole batch (the
+    batch axis must really be dynamic); the out-of-distribution score too, when there is one."""
+    state = state or TaskState()
     with lm.lock:
-        expected = _exportable(lm)(x)
+        out = Probabilities(lm.net)(x)
+    expected, ood = out if isinstance(out, tuple) else (out, None)
     try:
         run = load_exported(fmt, path)
-        got = torch.cat([run(x), run(x[:1])])
+        got, got_ood = [], []
+        for i in range(len(x)):
+            state.check()
+            state.report(STEP_VERIFY, i, len(x))
+            p, o = run(x[i:i + 1])
+            got.append(p)
+            got_ood.append(o)
+        whole, whole_ood = run(x)
     except TransferLabError:
         raise
     except Exception as exc:  # noqa: BLE001 - a file that does not run fails verification
         raise TransferLabError(f"Export verification failed: the {fmt} file does not run "
                                f"({str(exc).splitlines()[0]}); nothing was written.") from exc
-    expected = torch.cat([expected, expected[:1]])
+    state.report(STEP_VERIFY, len(x), len(x))
+    got = torch.cat([torch.cat(got), whole])
+    expected = torch.cat([expected, expected])
     diff = float((got - expected).abs().max())
+    ood_diff = None
+    if ood is not None:
+        got_ood = torch.cat([torch.cat(got_ood), whole_ood])
+        ood_diff = float((got_ood - torch.cat([ood, ood])).abs().max())
     top2 = expected.topk(min(2, expected.shape[1]), dim=1).values
     tie = (top2[:, 0] - top2[:, -1]) <= TOLERANCE
     same = got.argmax(1) == expected.argmax(1)
     n = len(x)
-    return Verification(diff, int(same[:n].sum()), n, int((~same[:n] & tie[:n]).sum()), source)
+    return Verification(diff, int(same[:n].sum()), n, int((~same[:n] & tie[:n]).sum()), source,
+                        ood_diff)
 
 
-def verification_inputs(lm: LoadedModel, run_dir: Path) -> tuple[torch.Tensor, str]:
-    """Preprocessed images from the run's data folder when it is at hand, else generated."""
+def verification_inputs(lm: LoadedModel, run_dir: Path, state: TaskState | None = None
+                        ) -> tuple[torch.Tensor, str]:
+    """Preprocessed images (the model's normalised squares) from the run's data folder when
+    it is at hand, else generated."""
     from core.data.images import UnreadableImage
 
+    state = state or TaskState()
     pre, images = lm.preprocessing, []
     for path in _run_images(run_dir):
+        state.check()
+        state.report(STEP_IMAGES, len(images), VERIFY_IMAGES)
         try:
             images.append(preprocess(lm, path))
         except UnreadableImage:
@@ -179,9 +218,9 @@ def verification_inputs(lm: LoadedModel, run_dir: Path) -> tuple[torch.Tensor, s
         g = torch.Generator().manual_seed(0)
         smooth = torch.rand((VERIFY_IMAGES, 3, 8, 8), generator=g) * 255
         images = list(torch.nn.functional.interpolate(
-            smooth, size=(pre.image_size, pre.image_size), mode="bilinear").to(torch.uint8))
+            smooth, size=(pre.crop_size, pre.crop_size), mode="bilinear").to(torch.uint8))
         source = "generated images"
-    x = to_model_input(torch.stack(images), pre.image_size, pre.mean, pre.std,
+    x = to_model_input(torch.stack(images), pre.crop_size, pre.mean, pre.std,
                        channels_last=False)
     return x, source
 

@@ -5,33 +5,45 @@ This module must never import torch (a test checks it): it is what a user's own 
 The metadata format lives here, its one home, because both the exporter (which has torch) and
 this reader (which has not) use it. It is stored twice with each export: in the ONNX file's
 ``metadata_props`` (key ``transferlab``) or the ``.pt2`` archive's extra files, and as
-``<file>.json`` beside the file.
+``<file>.json`` beside the file. Images are read, cut and normalised exactly as for model.pt
+(core.data.images, core.preprocess), and the loop over files is the same
+(core.inference.predictions).
 """
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import TransferLabError
-from core.preprocess import RESIZE_RULE, Preprocessing, to_input_array
+from core.inference.predictions import Prediction, predict_files  # noqa: F401 - re-exported
+from core.preprocess import RESIZE_RULE, Preprocessing
 
 EXPORT_FORMAT = "transferlab-export"
 EXPORT_VERSION = 1
 METADATA_KEY = "transferlab"  # ONNX metadata_props key / .pt2 extra file name (+ ".json")
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
+OOD_OUTPUT = "ood_score"  # the second output, when the model was calibrated
+OnnxPrediction = Prediction  # (the name this module's results had)
 
 
-def export_metadata(arch: str, classes: list[str], pre: Preprocessing, fmt: str) -> dict:
-    return {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "file_format": fmt,
+def export_metadata(arch: str, classes: list[str], pre: Preprocessing, fmt: str,
+                    ood: bool = False) -> dict:
+    side = pre.crop_size
+    meta = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "file_format": fmt,
             "arch": arch, "classes": list(classes),
             "preprocessing": pre.to_dict() | {"resize_rule": RESIZE_RULE},
             "input": {"name": INPUT_NAME, "layout": "NCHW", "dtype": "float32",
-                      "shape": ["batch", 3, pre.image_size, pre.image_size]},
+                      "shape": ["batch", 3, side, side]},
             "output": {"name": OUTPUT_NAME, "shape": ["batch", len(classes)],
                        "meaning": "softmax probabilities, in the order of 'classes'"}}
+    if ood:
+        meta["ood_output"] = {"name": OOD_OUTPUT, "shape": ["batch"],
+                              "meaning": "how unlike the training images each image is: above "
+                                         "1.0 is farther than 95% of the run's validation "
+                                         "images"}
+    return meta
 
 
 def metadata_path(model_path: str | Path) -> Path:
@@ -40,12 +52,16 @@ def metadata_path(model_path: str | Path) -> Path:
     return model_path.with_name(model_path.name + ".json")
 
 
-def parse_metadata(text: str, source) -> tuple[list[str], Preprocessing]:
+def parse_metadata(text: str, source) -> tuple[list[str], Preprocessing, dict]:
+    """(classes, preprocessing, the whole metadata) of an exported file."""
     try:
         d = json.loads(text)
         if d.get("format") != EXPORT_FORMAT:
             raise ValueError("not TransferLab export metadata")
-        return list(d["classes"]), Preprocessing.from_dict(d["preprocessing"])
+        pre = Preprocessing.from_dict(d["preprocessing"])
+        if pre.problem():
+            raise ValueError(f"impossible preprocessing: {pre.problem()}")
+        return list(d["classes"]), pre, d
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise TransferLabError(f"{source} has unreadable TransferLab metadata ({exc}).") from exc
 
@@ -56,13 +72,12 @@ class OnnxModel:
     classes: list[str]
     preprocessing: Preprocessing
     source: str
+    kind: str = "ONNX"
 
-
-@dataclass(frozen=True)
-class OnnxPrediction:
-    path: str
-    topk: list[tuple[str, float]]  # (class, probability), most likely first
-    error: str = ""
+    def run(self, x) -> tuple:
+        """Probabilities (N, classes) and out-of-distribution scores (None without) for a
+        normalised float32 NCHW batch."""
+        return run_onnx(self, x)
 
 
 def load_onnx(path: str | Path) -> OnnxModel:
@@ -86,68 +101,13 @@ def load_onnx(path: str | Path) -> OnnxModel:
     if text is None:
         raise TransferLabError(f"{path} has no TransferLab metadata (class names and "
                                f"preprocessing): export it with 'main.py export'.")
-    classes, pre = parse_metadata(text, source)
+    classes, pre, _ = parse_metadata(text, source)
     return OnnxModel(session, classes, pre, str(path))
 
 
-def run_onnx(om: OnnxModel, x):
-    """Probabilities (N, classes) for a preprocessed float32 NCHW batch."""
-    return om.session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
-
-
-def _open_rgb(path: Path):
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return img.convert("RGB")
-    except FileNotFoundError:
-        raise ValueError("file not found") from None
-    except UnidentifiedImageError:
-        raise ValueError("not an image") from None
-    except (OSError, SyntaxError) as exc:
-        raise ValueError(f"corrupt image ({exc})") from None
-
-
-def image_files(paths) -> list[Path]:
-    """Files as given; folders searched recursively for files PIL can open (by extension)."""
-    from PIL import Image
-
-    Image.init()
-    readable = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
-    out = []
-    for p in map(Path, paths):
-        if not p.is_dir():
-            out.append(p)
-            continue
-        for dirpath, dirnames, filenames in os.walk(p):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            out += [Path(dirpath) / f for f in sorted(filenames)
-                    if Path(f).suffix.lower() in readable]
-    return out
-
-
-def predict_files(om: OnnxModel, paths, topk: int = 5,
-                  batch_size: int = 16) -> list[OnnxPrediction]:
-    """Predictions in input order; unreadable files come back with ``error`` set."""
-    import numpy as np
-
-    results: list[OnnxPrediction] = []
-    files = image_files(paths)
-    for start in range(0, len(files), batch_size):
-        images, good = [], []
-        for f in files[start:start + batch_size]:
-            try:
-                images.append(_open_rgb(f))
-                good.append(f)
-            except ValueError as exc:
-                results.append(OnnxPrediction(str(f), [], str(exc)))
-        if not images:
-            continue
-        probs = run_onnx(om, to_input_array(images, om.preprocessing))
-        order = np.argsort(-probs, axis=1, kind="stable")[:, :topk]
-        for f, p, idx in zip(good, probs, order):
-            results.append(OnnxPrediction(str(f), [(om.classes[i], float(p[i])) for i in idx]))
-    rank = {str(f): i for i, f in enumerate(files)}
-    return sorted(results, key=lambda r: rank[r.path])
+def run_onnx(om: OnnxModel, x) -> tuple:
+    """(probabilities, ood scores or None) for a preprocessed float32 NCHW batch."""
+    names = [o.name for o in om.session.get_outputs()]
+    wanted = [OUTPUT_NAME] + ([OOD_OUTPUT] if OOD_OUTPUT in names else [])
+    out = om.session.run(wanted, {INPUT_NAME: x})
+    return out[0], (out[1] if len(out) > 1 else None)

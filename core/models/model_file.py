@@ -85,10 +85,34 @@ def _problem(payload: dict) -> str | None:
         pre = Preprocessing.from_dict(payload.get("preprocessing"))
     except (TypeError, KeyError, ValueError):
         return "has no valid preprocessing (input size, mean and std): it is damaged"
-    if not 16 <= pre.image_size <= 1024 or not pre.resize_size >= pre.image_size \
-            or len(pre.mean) != 3 or len(pre.std) != 3 or not all(s > 0 for s in pre.std):
-        return f"has impossible preprocessing ({pre}): it is damaged"
+    if pre.problem():
+        return f"has impossible preprocessing ({pre.problem()}): it is damaged"
+    if "ood" in payload and not _ood_usable(payload["ood"], len(classes)):
+        return "has a damaged out-of-distribution calibration ('ood')"
     return None
+
+
+def _ood_usable(stats, classes: int) -> bool:
+    """The shapes core.inference.ood.Unfamiliarity needs, and positive scales."""
+    try:
+        k, d = stats["means"].shape
+        r = stats["basis"].shape[1]
+        return (k == classes and tuple(stats["basis"].shape) == (d, r)
+                and tuple(stats["scales"].shape) == (r,) and float(stats["tail"]) > 0
+                and float(stats["threshold"]) > 0)
+    except (TypeError, KeyError, AttributeError, ValueError, IndexError):
+        return False
+
+
+def save_model_file(path: str | Path, updates: dict) -> None:
+    """Add ``updates`` to a saved model.pt (atomically: the old file stays whole until the
+    new one is complete)."""
+    from core.paths import atomic_path
+
+    payload = read_model_file(path)
+    payload.update(updates)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def read_model_file(path: str | Path) -> dict:
@@ -99,6 +123,10 @@ def read_model_file(path: str | Path) -> dict:
     if not path.is_file() and not path.is_dir():
         raise TransferLabError(f"Model file not found: {path}")
     payload = safe_load(path, "model file")
+    if isinstance(payload, dict) and "optimizer" in payload and "state_dict" in payload:
+        raise TransferLabError(
+            f"{path} is a training checkpoint, for continuing its run (train --out RUN_FOLDER "
+            f"--resume); predict, evaluate and export take the model.pt beside it.")
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise TransferLabError(
             f"{path} is not a TransferLab model (model.pt from a training run). A plain "

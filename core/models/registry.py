@@ -31,9 +31,13 @@ def build_architecture(spec: ModelSpec) -> nn.Module:
     return torchvision.models.get_model(spec.source_name, weights=None)
 
 
-def imagenet_preprocessing(spec: ModelSpec) -> Preprocessing:
+def imagenet_preprocessing(spec: ModelSpec | str) -> Preprocessing:
+    """The preprocessing the network's ImageNet weights were made with (from their own
+    config; the same for random or user weights of that network): what training decodes
+    with and model.pt records."""
+    spec = get_spec(spec) if isinstance(spec, str) else spec
     if spec.family == "timm":
-        return W.timm_preprocessing(build_architecture(spec))
+        return W.timm_preprocessing(spec.source_name)
     return W.torchvision_preprocessing(spec.source_name)
 
 

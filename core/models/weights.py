@@ -42,16 +42,22 @@ def _tv_weights(source_name: str):
 
 
 def torchvision_preprocessing(source_name: str) -> Preprocessing:
+    """The transforms torchvision's weights enum declares for its ImageNet weights."""
     t = _tv_weights(source_name).transforms()
-    return Preprocessing(int(t.crop_size[0]), int(t.resize_size[0]),
-                         tuple(t.mean), tuple(t.std))
+    return Preprocessing(int(t.crop_size[0]), int(t.resize_size[0]), tuple(t.mean), tuple(t.std),
+                         t.interpolation.value)
 
 
-def timm_preprocessing(model: nn.Module) -> Preprocessing:
-    cfg = model.pretrained_cfg
+def timm_preprocessing(source_name: str) -> Preprocessing:
+    """timm's data config of the weights (``resolve_data_config`` over the model's pretrained
+    config: input size, crop share, interpolation, mean and std); no network is built."""
+    import timm
+    from timm.data import resolve_data_config
+
+    cfg = resolve_data_config(pretrained_cfg=timm.get_pretrained_cfg(source_name).to_dict())
     size = int(cfg["input_size"][-1])
-    return Preprocessing(size, int(round(size / cfg.get("crop_pct", 1.0))),
-                         tuple(cfg["mean"]), tuple(cfg["std"]))
+    return Preprocessing(size, int(round(size / cfg.get("crop_pct", 1.0))), tuple(cfg["mean"]),
+                         tuple(cfg["std"]), cfg.get("interpolation", "bilinear"))
 
 
 def hub_file(url: str) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 from core.errors import TransferLabError
 from core.paths import write_csv_atomic
 from core.runs.files import _json, write_json
-from core.runs.layout import EVALUATION_PREFIX, RunPaths
+from core.runs.layout import EVALUATION_PREFIX, MODEL_FILE, RunPaths
 
 EVAL_FORMAT = "transferlab-evaluation"
 EVAL_VERSION = 1
@@ -18,19 +18,25 @@ CSV_FIELDS = ["path", "true", "predicted", "p_true", "p_predicted", "loss"]
 RUN_VAL = "val"  # the source name of "the run's own validation split"
 
 
-def evaluation_paths(run_dir: str | Path, source: str) -> tuple[Path, Path]:
-    """(predictions CSV, metrics JSON) of one evaluation source in a run folder."""
+def evaluation_paths(run_dir: str | Path, source: str, model: str = MODEL_FILE
+                     ) -> tuple[Path, Path]:
+    """(predictions CSV, metrics JSON) of one evaluation source in a run folder; an exported
+    file's evaluation is named after it too (``evaluation-val-model.onnx.csv``), so it never
+    replaces model.pt's."""
     slug = RUN_VAL if source == RUN_VAL else \
         "folder-" + (re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(source).name) or "data")
+    name = Path(model).name
+    if name and name != MODEL_FILE:
+        slug += "-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
     run_dir = RunPaths(run_dir).dir
     return (run_dir / f"{EVALUATION_PREFIX}{slug}.csv",
             run_dir / f"{EVALUATION_PREFIX}{slug}.json")
 
 
-def write_evaluation(run_dir: str | Path, source: str, rows: list[dict],
+def write_evaluation(run_dir: str | Path, source: str, model: str, rows: list[dict],
                      metrics: dict) -> tuple[Path, Path]:
     """Writes the CSV, then the JSON that points at it (both atomically)."""
-    csv_path, json_path = evaluation_paths(run_dir, source)
+    csv_path, json_path = evaluation_paths(run_dir, source, model)
     write_csv_atomic(csv_path, rows, CSV_FIELDS)
     write_json(json_path, {"format": EVAL_FORMAT, "version": EVAL_VERSION, **metrics,
                            "predictions": csv_path.name})  # (metrics: Evaluation.to_json)

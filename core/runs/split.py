@@ -129,16 +129,19 @@ class SplitCheck:
         return " ".join(parts)
 
 
-def load_split(record: SplitRecord | None, cfg, state):
+def load_split(record: SplitRecord | None, cfg, state, weights=None):
     """The run's data as it trained on it: ``(Dataset, SplitCheck)``. ``record``: the run's
-    SplitRecord, or None for older runs (the data is split again, seeded, as then)."""
+    SplitRecord, or None for older runs (the data is split again, seeded, as then);
+    ``weights``: the model's preprocessing (its interpolation, as in training)."""
     from core.data.datasets import load_dataset
 
     if record is None:
         ds = load_dataset(cfg.data, cfg.image_size, cfg.val_split, cfg.seed, state, cfg.limit,
-                          cfg.crop or 1.0)  # (whole squares: runs before framing was recorded)
+                          cfg.crop or 1.0, weights)  # (whole squares: runs before framing was
+        # recorded)
         return ds, SplitCheck(False)
-    ds = load_dataset(cfg.data, cfg.image_size, state=state, assignment=record.assignment())
+    ds = load_dataset(cfg.data, cfg.image_size, state=state, weights=weights,
+                      assignment=record.assignment())
     return ds, record.check(ds.assignment.root, ds.assignment.train_size)
 
 

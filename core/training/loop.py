@@ -209,7 +209,8 @@ class FitLoop:
     def loaders(self) -> tuple[BatchLoader, BatchLoader]:
         cfg, pre, dist = self.cfg, self.net.preprocessing, self.rt.dist
         common = dict(image_size=cfg.image_size, mean=pre.mean, std=pre.std,
-                      channels_last=self.channels_last, device=self.rt.device,
+                      interpolation=pre.interpolation, channels_last=self.channels_last,
+                      device=self.rt.device,
                       share=dist.share if dist.enabled else None)
         train = BatchLoader(self.train_images, self.train_labels, cfg.batch_size,
                             shuffle=True, flip=cfg.flip, seed=cfg.seed + self.epoch, **common)

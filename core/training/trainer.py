@@ -19,7 +19,7 @@ import torch
 from core.config import TrainConfig
 from core.data.datasets import Dataset, load_dataset, profile_data
 from core.data.batches import to_model_input
-from core.models import build_model, head_path, replace_head
+from core.models import build_model, head_path, imagenet_preprocessing, replace_head
 from core.models.head_init import replace_from_imagenet
 from core.models.layers import LayerTree, parse_spec
 from core.models.staging import stages
@@ -36,6 +36,7 @@ from core.training.device import Precision, resolve_device, resolve_precision, s
 from core.training.distributed import Distributed
 from core.training.freezing import FreezeSchedule
 from core.training.loop import FitLoop, Network, Runtime
+from core.training.ood_calibration import OodCalibration
 from core.training.averaging import WeightAveraging
 from core.training.torchrun import job_id
 from core.training.tuner import make_tuner
@@ -51,13 +52,14 @@ def build_network(cfg: TrainConfig, data: Dataset, state: TaskState | None = Non
                                    state.download_progress("Downloading weights"))
     log(f"{cfg.model}: weights {info.kind} ({info.source}); BatchNorm statistics: "
         f"{cfg.effective_bn_policy()}")
-    pre = pre.for_training(cfg.image_size, data.crop)
+    # the weights' own preprocessing, framed as the data were decoded (the squares' side)
+    pre = pre.for_training(cfg.image_size, data.crop, data.train.images.shape[-1])
     head = head_path(model)
     start = None
     if start_head and cfg.head_init == "imagenet" and info.kind == "imagenet":
         state.report("Matching classes to ImageNet", 0, 0)
         to_input = partial(to_model_input, image_size=cfg.image_size, mean=pre.mean,
-                           std=pre.std, channels_last=False)
+                           std=pre.std, channels_last=False, interpolation=pre.interpolation)
         start = replace_from_imagenet(model, head, data.train.images, data.train.labels,
                                       data.classes, to_input, cfg.seed)
     if start is None:
@@ -134,9 +136,11 @@ class Trainer:
         # weight averaging after checkpointing: model.pt gets the average, the checkpoint both
         averaging = [WeightAveraging(cfg.ema)] if cfg.ema else []
         checkpointing = Checkpointing(self.store, self.resume, *averaging)
+        # the out-of-distribution score is calibrated on model.pt before checkpointing marks
+        # the run finished (core.inference.ood); checkpointing restores a resume first
         return FitLoop(cfg, self.net, self.data,
-                       [checkpointing, self.freeze, *averaging, *self.observers], self.state,
-                       rt, run_dir=str(self.store.dir))
+                       [OodCalibration(), checkpointing, self.freeze, *averaging,
+                        *self.observers], self.state, rt, run_dir=str(self.store.dir))
 
     def _load_data(self) -> None:
         """The data (unless handed in), after fitting the recipe to it; the framing used is
@@ -146,16 +150,17 @@ class Trainer:
             cfg.crop = 1.0  # a run made before framing was recorded: whole squares
         if self.data is None:
             with _main_first(self.runtime.dist):  # rank 0 unpacks and decodes first
+                weights = imagenet_preprocessing(cfg.model)  # its resizing filter and crop
                 if self.resume:  # the images it trained and validated on, as recorded
                     split = RunRecord(self.store.dir).split
-                    self.data, check = load_split(split, cfg, self.state)
+                    self.data, check = load_split(split, cfg, self.state, weights)
                     if check.differs:
                         self._log(check.describe())
                 else:
                     if cfg.fit_data and self.net is None:
                         self._fit_to_data()
                     self.data = load_dataset(cfg.data, cfg.image_size, cfg.val_split,
-                                             cfg.seed, self.state, cfg.limit, cfg.crop)
+                                             cfg.seed, self.state, cfg.limit, cfg.crop, weights)
         cfg.crop = self.data.crop
 
     def _fit_to_data(self) -> None:
