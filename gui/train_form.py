@@ -7,7 +7,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 
 from core.config import (BN_POLICIES, HEAD_INITS, OPTIMIZERS, PRECISIONS, PRESETS,
                          SCHEDULERS, TrainConfig)
-from core.recipe import PHOTO_SIZE, SMALL_EPOCHS, SMALL_PER_CLASS
+from core.recipe import describe_rule
 
 CUSTOM = "custom"
 PRESET_NOTES = {"seed": "the lesson's recipe, slow on CPU", "fast-cpu": "cached early layers",
@@ -88,7 +88,7 @@ class TrainForm(QWidget):
             "ema": _dspin(0.0, 0.9999, d.ema, 4, 0.001),
             "tta": QCheckBox("image + its mirror"),
             "head_init": self._combo(HEAD_INITS, d.head_init),
-            "fit_data": QCheckBox("small photo folders"),
+            "fit_data": QCheckBox("small folders: measured"),
             "bn_policy": self._combo(BN_POLICIES, d.bn_policy),
             "seed": _spin(0, 2**31 - 1, d.seed),
             "device": self._device_combo(),
@@ -107,10 +107,8 @@ class TrainForm(QWidget):
         self.fields["head_init"].setToolTip(
             "random: a fresh layer\nimagenet: each class starts as the ImageNet class its "
             "training images look most like (ants -> 'ant')")
-        self.fields["fit_data"].setToolTip(
-            f"With fewer than {SMALL_PER_CLASS} photos per class: only the head trains, it "
-            f"starts from the matching ImageNet classes, at {PHOTO_SIZE} px or more, for "
-            f"{SMALL_EPOCHS}+ epochs (the log says what changed)")
+        self.fields["fit_data"].setToolTip(describe_rule()[0].upper() + describe_rule()[1:]
+                                           + " (the log says what changed and why)")
         self.fields["precision"].setToolTip(
             "auto: bf16 on GPUs that support it, full 32-bit floats elsewhere\n"
             "16-mixed: fp16 with loss scaling (GPUs only)")

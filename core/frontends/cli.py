@@ -45,7 +45,7 @@ def _printable_streams() -> None:
 def build_parser() -> argparse.ArgumentParser:
     from core.catalog import MODEL_NAMES
     from core.config import BN_POLICIES, HEAD_INITS, OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULERS
-    from core.recipe import FIT_KEYS, PHOTO_SIZE, SMALL_EPOCHS, SMALL_PER_CLASS
+    from core.recipe import FIT_KEYS, describe_rule
 
     p = Parser(prog="transferlab", description="Transfer learning for image "
                                 "classifiers. Without a command, opens the desktop app.")
@@ -68,10 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "upto:PATH (all before PATH), through:PATH (PATH too), PATH or a range "
                    "like features.0-13 (comma-separated)")
     t.add_argument("--fit-data", action=argparse.BooleanOptionalAction, default=None,
-                   help=f"fit the preset to the data: a folder of photos with fewer than "
-                   f"{SMALL_PER_CLASS} per class trains only the head, from matched ImageNet "
-                   f"classes when they match, at {PHOTO_SIZE} px or more, for "
-                   f"{SMALL_EPOCHS}+ epochs (on in the fast presets; off by itself when any of "
+                   help=f"fit the preset to the data: {describe_rule()} (on in the fast "
+                   f"presets; off by itself when any of "
                    f"{', '.join('--' + k.replace('_', '-') for k in FIT_KEYS)} is given)")
     t.add_argument("--optimizer", choices=OPTIMIZERS)
     t.add_argument("--head-init", choices=HEAD_INITS,
@@ -257,7 +255,11 @@ def cmd_evaluate(args) -> int:
     print(f"saved: {csv_path} and {json_path.name}")
     if args.json:
         write_text_atomic(args.json, json.dumps(ev.to_json(), indent=2) + "\n")
-    print(f"accuracy: {ev.accuracy:.2f}%")
+    from core.uncertainty import AccuracyInterval
+
+    interval = AccuracyInterval.from_percent(ev.accuracy, len(ev.images))
+    print(f"accuracy: {ev.accuracy:.2f}% ± {interval.plus_minus:.1f} (95% interval "
+          f"{interval.low:.1f}–{interval.high:.1f}% on {interval.n} images)")
     return 0
 
 

@@ -22,8 +22,6 @@ from core.models.head_init import replace_from_imagenet
 from core.models.layers import LayerTree
 from core.models.staging import stages
 from core.progress import TaskState
-from core.recipe import fit_to_data
-from core.recipe import summary as recipe_summary
 from core.training.checkpointing import Checkpointing
 from core.training.device import (Precision, probe_cpu_precision, resolve_device,
                                   resolve_precision, set_threads)
@@ -52,7 +50,8 @@ def build_network(cfg: TrainConfig, data: Dataset, state: TaskState | None = Non
         to_input = partial(to_model_input, image_size=cfg.image_size, mean=pre.mean,
                            std=pre.std, channels_last=False)
         start = replace_from_imagenet(model, head, data.train.images, data.train.labels,
-                                      data.classes, to_input, cfg.seed)
+                                      data.classes, to_input, cfg.seed,
+                                      f"{cfg.model}|{info.source}|{pre.to_dict()}")
     if start is None:
         replace_head(model, len(data.classes))
     else:
@@ -78,8 +77,9 @@ class Trainer:
     def __init__(self, config: TrainConfig, callbacks=(), state: TaskState | None = None,
                  run_dir: str | Path | None = None, resume: bool = False, *,
                  net: Network | None = None, data: Dataset | None = None,
-                 runtime: Runtime | None = None):
+                 runtime: Runtime | None = None, keep: frozenset[str] = frozenset()):
         self.cfg = replace(config).validate()  # a copy: fitting it to the data changes it
+        self.keep = frozenset(keep)  # settings the user set by hand: fitting leaves them
         self.observers = list(callbacks)
         self.state = state or TaskState()
         self.run_dir, self.resume = run_dir, resume
@@ -136,18 +136,45 @@ class Trainer:
             with _main_first(self.runtime.dist):  # rank 0 unpacks and decodes first
                 if cfg.fit_data and not self.resume and self.net is None:
                     self._fit_to_data()  # a resumed run keeps its config.json as it is
-                self.data = load_dataset(cfg.data, cfg.image_size, cfg.val_split, cfg.seed,
-                                         self.state, cfg.limit, cfg.crop)
+                else:
+                    self.data = self._decode(cfg.image_size)
         cfg.crop = self.data.crop
 
-    def _fit_to_data(self) -> None:
-        from core.events import RecipeFitted
+    def _decode(self, image_size: int) -> Dataset:
+        cfg = self.cfg
+        return load_dataset(cfg.data, image_size, cfg.val_split, cfg.seed, self.state,
+                            cfg.limit, cfg.crop)
 
-        profile = profile_data(self.cfg.data, self.state)
-        changes = fit_to_data(self.cfg, profile)
-        if changes:
-            event = RecipeFitted(tuple((c.key, c.old, c.new) for c in changes), changes[0].reason,
-                                 recipe_summary(changes, profile))
+    def _fit_to_data(self) -> None:
+        """core.recipe's plan: what the counts settle, then (small folders) what a trial of
+        the candidates on the training images measures; the data decoded at the size that
+        trains."""
+        from core.events import RecipeFitted
+        from core.recipe import fit_to_data, plan
+
+        cfg, keep = self.cfg, self.keep
+        before = replace(cfg)
+        profile = profile_data(cfg.data, self.state)
+        fitted = fit_to_data(cfg, profile, keep=keep)  # the counted part (validation share)
+        decoded = {}
+
+        def data_for(size: int) -> Dataset:
+            if size not in decoded:
+                decoded[size] = self._decode(size)
+            return decoded[size]
+
+        if fitted.pending:
+            from core.training.data_fit import run_trial
+
+            measured = run_trial(cfg, fitted, profile, data_for, self.runtime, self.state,
+                                 self._log)
+            fitted = plan(before, profile, measured, keep)
+            fit_to_data(cfg, profile, measured, keep)
+        self.data = data_for(cfg.image_size)
+        if fitted.changes or fitted.measured:
+            event = RecipeFitted(tuple((c.key, c.old, c.new) for c in fitted.changes),
+                                 fitted.reason, f"Fitted to the data: {fitted.describe()}",
+                                 tuple(c.reason for c in fitted.changes), fitted.measured)
             self._log(event.message)
             self._emit(event)
 
