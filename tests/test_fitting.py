@@ -36,6 +36,19 @@ def test_an_accuracy_on_few_images_says_how_uncertain_it_is():
     assert AccuracyInterval(0, 0).describe() == "0.0% ± 50.0"  # nothing measured: anything
 
 
+def test_a_finished_training_says_how_uncertain_its_best_accuracy_is():
+    import io
+
+    from core.events import FitEnd, RunStarted
+    from core.frontends.console import ConsoleReporter
+
+    out = io.StringIO()
+    console = ConsoleReporter(out, io.StringIO())
+    console.on_event(RunStarted("run", "m", ["a", "b"], 100, 48, 1, 0, 2, "", ""))
+    console.on_event(FitEnd("finished", 1, 93.75, "run"))
+    assert "best val acc 93.75% ± 7.3 (95% interval, 48 images)" in out.getvalue()
+
+
 # --- the ImageNet class matching is remembered ---------------------------------------------
 def test_the_imagenet_class_matching_is_remembered_for_the_same_images():
     from test_recipe import Pixels, coloured, to_input
