@@ -24,7 +24,7 @@ import tarfile
 from pathlib import Path
 
 import common  # noqa: F401 - sets sys.path
-from common import SHARED, require_shared
+from common import SHARED, cifar_images
 
 PHOTOS = SHARED.parent / "hymenoptera-photos.tar.gz"
 CIFAR_VAL = 100  # held-out images per CIFAR-10 class: a 1,000-image validation folder
@@ -64,21 +64,11 @@ def cifar_folder(dest: Path, per_class: int, pairs: bool = False) -> Path:
     from PIL import Image
 
     group = {c: f"group {chr(65 + i)}" for i, pair in enumerate(PAIRS) for c in pair}
-    counts: dict[str, int] = {}
-    with tarfile.open(require_shared()) as tar:
-        for member in tar:
-            parts = Path(member.name).parts
-            if not member.isfile() or len(parts) < 4:
-                continue
-            cls = parts[-2]
-            i = counts.get(cls, 0)
-            if i >= per_class + CIFAR_VAL:
-                continue
-            counts[cls] = i + 1
-            split = "train" if i < per_class else "val"
-            img = Image.open(io.BytesIO(tar.extractfile(member).read())).convert("RGB")
-            img = img.resize((UPSCALED, UPSCALED), Image.BICUBIC)
-            _save(img, dest / split / (group[cls] if pairs else cls) / f"{cls}-{parts[-1]}")
+    for cls, i, name, data in cifar_images(per_class + CIFAR_VAL):
+        img = Image.open(io.BytesIO(data)).convert("RGB").resize((UPSCALED, UPSCALED),
+                                                                 Image.BICUBIC)
+        split = "train" if i < per_class else "val"
+        _save(img, dest / split / (group[cls] if pairs else cls) / f"{cls}-{name}")
     return dest
 
 

@@ -145,6 +145,7 @@ def config_from_args(args, validate: bool = True):
         cfg.fit_data = args.fit_data
     elif given & set(FIT_KEYS):  # a setting asked for by name wins over the preset's fitting
         cfg.fit_data = False
+    args.fit_keep = frozenset(given & set(FIT_KEYS))  # --fit-data: fitting leaves these as given
     return cfg.validate() if validate else cfg
 
 
@@ -164,7 +165,8 @@ def cmd_train(args) -> int:
     reporter = ConsoleReporter()
     observers = [reporter] if dist.is_main else []  # one log and one progress bar per run
     state = TaskState(on_progress=reporter.on_progress if dist.is_main else None)
-    trainer = Trainer(cfg, observers, state, args.out, resume=args.resume)
+    trainer = Trainer(cfg, observers, state, args.out, resume=args.resume,
+                      keep=getattr(args, "fit_keep", frozenset()))
     try:
         result = trainer.fit()
     finally:
