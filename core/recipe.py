@@ -86,6 +86,8 @@ class TrialResult:
         return self.head_only > self.fine_tune
 
     def describe(self) -> str:
+        if not self.held_out:
+            return "too few images a class to hold any out for a trial: the preset's recipe"
         return (f"head only {self.accuracy(self.head_only):.1f}% vs fine-tuning "
                 f"{self.accuracy(self.fine_tune):.1f}% on {self.held_out} held-out training "
                 f"images (trained on {self.trained_on})"

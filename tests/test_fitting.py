@@ -148,3 +148,18 @@ def test_a_small_folder_trains_the_way_a_trial_on_its_own_images_measured_best(t
     remembered = recall(cfg, profile_data(str(folder)))
     assert remembered.measured == second.trial and not remembered.pending
     assert tuple((c.key, c.old, c.new) for c in remembered.changes) == first.changes
+
+
+def test_a_folder_too_small_to_hold_images_out_keeps_the_preset(tmp_path):
+    from core.events import EventCollector, RecipeFitted
+    from core.training.trainer import Trainer
+
+    folder = make_folder(tmp_path / "tiny", classes=2, per_class=2, size=(80, 60))
+    events = EventCollector()
+    cfg = tiny_config(folder, model="efficientnet_lite0", weights="imagenet", fit_data=True,
+                      precision="32")
+    trainer = Trainer(cfg, [events], run_dir=tmp_path / "run")
+    assert trainer.fit().status == "finished"
+    (fitted,) = events.of(RecipeFitted)
+    assert fitted.reason == FINE_TUNE and fitted.trial.held_out == 0
+    assert "too few images a class" in fitted.message and trainer.cfg.freeze == cfg.freeze

@@ -134,6 +134,8 @@ def run_trial(cfg: TrainConfig, fitted: FitPlan, profile: DataProfile,
     for i, (name, candidate) in enumerate(configs.items()):
         data = trial_split(data_for(candidate.image_size), cfg.seed)
         sizes = (len(data.val.labels), len(data.train.labels))
+        if not sizes[0]:  # one image a class: nothing to score on, the preset stays
+            return TrialResult(0, sizes[1], 0, 0)
         stage = (f"Trying {LABELS[name]} on {sizes[1]} of your training images "
                  f"({i + 1}/{len(configs)})")
         log(f"{stage}: {candidate.image_size} px, {candidate.epochs} epochs, freeze "
