@@ -120,14 +120,19 @@ def test_a_small_folder_trains_the_way_a_trial_on_its_own_images_measured_best(t
 
     folder = make_folder(tmp_path / "photos", classes=2, per_class=10, size=(80, 60))
     cfg = tiny_config(folder, model="efficientnet_lite0", weights="imagenet", fit_data=True,
-                      precision="32", val_split=0.2)
-    runs = []
+                      precision="32", val_split=0.2, flip=True, tta=True, freeze="early",
+                      freeze_epochs=10)  # fast-cpu's way: the early layers stay frozen
+    runs, stem_images = [], []
     for i in range(2):
         events = EventCollector()
         trainer = Trainer(cfg, [events], run_dir=tmp_path / f"run{i}")
-        result = trainer.fit()
+        loop = trainer.prepare()
+        seen = []  # images through the first layer: the frozen prefix computing features
+        loop.model.conv_stem.register_forward_hook(lambda m, x, out: seen.append(len(out)))
+        result = loop.fit()
         (fitted,) = events.of(RecipeFitted)
         runs.append((fitted, trainer.cfg, result.history))
+        stem_images.append(sum(seen))
     (first, cfg1, history1), (second, cfg2, history2) = runs
     trial = first.trial
     assert cfg1.val_split == 0.25  # 20 images: a larger validation share than 10%
@@ -144,6 +149,9 @@ def test_a_small_folder_trains_the_way_a_trial_on_its_own_images_measured_best(t
     learned = [[(h["train_loss"], h["val_loss"], h["val_acc"]) for h in history]
                for history in (history1, history2)]
     assert cfg2 == cfg1 and learned[1] == learned[0]
+    # the first start's run began with the trial winner's features of its training images
+    # (image and mirror): its frozen layers saw those 2 x 16 images fewer
+    assert stem_images[1] - stem_images[0] == 2 * 16
     # what the Train form can show before the next Start, without decoding or training
     remembered = recall(cfg, profile_data(str(folder)))
     assert remembered.measured == second.trial and not remembered.pending

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -27,6 +27,10 @@ from core.progress import Cancelled, TaskState
 from core.recipe import (FINE_TUNE, HEAD_ONLY, TRIAL_HOLD_OUT, DataProfile, FitPlan,
                          TrialResult, fit_to_data, plan)
 from core.recipe import candidates as trial_candidates
+from core.training.averaging import WeightAveraging
+from core.training.distributed import Distributed
+from core.training.freezing import FreezeSchedule
+from core.training.loop import FitLoop, Runtime
 
 TRIAL_FORMAT = 1  # part of the cache key: a change of the trial's procedure re-measures
 # settings that do not change what a candidate learns
@@ -34,13 +38,38 @@ _NOT_IN_KEY = ("data", "log_every", "threads", "device", "precision", "compile",
 LABELS = {FINE_TUNE: "fine-tuning", HEAD_ONLY: "the head alone"}
 
 
-def trial_split(data: Dataset, seed: int) -> Dataset:
-    """The training images as a trial's own train / held-out pair (seeded, per class)."""
+@dataclass(frozen=True)
+class FeatureSeed:
+    """What a trial's frozen prefix computed for every training image (and its mirror), in
+    the order of the training split: the run that follows starts with it in its cache."""
+    k: int  # the prefix's stages
+    store: torch.Tensor  # (training images, variants, ...)
+
+
+def trial_split(data: Dataset, seed: int) -> tuple[Dataset, torch.Tensor, torch.Tensor]:
+    """The training images as a trial's own train / held-out pair (seeded, per class), and
+    the indices of each in the training split."""
     part, held = stratified_split(data.train.labels, TRIAL_HOLD_OUT, seed)
     t = data.train
-    return Dataset(data.name, data.classes, Split(take(t.images, part), t.labels[part]),
-                   Split(take(t.images, held), t.labels[held]),
-                   f"{TRIAL_HOLD_OUT:.0%} of the training images", crop=data.crop)
+    trial = Dataset(data.name, data.classes, Split(take(t.images, part), t.labels[part]),
+                    Split(take(t.images, held), t.labels[held]),
+                    f"{TRIAL_HOLD_OUT:.0%} of the training images", crop=data.crop)
+    return trial, part, held
+
+
+def feature_seed(caches, part: torch.Tensor, held: torch.Tensor) -> FeatureSeed | None:
+    """The trial's train and held-out caches as one for the whole training split, when both
+    are complete and hold the same variants (flips and test-time flips alike)."""
+    if caches is None or caches.train.store is None or caches.val.store is None \
+            or caches.train.variants != caches.val.variants \
+            or not (caches.train.filled.all() and caches.val.filled.all()):
+        return None
+    a, b = caches.train.store, caches.val.store
+    store = torch.empty((len(part) + len(held), *a.shape[1:]),
+                        dtype=torch.promote_types(a.dtype, b.dtype), device=a.device)
+    store[part.to(a.device)] = a.to(store.dtype)
+    store[held.to(a.device)] = b.to(a.device, store.dtype)
+    return FeatureSeed(caches.k, store)
 
 
 def cache_key(configs: dict[str, TrainConfig], profile: DataProfile) -> str | None:
@@ -95,14 +124,11 @@ class _Progress(Callback):
         self.state.report(self.stage, (e.epoch - 1) * e.batches + e.batch, e.epochs * e.batches)
 
 
-def score(cfg: TrainConfig, data: Dataset, runtime, state: TaskState, stage: str) -> int:
-    """Train ``cfg`` on ``data.train`` as a run would (no run folder) and count the
-    ``data.val`` images its final weights classify right."""
-    from core.training.averaging import WeightAveraging
-    from core.training.distributed import Distributed
-    from core.training.freezing import FreezeSchedule
-    from core.training.loop import FitLoop, Runtime
-    from core.training.trainer import build_network
+def score(cfg: TrainConfig, data: Dataset, runtime, state: TaskState,
+          stage: str) -> tuple[int, FitLoop]:
+    """Train ``cfg`` on ``data.train`` as a run would (no run folder): how many ``data.val``
+    images its final weights classify right, and the loop (its feature caches)."""
+    from core.training.trainer import build_network  # it builds every run's network
 
     cfg = replace(cfg, log_every=0)
     # the run after the trial starts from the same random state with or without one
@@ -112,40 +138,45 @@ def score(cfg: TrainConfig, data: Dataset, runtime, state: TaskState, stage: str
         net.model.to(runtime.device)
         alone = Runtime(runtime.device, runtime.precision, Distributed())  # rank 0 only
         hooks = [FreezeSchedule(cfg), *([WeightAveraging(cfg.ema)] if cfg.ema else [])]
-        end = FitLoop(cfg, net, data, [*hooks, _Progress(state, stage)], state, alone).fit()
+        loop = FitLoop(cfg, net, data, [*hooks, _Progress(state, stage)], state, alone)
+        end = loop.fit()
     if end.status == "stopped":
         raise Cancelled("Stopped by the user.")
     if end.status != "finished" or not end.history:
-        return 0  # diverged: every held-out image counts as wrong
-    return round(end.history[-1]["val_acc"] * len(data.val.labels) / 100)
+        return 0, loop  # diverged: every held-out image counts as wrong
+    return round(end.history[-1]["val_acc"] * len(data.val.labels) / 100), loop
 
 
 def run_trial(cfg: TrainConfig, fitted: FitPlan, profile: DataProfile,
               data_for: Callable[[int], Dataset], runtime, state: TaskState,
-              log=print) -> TrialResult:
+              log=print) -> tuple[TrialResult, dict[str, FeatureSeed]]:
     """Measure both candidates of ``fitted`` on the training images (``data_for(size)``: the
-    user's data decoded at that size), or recall the measurement of an earlier start."""
+    user's data decoded at that size), or recall the measurement of an earlier start; with
+    the frozen features each candidate computed for the whole training split (none when
+    recalled), for the run that follows."""
     configs = trial_candidates(cfg, fitted)
     key = cache_key(configs, profile)
     cached = load_cached(key)
     if cached is not None:
-        return cached
-    t0, correct, sizes = time.perf_counter(), {}, (0, 0)
+        return cached, {}
+    t0, correct, seeds, sizes = time.perf_counter(), {}, {}, (0, 0)
     for i, (name, candidate) in enumerate(configs.items()):
-        data = trial_split(data_for(candidate.image_size), cfg.seed)
+        data, part, held = trial_split(data_for(candidate.image_size), cfg.seed)
         sizes = (len(data.val.labels), len(data.train.labels))
         if not sizes[0]:  # one image a class: nothing to score on, the preset stays
-            return TrialResult(0, sizes[1], 0, 0)
+            return TrialResult(0, sizes[1], 0, 0), {}
         stage = (f"Trying {LABELS[name]} on {sizes[1]} of your training images "
                  f"({i + 1}/{len(configs)})")
         log(f"{stage}: {candidate.image_size} px, {candidate.epochs} epochs, freeze "
             f"'{candidate.freeze}' for {candidate.freeze_epochs}")
-        correct[name] = score(candidate, data, runtime, state, stage)
+        correct[name], loop = score(candidate, data, runtime, state, stage)
+        seeds[name] = feature_seed(loop.caches, part, held)
+        del loop
         state.check()
     result = TrialResult(sizes[0], sizes[1], correct[HEAD_ONLY], correct[FINE_TUNE],
                          time.perf_counter() - t0)
     _save(key, result)
-    return result
+    return result, {k: v for k, v in seeds.items() if v is not None}
 
 
 def recall(cfg: TrainConfig, profile: DataProfile, keep=frozenset()) -> FitPlan:

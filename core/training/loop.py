@@ -83,6 +83,9 @@ class FitLoop:
         self.start_epoch = self.epoch = self.batch = 0
         self.run_dir = ""
         self.averaging = None  # a WeightAveraging callback sets itself here
+        # (prefix stages, features of every training image) computed before the run, by
+        # core.training.data_fit's trial: the training cache starts full with them
+        self.feature_seed = None
         self.restored_averaging = None  # its state from a resumed checkpoint
         self._bn_trains = False
         dev = runtime.device
@@ -149,6 +152,9 @@ class FitLoop:
             self.caches = PrefixCaches(self.net.stage_list, k, len(self.train_labels),
                                        len(self.val_labels), cfg.flip, self._placement,
                                        self.rt.precision.forward_autocast, tta=cfg.tta)
+            seed, self.feature_seed = self.feature_seed, None  # good for one start only
+            if seed is not None and seed.k == k:
+                self.caches.train.seed(seed.store)
             cut = self.net.stage_list[k - 1].path or "pool"
             self.log(f"Caching the frozen layers up to {cut} ({k} stages): epochs after the "
                      f"first skip them")

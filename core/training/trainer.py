@@ -80,6 +80,7 @@ class Trainer:
                  runtime: Runtime | None = None, keep: frozenset[str] = frozenset()):
         self.cfg = replace(config).validate()  # a copy: fitting it to the data changes it
         self.keep = frozenset(keep)  # settings the user set by hand: fitting leaves them
+        self.feature_seed = None  # what a fitting trial's winner computed (FitLoop)
         self.observers = list(callbacks)
         self.state = state or TaskState()
         self.run_dir, self.resume = run_dir, resume
@@ -124,6 +125,7 @@ class Trainer:
         self.loop = FitLoop(cfg, self.net, self.data,
                             [self.freeze, checkpointing, *averaging, *self.observers],
                             self.state, rt)
+        self.loop.feature_seed, self.feature_seed = self.feature_seed, None
         return self.loop
 
     def _load_data(self) -> None:
@@ -166,10 +168,11 @@ class Trainer:
         if fitted.pending:
             from core.training.data_fit import run_trial
 
-            measured = run_trial(cfg, fitted, profile, data_for, self.runtime, self.state,
-                                 self._log)
+            measured, seeds = run_trial(cfg, fitted, profile, data_for, self.runtime,
+                                        self.state, self._log)
             fitted = plan(before, profile, measured, keep)
             fit_to_data(cfg, profile, measured, keep)
+            self.feature_seed = seeds.get(fitted.reason)  # the winner's frozen features
         self.data = data_for(cfg.image_size)
         if fitted.changes or fitted.measured:
             event = RecipeFitted(tuple((c.key, c.old, c.new) for c in fitted.changes),
