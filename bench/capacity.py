@@ -27,12 +27,11 @@ TRAIN, VAL, EPOCHS = 45_000, 5_000, 3
 
 class Candidate:
     def __init__(self, torch, text: str):
-        from core.config import PRESETS
+        from core.config import PRESETS, TrainConfig, apply_preset
         from core.models import build_model, head_path
         from core.models.layers import LayerTree
         from core.models.staging import frozen_prefix, run, stages
         from core.training.optim import build_optimizer
-        from core.config import TrainConfig, apply_preset
 
         self.torch, self.run = torch, run
         self.name, size = text.split(":")

@@ -7,8 +7,9 @@ validation split and on a second held-out slice that nothing ever trains or vali
 The 50,000 images are cut once (by file name, the same every time): the last ``--held-out``
 of them (a tenth of each class) are the second held-out slice, unseen by every candidate; the
 other 45,000 are the candidates' data folder, of which the engine validates on 5,000 (its
-usual seeded split) and trains on 40,000 (so the ratio is to the lesson's epoch over 40,000). Each candidate starts from a fresh TRANSFERLAB_HOME,
-so its wall time includes unpacking and decoding, as in bench/time_to_accuracy.py; the held-out
+usual seeded split) and trains on 40,000 (so the ratio is to the lesson's epoch over 40,000).
+Each candidate starts from a fresh TRANSFERLAB_HOME, so its wall time includes unpacking and
+decoding, as in bench/time_to_accuracy.py; the held-out
 slice is then scored through the prediction path (core.inference.evaluate, model.pt), the way
 the project's unseen test split is scored. Prints, per candidate: wall time, the ratio to the
 lesson's frozen epoch measured in the same run (before and after all candidates), validation

@@ -47,8 +47,9 @@ def test_the_measured_winner_trains(head_only, fine_tune, decision):
     assert fitted.reason == decision and fitted.measured == result and not fitted.pending
     if decision == HEAD_ONLY:
         # freeze_epochs (100) already covers every epoch: not a change
-        assert {c.key: c.new for c in fitted.changes} == {
-            "image_size": 256, "epochs": SMALL_EPOCHS, "freeze": "backbone", "head_init": "imagenet"}
+        assert {c.key: c.new for c in fitted.changes} == {"image_size": 256, "epochs": SMALL_EPOCHS,
+                                                          "freeze": "backbone",
+                                                          "head_init": "imagenet"}
         assert {c.reason for c in fitted.changes} == {HEAD_ONLY}
         assert (cfg.image_size, cfg.freeze, cfg.head_init) == (256, "backbone", "imagenet")
         assert "head only 96.7% vs fine-tuning 86.7% on 60" in fitted.describe()

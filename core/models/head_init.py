@@ -123,6 +123,16 @@ def match(logits: torch.Tensor, labels: torch.Tensor, names: list[str],
     return picks, HeadStart(matches, accuracy)
 
 
+def weights_identity(weights: str) -> str:
+    """``weights`` ("imagenet", "none" or a file) as part of a cache key: a file by its path,
+    size and modification time, so a file saved anew under the same name is another."""
+    path = Path(weights).expanduser()
+    if weights in ("imagenet", "none") or not path.is_file():
+        return weights
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+
 def match_key(identity: str, images: torch.Tensor, labels: torch.Tensor,
               names: list[str]) -> str:
     """The cache key of a match: the network and its preprocessing (``identity``), and the

@@ -22,6 +22,7 @@ from core.config import TrainConfig
 from core.data.datasets import Dataset, Split, stratified_split
 from core.data.streaming import take
 from core.events import Callback
+from core.models.head_init import weights_identity
 from core.paths import cache_dir, write_text_atomic
 from core.progress import Cancelled, TaskState
 from core.recipe import (FINE_TUNE, HEAD_ONLY, TRIAL_HOLD_OUT, DataProfile, FitPlan,
@@ -76,19 +77,11 @@ def cache_key(configs: dict[str, TrainConfig], profile: DataProfile) -> str | No
     if not profile.identity:
         return None
     parts = [TRIAL_FORMAT, TRIAL_HOLD_OUT, profile.identity, torch.__version__,
-             _weights_identity(next(iter(configs.values())).weights)]
+             weights_identity(next(iter(configs.values())).weights)]
     for name, cfg in sorted(configs.items()):
         parts.append((name, sorted((k, v) for k, v in asdict(cfg).items()
                                    if k not in _NOT_IN_KEY)))
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:24]
-
-
-def _weights_identity(weights: str) -> str:
-    path = Path(weights).expanduser()
-    if weights in ("imagenet", "none") or not path.is_file():
-        return weights
-    st = path.stat()
-    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
 
 
 def _cache_file(key: str) -> Path:

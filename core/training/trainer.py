@@ -18,7 +18,7 @@ from core.config import TrainConfig
 from core.data.datasets import Dataset, load_dataset, profile_data
 from core.data.batches import to_model_input
 from core.models import build_model, head_path, replace_head
-from core.models.head_init import replace_from_imagenet
+from core.models.head_init import replace_from_imagenet, weights_identity
 from core.models.layers import LayerTree
 from core.models.staging import stages
 from core.progress import TaskState
@@ -51,7 +51,8 @@ def build_network(cfg: TrainConfig, data: Dataset, state: TaskState | None = Non
                            std=pre.std, channels_last=False)
         start = replace_from_imagenet(model, head, data.train.images, data.train.labels,
                                       data.classes, to_input, cfg.seed,
-                                      f"{cfg.model}|{info.source}|{pre.to_dict()}")
+                                      f"{cfg.model}|{weights_identity(cfg.weights)}|"
+                                      f"{info.source}|{pre.to_dict()}")
     if start is None:
         replace_head(model, len(data.classes))
     else:
