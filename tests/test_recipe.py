@@ -126,6 +126,8 @@ def test_cli_settings_given_by_name_switch_fitting_off():
     assert cfg("--lr", "0.01").fit_data is True  # not something fitting changes
     assert cfg("--epochs", "3", "--fit-data").fit_data is True
     assert cfg("--no-fit-data").fit_data is False
+    train_help = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    assert "75% of the training images" in " ".join(train_help.split())
     # asked for fitting and a setting by name: fitting leaves that setting as given
     args = build_parser().parse_args(["train", "--preset", "fast-cpu", "--fit-data",
                                       "--head-init", "random", "--lr", "0.01"])

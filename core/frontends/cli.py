@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "upto:PATH (all before PATH), through:PATH (PATH too), PATH or a range "
                    "like features.0-13 (comma-separated)")
     t.add_argument("--fit-data", action=argparse.BooleanOptionalAction, default=None,
-                   help=f"fit the preset to the data: {describe_rule()} (on in the fast "
+                   help=f"fit the preset to the data: {describe_rule().replace('%', '%%')} "
+                   f"(on in the fast "
                    f"presets; off by itself when any of "
                    f"{', '.join('--' + k.replace('_', '-') for k in FIT_KEYS)} is given)")
     t.add_argument("--optimizer", choices=OPTIMIZERS)
