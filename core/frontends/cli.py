@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"fit the preset to the data: {describe_rule().replace('%', '%%')} "
                    f"(on in the fast "
                    f"presets; off by itself when any of "
-                   f"{', '.join('--' + k.replace('_', '-') for k in FIT_KEYS)} is given)")
+                   f"{', '.join('--' + k.replace('_', '-') for k in FIT_KEYS)} is given; "
+                   f"with --fit-data those stay as given)")
     t.add_argument("--optimizer", choices=OPTIMIZERS)
     t.add_argument("--head-init", choices=HEAD_INITS,
                    help="random (default), or imagenet: each class's row of the new head "
