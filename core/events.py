@@ -70,10 +70,14 @@ class PhaseChanged:
 @dataclass(frozen=True)
 class RecipeFitted:
     """The preset's settings were fitted to the data before training (core.recipe):
-    ``changes`` are (TrainConfig key, value before, value now in use)."""
+    ``changes`` are (TrainConfig key, value before, value now in use), ``reasons`` the reason
+    of each (keys of core.recipe.REASONS); ``reason`` is the decision's. ``trial``: what the
+    trial of the candidates measured (a core.recipe.TrialResult), when one decided."""
     changes: tuple[tuple[str, object, object], ...]
-    reason: str  # core.recipe.SMALL_PHOTOS
+    reason: str
     message: str
+    reasons: tuple[str, ...] = ()
+    trial: object = None
 
 
 @dataclass(frozen=True)

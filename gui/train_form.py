@@ -32,7 +32,7 @@ FORM_KEYS = ("epochs", "freeze_epochs", "lr", "unfreeze_lr_factor", "backbone_lr
              "limit", "flip", "label_smoothing", "ema", "tta", "head_init", "fit_data",
              "bn_policy", "seed", "device", "precision")
 CHECK_TEXTS = {"flip": "random horizontal flips", "tta": "image + its mirror",
-               "fit_data": "small photo folders"}
+               "fit_data": "small folders: measured"}
 STEPS = {"batch_size": 8, "image_size": 16, "limit": 500, "lr": 1e-4, "weight_decay": 0.01,
          "unfreeze_lr_factor": 0.05, "backbone_lr_factor": 0.05, "val_split": 0.05,
          "label_smoothing": 0.05, "ema": 0.001}

@@ -230,13 +230,16 @@ class TrainTab(QWidget):
 
     def _on_recipe_fitted(self, e) -> None:
         """The run does not use some of the form's values: say which, and how to keep them."""
-        from core.recipe import SMALL_PHOTOS
+        from core.recipe import REASONS
 
-        why = {SMALL_PHOTOS: "a small folder of photos"}.get(e.reason, e.reason)
+        why = REASONS.get(e.reason, e.reason)
+        if e.trial is not None:
+            why += f": {e.trial.describe()}"
         rows = "".join(f"<br>{field_label(key)}: {old} → <b>{new}</b>"
                        for key, old, new in e.changes)
-        self.fit_note.setText(f"<b>Fitted to the data</b> ({why}):{rows}<br>Untick "
-                              f"<i>Fit to data</i> to train with the values above.")
+        keep = "<br>Untick <i>Fit to data</i> to train with the values above." if rows else ""
+        self.fit_note.setText(f"<b>Fitted to the data</b> ({why}){':' * bool(rows)}{rows}"
+                              f"{keep}")
         self.fit_note.show()
 
     def _on_batch(self, e) -> None:

@@ -132,7 +132,8 @@ def test_cli_evaluate_prints_table_matrix_pairs_and_accuracy(run, tmp_path, caps
     out = capsys.readouterr().out
     lines = out.strip().splitlines()
     saved = json.loads(out_json.read_text())
-    assert lines[-1] == f"accuracy: {saved['accuracy']:.2f}%"
+    assert lines[-1].startswith(f"accuracy: {saved['accuracy']:.2f}% ± ")
+    assert lines[-1].endswith(f"on {saved['images']} images)")
     assert "true \\ predicted" in lines[0] and "class_2" in lines[0]
     assert any(line.split()[:1] == ["class"] and "precision" in line for line in lines)
     assert "most confused" in out or "no confusions" in out

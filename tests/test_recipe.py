@@ -8,9 +8,11 @@ from torch import nn
 
 from conftest import REPO, make_folder
 from core.config import TrainConfig, apply_preset
-from core.recipe import (PHOTO_SIZE, SMALL_EPOCHS, SMALL_PHOTOS, DataProfile, fit_to_data)
+from core.recipe import (FINE_TUNE, HEAD_ONLY, MAX_VAL_SPLIT, SMALL_EPOCHS, SMALL_VALIDATION,
+                         VAL_IMAGES, DataProfile, TrialResult, fit_to_data, plan)
 
 SHARED_PHOTOS = REPO.parent / "shared" / "datasets" / "hymenoptera-photos.tar.gz"
+ANTS_BEES = DataProfile(images=245, classes=2, median_side=370, held_out=True)
 
 
 def fast_cpu(**kw) -> TrainConfig:
@@ -20,40 +22,95 @@ def fast_cpu(**kw) -> TrainConfig:
     return cfg
 
 
-def test_a_small_photo_folder_trains_only_a_matched_head_at_a_higher_resolution():
+def measured(head_only: int, fine_tune: int, held_out: int = 60) -> TrialResult:
+    return TrialResult(held_out=held_out, trained_on=3 * held_out, head_only=head_only,
+                       fine_tune=fine_tune)
+
+
+def test_a_small_folder_is_not_decided_by_counting_but_by_a_trial_of_both_ways():
     cfg = fast_cpu()
-    changes = fit_to_data(cfg, DataProfile(images=245, classes=2, median_side=370))
-    assert {c.key: c.new for c in changes} == {
-        "image_size": PHOTO_SIZE, "epochs": SMALL_EPOCHS, "freeze": "backbone",
-        "head_init": "imagenet"}  # freeze_epochs (100) already covers every epoch
-    assert {c.reason for c in changes} == {SMALL_PHOTOS}
-    assert (cfg.image_size, cfg.freeze, cfg.head_init) == (PHOTO_SIZE, "backbone", "imagenet")
-    # a resumed run fits its own config.json again: nothing more changes
-    assert fit_to_data(cfg, DataProfile(245, 2, 370)) == []
+    before = cfg.to_dict()
+    fitted = plan(cfg, ANTS_BEES)
+    assert fitted.pending and fitted.changes == ()  # nothing decided before the trial
+    assert fitted.head_only == {"image_size": 256, "epochs": SMALL_EPOCHS, "freeze": "backbone",
+                                "freeze_epochs": 100, "head_init": "imagenet"}
+    assert cfg.to_dict() == before  # pure: the form can show it before Start
+
+
+@pytest.mark.parametrize("head_only, fine_tune, decision", [
+    (58, 52, HEAD_ONLY), (50, 55, FINE_TUNE),
+    (55, 55, FINE_TUNE)])  # a tie keeps the preset: the trial trained on 3/4 of the images
+def test_the_measured_winner_trains(head_only, fine_tune, decision):
+    cfg = fast_cpu()
+    result = measured(head_only, fine_tune)
+    fitted = fit_to_data(cfg, ANTS_BEES, result)
+    assert fitted.reason == decision and fitted.measured == result and not fitted.pending
+    if decision == HEAD_ONLY:
+        # freeze_epochs (100) already covers every epoch: not a change
+        assert {c.key: c.new for c in fitted.changes} == {"image_size": 256, "epochs": SMALL_EPOCHS,
+                                                          "freeze": "backbone",
+                                                          "head_init": "imagenet"}
+        assert {c.reason for c in fitted.changes} == {HEAD_ONLY}
+        assert (cfg.image_size, cfg.freeze, cfg.head_init) == (256, "backbone", "imagenet")
+        assert "head only 96.7% vs fine-tuning 86.7% on 60" in fitted.describe()
+        # a resumed run fits its own config.json again: nothing more changes
+        assert plan(cfg, ANTS_BEES) == plan(cfg, ANTS_BEES, result) and \
+            not plan(cfg, ANTS_BEES).changes and not plan(cfg, ANTS_BEES).pending
+    else:
+        assert fitted.changes == () and cfg.to_dict() == fast_cpu().to_dict()
+
+
+def test_what_the_user_set_by_hand_is_kept_in_both_candidates():
+    cfg = fast_cpu(image_size=224)
+    fitted = fit_to_data(cfg, ANTS_BEES, measured(58, 52), keep={"image_size"})
+    assert "image_size" not in fitted.head_only and cfg.image_size == 224
+    assert cfg.freeze == "backbone"  # the rest of the winner applies
+
+
+def test_the_head_alone_sees_photos_at_its_networks_best_frozen_size_not_larger_than_them():
+    assert plan(fast_cpu(), ANTS_BEES).head_only["image_size"] == 256  # Lite0: 224 * 8/7
+    lite2 = plan(fast_cpu(model="efficientnet_lite2"), ANTS_BEES).head_only
+    assert lite2["image_size"] == round(260 * 8 / 7)
+    small = DataProfile(images=245, classes=2, median_side=200, held_out=True)
+    assert plan(fast_cpu(), small).head_only["image_size"] == 200  # the photos' own size
+    thumbs = DataProfile(images=600, classes=10, median_side=32)
+    assert plan(fast_cpu(), thumbs).head_only["image_size"] == 176  # never below the preset's
 
 
 @pytest.mark.parametrize("profile, cfg_changes", [
-    (DataProfile(50_000, 10, 32), {}),  # thumbnails (CIFAR): the preset as tuned
-    (DataProfile(10_000, 2, 500), {}),  # photos, but 5,000 per class: not small
-    (DataProfile(245, 2, None), {}),  # sizes unknown
-    (DataProfile(245, 2, 370), {"fit_data": False}),  # fitting switched off
+    (DataProfile(50_000, 10, 32), {}),  # CIFAR-10: the preset as tuned
+    (DataProfile(10_000, 2, 500, held_out=True), {}),  # photos, 5,000 per class: not small
+    (ANTS_BEES, {"fit_data": False}),  # fitting switched off
+    (ANTS_BEES, {"weights": "none"}),  # random features: no place for a head alone
+    (ANTS_BEES, {"freeze": "backbone", "freeze_epochs": 5, "epochs": 5}),  # already head only
 ])
-def test_other_data_keeps_the_preset(profile, cfg_changes):
+def test_other_data_and_settings_keep_the_preset(profile, cfg_changes):
     cfg = fast_cpu(**cfg_changes)
     before = cfg.to_dict()
-    assert fit_to_data(cfg, profile) == []
+    fitted = fit_to_data(cfg, profile)
+    assert fitted.changes == () and not fitted.pending
     assert cfg.to_dict() == before
 
 
-def test_limit_counts_and_photos_are_not_enlarged_past_their_own_size():
-    cfg = fast_cpu(limit=200)
-    changes = {c.key: c.new for c in fit_to_data(cfg, DataProfile(10_000, 2, 200))}
-    assert changes["image_size"] == 200  # the photos' own size, not PHOTO_SIZE
+def test_limit_counts():
+    assert plan(fast_cpu(limit=200), DataProfile(10_000, 2, 500, held_out=True)).pending
 
 
-def test_random_weights_are_never_fitted_to_train_a_head_alone():
-    cfg = fast_cpu(weights="none")
-    assert fit_to_data(cfg, DataProfile(245, 2, 370)) == []
+@pytest.mark.parametrize("images, classes, share", [
+    (240, 6, MAX_VAL_SPLIT),  # 6 x 40 photos: 24 validation images -> 60
+    (500, 5, round(VAL_IMAGES / 500, 2)),  # 50 -> 100
+    (1_088, 17, 0.1),  # 109 at 10% already: unchanged
+    (50_000, 10, 0.1)])
+def test_a_small_folder_validates_on_more_images(images, classes, share):
+    cfg = fast_cpu()
+    fitted = fit_to_data(cfg, DataProfile(images, classes, 400))
+    assert cfg.val_split == share
+    assert [c.reason for c in fitted.changes] == ([SMALL_VALIDATION] if share != 0.1 else [])
+    assert round(images * cfg.val_split) >= min(VAL_IMAGES, images * MAX_VAL_SPLIT) - 1
+    # a folder with its own val/ folder validates there: its share is not touched
+    held = fast_cpu()
+    fit_to_data(held, DataProfile(images, classes, 400, held_out=True))
+    assert held.val_split == 0.1
 
 
 def test_cli_settings_given_by_name_switch_fitting_off():
@@ -69,6 +126,13 @@ def test_cli_settings_given_by_name_switch_fitting_off():
     assert cfg("--lr", "0.01").fit_data is True  # not something fitting changes
     assert cfg("--epochs", "3", "--fit-data").fit_data is True
     assert cfg("--no-fit-data").fit_data is False
+    train_help = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    assert "75% of the training images" in " ".join(train_help.split())
+    # asked for fitting and a setting by name: fitting leaves that setting as given
+    args = build_parser().parse_args(["train", "--preset", "fast-cpu", "--fit-data",
+                                      "--head-init", "random", "--lr", "0.01"])
+    config_from_args(args)
+    assert args.fit_keep == {"head_init"}
 
 
 # --- the matched head --------------------------------------------------------------------
@@ -192,13 +256,23 @@ def test_training_on_photos_evaluates_alike_through_the_prediction_path(tmp_path
     assert ev.loss == pytest.approx(result.history[-1]["val_loss"], rel=1e-4)
 
 
-def test_the_train_tab_says_what_fitting_changed_and_how_to_keep_the_form(qtbot, tmp_path):
+def head_only_config(folder, **kw):
+    """A small folder's config that already trains only the head: fitting has nothing to try
+    and only validates on more images (10% of 12 photos -> 25%)."""
     from conftest import tiny_config
+
+    base = dict(model="efficientnet_lite0", weights="imagenet", fit_data=True, precision="32",
+                freeze="backbone", freeze_epochs=2, val_split=0.1)
+    return tiny_config(folder, **{**base, **kw})
+
+
+def test_the_train_tab_says_what_fitting_changed_and_how_to_keep_the_form(qtbot, tmp_path):
+    from core.events import RecipeFitted
+    from core.recipe import REASONS
     from gui.train_tab import TrainTab
 
     folder = make_folder(tmp_path / "photos", classes=2, per_class=6, size=(80, 60))
-    tab = TrainTab(lambda: tiny_config(folder, model="efficientnet_lite0", weights="imagenet",
-                                       fit_data=True, precision="32"))
+    tab = TrainTab(lambda: head_only_config(folder))
     qtbot.addWidget(tab)
     tab.set_ready(True)
     tab.set_data(None)
@@ -208,17 +282,18 @@ def test_the_train_tab_says_what_fitting_changed_and_how_to_keep_the_form(qtbot,
     assert "Training finished" in tab.status.text()
     note = tab.fit_note.text()
     assert not tab.fit_note.isHidden()
-    # 32 px asked; the photos are 60 px on their shorter side, so 60 (never upscaled)
-    assert "Image size (px): 32 → <b>60</b>" in note and "Epochs: 2 → <b>10</b>" in note
-    assert "Frozen layers: backbone" not in note  # already frozen that way: not a change
-    assert "New head starts: random → <b>imagenet</b>" in note
-    assert len(tab.history) == 10
+    assert REASONS[SMALL_VALIDATION] in note and "0.1 → <b>0.25</b>" in note
+    assert "Untick <i>Fit to data</i>" in note
+    # a trial's figures are shown with its decision, also when nothing had to change
+    tab._on_recipe_fitted(RecipeFitted((), FINE_TUNE, "", (), measured(40, 52)))
+    note = tab.fit_note.text()
+    assert REASONS[FINE_TUNE] in note and "head only 66.7% vs fine-tuning 86.7%" in note
+    assert "Untick" not in note  # nothing to keep: the form's values are what trained
 
 
 def test_a_resumed_run_keeps_its_fitted_recipe_and_its_framing(tmp_path):
     import json
 
-    from conftest import tiny_config
     from core.events import EventCollector, RecipeFitted
     from core.preprocess import PHOTO_CROP
     from core.runs import RunRecord
@@ -226,25 +301,24 @@ def test_a_resumed_run_keeps_its_fitted_recipe_and_its_framing(tmp_path):
 
     folder = make_folder(tmp_path / "photos", classes=2, per_class=6, size=(80, 60))
     run = tmp_path / "run"
-    cfg = tiny_config(folder, model="efficientnet_lite0", weights="imagenet", fit_data=True,
-                      precision="32")
-    Trainer(cfg, run_dir=run).fit()
+    Trainer(head_only_config(folder), run_dir=run).fit()
     saved = json.loads((run / "config.json").read_text())
-    assert (saved["epochs"], saved["image_size"], saved["crop"]) == (10, 60, PHOTO_CROP)
+    assert (saved["val_split"], saved["crop"]) == (0.25, PHOTO_CROP)
     again = RunRecord(run).config
-    again.epochs = 11  # "train 1 more"
+    again.epochs = 3  # "train 1 more"
     events = EventCollector()
     trainer = Trainer(again, [events], run_dir=run, resume=True)
     result = trainer.fit()
-    assert events.of(RecipeFitted) == [] and result.epochs_done == 11
-    assert trainer.data.crop == PHOTO_CROP and trainer.cfg.epochs == 11
+    assert events.of(RecipeFitted) == [] and result.epochs_done == 3
+    assert trainer.data.crop == PHOTO_CROP and trainer.cfg.val_split == 0.25
+    assert len(trainer.data.val.labels) == 4  # the same split as the run's first start
     # a run recorded before framing existed trained on whole squares, and resumes so
     saved = json.loads((run / "config.json").read_text())
     del saved["crop"]
     (run / "config.json").write_text(json.dumps(saved))
     (run / "split.json").unlink()  # (such runs have no split record either)
     old = RunRecord(run).config
-    old.epochs = 12
+    old.epochs = 4
     trainer = Trainer(old, run_dir=run, resume=True)
     trainer.fit()
     assert trainer.data.crop == 1.0
@@ -252,6 +326,8 @@ def test_a_resumed_run_keeps_its_fitted_recipe_and_its_framing(tmp_path):
 
 # --- the whole default recipe on the real photos -----------------------------------------
 def test_the_default_cpu_preset_reaches_97_percent_on_the_shared_photo_folder(tmp_path):
+    """Ants and bees, classes ImageNet names: the trial measures the head alone (started
+    from ImageNet's own "ant" and "bee" rows) better than fine-tuning, and it trains."""
     if not SHARED_PHOTOS.exists():
         pytest.skip(f"shared photo folder not found at {SHARED_PHOTOS}")
     from core.events import EventCollector, RecipeFitted
@@ -261,9 +337,10 @@ def test_the_default_cpu_preset_reaches_97_percent_on_the_shared_photo_folder(tm
     cfg = fast_cpu(data=str(SHARED_PHOTOS))
     trainer = Trainer(cfg, [events], run_dir=tmp_path / "run")
     result = trainer.fit()
-    fitted = events.of(RecipeFitted)
-    assert len(fitted) == 1 and fitted[0].reason == SMALL_PHOTOS
-    assert ("image_size", 176, PHOTO_SIZE) in fitted[0].changes
+    (fitted,) = events.of(RecipeFitted)
+    assert fitted.reason == HEAD_ONLY and fitted.trial.head_only > fitted.trial.fine_tune
+    assert fitted.trial.held_out + fitted.trial.trained_on == len(trainer.data.train.labels)
+    assert ("image_size", 176, 256) in fitted.changes
     assert cfg.image_size == 176  # the caller's config is left as it was
     starts = [e.message for e in events.events if "new head starts" in getattr(e, "message", "")]
     assert starts and "ants <- ant" in starts[0] and "bees <- bee" in starts[0]

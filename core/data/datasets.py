@@ -11,8 +11,8 @@ import torch
 
 from core.catalog import ARCHIVE_SUFFIXES
 from core.data.assignment import VAL, Assignment, folder_roles
-from core.data.folder import (Split, find_layout, framing, list_files, median_side,
-                              require_every_class)
+from core.data.folder import (Split, files_identity, find_layout, framing, list_files,
+                              median_side, require_every_class)
 from core.data.streaming import StreamedImages, decode_or_stream, take
 from core.errors import TransferLabError
 from core.paths import cache_dir
@@ -151,10 +151,11 @@ def load_dataset(source: str, image_size: int, val_split: float = 0.1, seed: int
 def profile_data(source: str, state: TaskState | None = None) -> DataProfile:
     """How many images of how many classes, and how large (headers only, no decoding)."""
     if source in ("cifar10", "cifar100"):
-        return DataProfile(50_000, 10 if source == "cifar10" else 100, 32)
+        return DataProfile(50_000, 10 if source == "cifar10" else 100, 32, held_out=True)
     layout = find_layout(folder_root(Path(source).expanduser(), state or TaskState()))
     files = list_files(layout.train_root, layout.classes)
-    return DataProfile(len(files), len(layout.classes), median_side(files))
+    return DataProfile(len(files), len(layout.classes), median_side(files),
+                       layout.held_out_root is not None, files_identity(files, layout.classes))
 
 
 def folder_root(path: Path, state: TaskState) -> Path:

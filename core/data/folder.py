@@ -118,6 +118,11 @@ def _cache_key(files: list[tuple[Path, int]], size: int, classes: list[str],
     return h.hexdigest()[:24]
 
 
+def files_identity(files: list[tuple[Path, int]], classes: list[str]) -> str:
+    """Changes when any file is added, removed, relabelled or modified (cache keys)."""
+    return _cache_key(files, 0, classes)
+
+
 def require_every_class(split: Split, classes: list[str], root: Path) -> None:
     """Refuse a class whose files were all skipped: never train a class with no images."""
     counts = torch.bincount(split.labels, minlength=len(classes)).tolist()

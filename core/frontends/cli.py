@@ -138,7 +138,8 @@ def cmd_train(args) -> int:
     reporter = ConsoleReporter()
     observers = [reporter] if dist.is_main else []  # one log and one progress bar per run
     state = TaskState(on_progress=reporter.on_progress if dist.is_main else None)
-    trainer = Trainer(cfg, observers, state, args.out, resume=args.resume)
+    trainer = Trainer(cfg, observers, state, args.out, resume=args.resume,
+                      keep=getattr(args, "fit_keep", frozenset()))
     try:
         result = trainer.fit()
     finally:
@@ -258,7 +259,11 @@ def cmd_evaluate(args) -> int:
     print(f"saved: {csv_path} and {json_path.name}")
     if args.json:
         write_text_atomic(args.json, json.dumps(ev.to_json(), indent=2) + "\n")
-    print(f"accuracy: {ev.accuracy:.2f}%")
+    from core.uncertainty import AccuracyInterval
+
+    interval = AccuracyInterval.from_percent(ev.accuracy, len(ev.images))
+    print(f"accuracy: {ev.accuracy:.2f}% ± {interval.plus_minus:.1f} (95% interval "
+          f"{interval.low:.1f}–{interval.high:.1f}% on {interval.n} images)")
     return 0
 
 

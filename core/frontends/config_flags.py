@@ -118,4 +118,5 @@ def config_from_args(args: argparse.Namespace, validate: bool = True) -> TrainCo
         setattr(cfg, key, value)
     if "fit_data" not in given and given.keys() & set(FIT_KEYS):
         cfg.fit_data = False  # a setting asked for by name wins over the preset's fitting
+    args.fit_keep = frozenset(given.keys() & set(FIT_KEYS))  # --fit-data leaves these as given
     return cfg.validate() if validate else cfg

@@ -22,6 +22,7 @@ class ConsoleReporter(Callback):
         self.tty = self.err.isatty()
         self._last = 0.0
         self._bar_shown = False
+        self.n_val = 0  # validation images (RunStarted): how uncertain the accuracy is
 
     def _clear_bar(self) -> None:
         if self._bar_shown:
@@ -33,6 +34,7 @@ class ConsoleReporter(Callback):
         print(event.message, file=self.out, flush=True)
 
     def on_run_started(self, event) -> None:
+        self.n_val = event.n_val
         self._clear_bar()
         print(f"Run folder: {event.run_dir}", file=self.out, flush=True)
 
@@ -59,7 +61,14 @@ class ConsoleReporter(Callback):
 
     def on_fit_end(self, event) -> None:
         self._clear_bar()
-        best = f", best val acc {event.best_val_acc:.2f}%" if event.best_val_acc is not None else ""
+        best = ""
+        if event.best_val_acc is not None:
+            from core.uncertainty import AccuracyInterval
+
+            interval = AccuracyInterval.from_percent(event.best_val_acc, self.n_val)
+            best = (f", best val acc {event.best_val_acc:.2f}% ± {interval.plus_minus:.1f} "
+                    f"(95% interval, {self.n_val} images)" if self.n_val else
+                    f", best val acc {event.best_val_acc:.2f}%")
         line = f"Training {event.status} after {event.epochs_done} epoch(s){best}. " \
                f"Model: {RunPaths(event.run_dir).model}"
         if event.message:

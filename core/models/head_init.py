@@ -16,12 +16,17 @@ sample); such a start trained 1.6 points below a random one (5,000 images, 3 epo
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from core.data import disk_cache
+
 IMAGENET_CLASSES = 1000
+MATCH_FORMAT = 1  # part of the cache key
 SAMPLE = 640  # images that vote, at most 32 and at least 4 per class: seconds on a CPU
 MIN_SAMPLE_ACCURACY = 0.9
 
@@ -118,10 +123,68 @@ def match(logits: torch.Tensor, labels: torch.Tensor, names: list[str],
     return picks, HeadStart(matches, accuracy)
 
 
+def weights_identity(weights: str) -> str:
+    """``weights`` ("imagenet", "none" or a file) as part of a cache key: a file by its path,
+    size and modification time, so a file saved anew under the same name is another."""
+    path = Path(weights).expanduser()
+    if weights in ("imagenet", "none") or not path.is_file():
+        return weights
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def match_key(identity: str, images: torch.Tensor, labels: torch.Tensor,
+              names: list[str]) -> str:
+    """The cache key of a match: the network and its preprocessing (``identity``), and the
+    sampled images' own pixels (so the folder, the image size and the framing are in it)."""
+    h = hashlib.sha256(f"{MATCH_FORMAT}|{identity}|{names}|{tuple(images.shape)}".encode())
+    h.update(images.contiguous().cpu().numpy().tobytes())
+    h.update(labels.cpu().numpy().tobytes())
+    return h.hexdigest()[:24]
+
+
+def _match_file(key: str) -> Path:
+    from core.paths import cache_dir
+
+    return cache_dir() / "fitting" / f"match-{key}.pt"
+
+
+def load_match(key: str) -> tuple[list[int], HeadStart] | None:
+    path = _match_file(key)
+    try:
+        d = torch.load(path, weights_only=True)
+        start = HeadStart([Match(*m) for m in d["matches"]], float(d["sample_accuracy"]))
+        disk_cache.touch(path)  # least recently used entries go first
+        return [int(k) for k in d["picks"]], start
+    except FileNotFoundError:
+        return None
+    except Exception:  # noqa: BLE001 - a damaged entry is measured again
+        path.unlink(missing_ok=True)
+        return None
+
+
+def save_match(key: str, picks: list[int], start: HeadStart) -> None:
+    from core.paths import atomic_path
+
+    path = _match_file(key)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save({"picks": picks, "sample_accuracy": start.sample_accuracy,
+                        "matches": [[m.name, m.imagenet, m.imagenet_name, m.share]
+                                    for m in start.matches]}, tmp)
+        disk_cache.enforce_cap(path.parent)
+    except Exception:  # noqa: BLE001 - a read-only cache only costs the match next time
+        pass
+
+
 def replace_from_imagenet(model: nn.Module, head: str, images, labels: torch.Tensor,
-                          names: list[str], to_input, seed: int = 0) -> HeadStart | None:
+                          names: list[str], to_input, seed: int = 0,
+                          identity: str = "") -> HeadStart | None:
     """Replace ``model``'s ImageNet head by one for ``names``, started from the matched rows
-    when they pass the check; None (nothing changed) when the head is not ImageNet's."""
+    when they pass the check; None (nothing changed) when the head is not ImageNet's.
+    ``identity`` names the network, its weights and preprocessing: given, the match is
+    remembered on disk and found again for the same images (seconds instead of a forward
+    pass of the sample)."""
     from core.models.heads import replace_head
     from core.models.weights import imagenet_categories
 
@@ -129,8 +192,15 @@ def replace_from_imagenet(model: nn.Module, head: str, images, labels: torch.Ten
     if old is None or len(names) > IMAGENET_CLASSES:  # one category per class
         return None
     idx = sample(labels, len(names), seed)
-    logits = imagenet_logits(model, images[idx], to_input)
-    picks, start = match(logits, labels[idx].cpu(), names, imagenet_categories())
+    chosen, chosen_labels = images[idx], labels[idx].cpu()
+    key = match_key(identity, chosen, chosen_labels, names) if identity else None
+    found = load_match(key) if key else None
+    if found is None:
+        logits = imagenet_logits(model, chosen, to_input)
+        found = match(logits, chosen_labels, names, imagenet_categories())
+        if key:
+            save_match(key, *found)
+    picks, start = found
     weight, bias = old.weight.detach()[picks].clone(), old.bias.detach()[picks].clone()
     replace_head(model, len(names))
     if start.used:

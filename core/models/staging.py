@@ -40,7 +40,7 @@ def stages(arch: str, model: nn.Module) -> list[Stage]:
         for layer in ("layer1", "layer2", "layer3", "layer4"):
             out += _seq(model, layer)
         return out + [Stage("", _pool_flatten), Stage("fc", model.fc)]
-    if arch == "efficientnet_lite0":
+    if arch.startswith("efficientnet_lite"):
         out = [Stage("conv_stem", model.conv_stem), Stage("bn1", model.bn1)]
         for i, block in enumerate(model.blocks):
             out += _seq(model, f"blocks.{i}")

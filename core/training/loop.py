@@ -60,6 +60,9 @@ class FitLoop:
         self._start_epoch = self._epoch = self.batch = 0
         self._run_dir = run_dir
         self._restored_optimizer: dict | None = None  # loaded when the optimizer is built
+        # (prefix stages, features of every training image) computed before the run, by
+        # core.training.data_fit's trial: the training cache starts full with them
+        self.feature_seed = None
         self._bn_trains = False
         self._bn_trained = False  # some BatchNorm updated its statistics since validation
         # speed-only settings (the config's, until the run's tuner decides: core.training.tuner)
@@ -172,6 +175,9 @@ class FitLoop:
                                        len(self.val_labels), cfg.flip, self._placement,
                                        lambda: self.rt.precision.forward_autocast(), tta=cfg.tta)
             self.caches.set_layout(self.channels_last)
+            seed, self.feature_seed = self.feature_seed, None  # good for one start only
+            if seed is not None and seed.k == k:
+                self.caches.train.seed(seed.store)
             cut = self.net.stage_list[k - 1].path or "pool"
             self.log(f"Caching the frozen layers up to {cut} ({k} stages): epochs after the "
                      f"first skip them")

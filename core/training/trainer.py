@@ -20,12 +20,10 @@ from core.config import TrainConfig
 from core.data.datasets import Dataset, load_dataset, profile_data
 from core.data.batches import to_model_input
 from core.models import build_model, head_path, imagenet_preprocessing, replace_head
-from core.models.head_init import replace_from_imagenet
+from core.models.head_init import replace_from_imagenet, weights_identity
 from core.models.layers import LayerTree, parse_spec
 from core.models.staging import stages
 from core.progress import TaskState
-from core.recipe import fit_to_data
-from core.recipe import summary as recipe_summary
 from core.runs.layout import RunPaths, new_run_dir
 from core.runs.record import RunRecord
 from core.runs.resume import check_epochs, resumed_config
@@ -61,7 +59,9 @@ def build_network(cfg: TrainConfig, data: Dataset, state: TaskState | None = Non
         to_input = partial(to_model_input, image_size=cfg.image_size, mean=pre.mean,
                            std=pre.std, channels_last=False, interpolation=pre.interpolation)
         start = replace_from_imagenet(model, head, data.train.images, data.train.labels,
-                                      data.classes, to_input, cfg.seed)
+                                      data.classes, to_input, cfg.seed,
+                                      f"{cfg.model}|{weights_identity(cfg.weights)}|"
+                                      f"{info.source}|{pre.to_dict()}")
     if start is None:
         replace_head(model, len(data.classes))
     else:
@@ -87,8 +87,10 @@ class Trainer:
     def __init__(self, config: TrainConfig, callbacks=(), state: TaskState | None = None,
                  run_dir: str | Path | None = None, resume: bool = False, *,
                  net: Network | None = None, data: Dataset | None = None,
-                 runtime: Runtime | None = None):
+                 runtime: Runtime | None = None, keep: frozenset[str] = frozenset()):
         self.cfg = replace(config).validate()  # a copy: fitting it to the data changes it
+        self.keep = frozenset(keep)  # settings the user set by hand: fitting leaves them
+        self.feature_seed = None  # what a fitting trial's winner computed (FitLoop)
         self.observers = list(callbacks)
         self.state = state or TaskState()
         self.run_dir, self.resume = run_dir, resume
@@ -138,9 +140,11 @@ class Trainer:
         checkpointing = Checkpointing(self.store, self.resume, *averaging)
         # the out-of-distribution score is calibrated on model.pt before checkpointing marks
         # the run finished (core.inference.ood); checkpointing restores a resume first
-        return FitLoop(cfg, self.net, self.data,
+        loop = FitLoop(cfg, self.net, self.data,
                        [OodCalibration(), checkpointing, self.freeze, *averaging,
                         *self.observers], self.state, rt, run_dir=str(self.store.dir))
+        loop.feature_seed, self.feature_seed = self.feature_seed, None
+        return loop
 
     def _load_data(self) -> None:
         """The data (unless handed in), after fitting the recipe to it; the framing used is
@@ -150,27 +154,54 @@ class Trainer:
             cfg.crop = 1.0  # a run made before framing was recorded: whole squares
         if self.data is None:
             with _main_first(self.runtime.dist):  # rank 0 unpacks and decodes first
-                weights = imagenet_preprocessing(cfg.model)  # its resizing filter and crop
                 if self.resume:  # the images it trained and validated on, as recorded
                     split = RunRecord(self.store.dir).split
-                    self.data, check = load_split(split, cfg, self.state, weights)
+                    self.data, check = load_split(split, cfg, self.state,
+                                                  imagenet_preprocessing(cfg.model))
                     if check.differs:
                         self._log(check.describe())
+                elif cfg.fit_data and self.net is None:
+                    self._fit_to_data()  # decodes the data at the size that trains
                 else:
-                    if cfg.fit_data and self.net is None:
-                        self._fit_to_data()
-                    self.data = load_dataset(cfg.data, cfg.image_size, cfg.val_split,
-                                             cfg.seed, self.state, cfg.limit, cfg.crop, weights)
+                    self.data = self._decode(cfg.image_size)
         cfg.crop = self.data.crop
 
-    def _fit_to_data(self) -> None:
-        from core.events import RecipeFitted
+    def _decode(self, image_size: int) -> Dataset:
+        cfg = self.cfg
+        return load_dataset(cfg.data, image_size, cfg.val_split, cfg.seed, self.state,
+                            cfg.limit, cfg.crop, imagenet_preprocessing(cfg.model))
 
-        profile = profile_data(self.cfg.data, self.state)
-        changes = fit_to_data(self.cfg, profile)
-        if changes:
-            event = RecipeFitted(tuple((c.key, c.old, c.new) for c in changes), changes[0].reason,
-                                 recipe_summary(changes, profile))
+    def _fit_to_data(self) -> None:
+        """core.recipe's plan: what the counts settle, then (small folders) what a trial of
+        the candidates on the training images measures; the data decoded at the size that
+        trains."""
+        from core.events import RecipeFitted
+        from core.recipe import fit_to_data, plan
+
+        cfg, keep = self.cfg, self.keep
+        before = replace(cfg)
+        profile = profile_data(cfg.data, self.state)
+        fitted = fit_to_data(cfg, profile, keep=keep)  # the counted part (validation share)
+        decoded = {}
+
+        def data_for(size: int) -> Dataset:
+            if size not in decoded:
+                decoded[size] = self._decode(size)
+            return decoded[size]
+
+        if fitted.pending:
+            from core.training.data_fit import run_trial
+
+            measured, seeds = run_trial(cfg, fitted, profile, data_for, self.runtime,
+                                        self.state, self._log)
+            fitted = plan(before, profile, measured, keep)
+            fit_to_data(cfg, profile, measured, keep)
+            self.feature_seed = seeds.get(fitted.reason)  # the winner's frozen features
+        self.data = data_for(cfg.image_size)
+        if fitted.changes or fitted.measured:
+            event = RecipeFitted(tuple((c.key, c.old, c.new) for c in fitted.changes),
+                                 fitted.reason, f"Fitted to the data: {fitted.describe()}",
+                                 tuple(c.reason for c in fitted.changes), fitted.measured)
             self._log(event.message)
             self._emit(event)
 
