@@ -19,6 +19,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--predict", nargs="+", metavar="IMAGE",
                    help="images (or folders) to classify in the Inference tab")
     p.add_argument("--cam", action="store_true", help="with --predict: show the Grad-CAM")
+    p.add_argument("--color-scheme", choices=("auto", "light", "dark"), default="auto",
+                   help="auto follows the system where Qt can tell it; dark forces dark colours")
     return p.parse_args(argv)
 
 
@@ -30,6 +32,11 @@ def run_app(argv: list[str]) -> int:
     app = QApplication.instance() or QApplication(["TransferLab"])
     app.setApplicationName("TransferLab")
     app.setStyle("Fusion")
+    if args.color_scheme != "auto":
+        from gui.style import dark_palette
+
+        app.setPalette(dark_palette() if args.color_scheme == "dark"
+                       else app.style().standardPalette())
     from PySide6.QtGui import QIcon
 
     from gui.resources import resource_path
@@ -88,7 +95,8 @@ def _screenshot(app, window, args) -> int:
             QTimer.singleShot(200, shoot)
             return
         ok = window.grab().save(args.screenshot, "PNG")
-        print(f"window shown after {window.shown_after_s:.2f} s; saved {args.screenshot}"
+        print(f"window shown after {window.shown_after_s:.2f} s; PyTorch ready after "
+              f"{window.torch_ready_after_s:.2f} s; saved {args.screenshot}"
               if ok else f"could not write {args.screenshot}")
         status["code"] = 0 if ok else 2
         window.close()

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout,
 from core.catalog import ARCHIVE_SUFFIXES, DATASETS
 from gui.dialogs import open_dir, show_progress
 from gui.image_utils import chw_to_pixmap
+from gui.style import error_colour
 
 SAMPLES_PER_CLASS = 8
 MAX_CLASSES_SHOWN = 20
@@ -27,10 +28,14 @@ class DataTab(QWidget):
     sourceChanged = Signal(str)
     scanned = Signal(object)  # core.data.summary.DataSummary
 
-    def __init__(self, image_size_provider=lambda: 224, parent=None):
+    def __init__(self, image_size_provider=lambda: 224, split_provider=lambda: (0.1, 0),
+                 parent=None):
         super().__init__(parent)
         self.setAcceptDrops(True)
         self.image_size_provider = image_size_provider
+        # (validation share, seed): the Train form's, so the counts are the run's
+        self.split_provider = split_provider
+        self._split = None  # the (share, seed) of the summary shown
         self.worker = None
         self.dataset = None  # the last DataSummary shown
         self.torch_ready = False
@@ -155,8 +160,9 @@ class DataTab(QWidget):
 
         self.cancel_scan()
         source = self.source
+        self._split = val_split, seed = self.split_provider()
         self.worker = w = TaskWorker(lambda state: summarize(
-            source, THUMB, SAMPLES_PER_CLASS, MAX_CLASSES_SHOWN, state=state))
+            source, THUMB, SAMPLES_PER_CLASS, MAX_CLASSES_SHOWN, val_split, seed, state=state))
         w.progress.connect(self._on_progress)
         w.done.connect(self._on_done)
         w.failed.connect(self._on_failed)
@@ -165,6 +171,13 @@ class DataTab(QWidget):
         self.cancel_btn.show()
         self.summary.setText("Scanning…")
         w.start()
+
+    def split_changed(self) -> None:
+        """The Train form's validation share or seed changed: the counts follow, when the
+        data is split (a folder with its own val/ folder, or CIFAR, is not)."""
+        if self.dataset is not None and self.dataset.val_share is not None \
+                and self.split_provider() != self._split:
+            self.scan()
 
     def cancel_scan(self) -> None:
         """Cancel and detach the scan: it ends on its own and what it finds is dropped."""
@@ -185,14 +198,14 @@ class DataTab(QWidget):
         self.dataset = None
         self.table.setRowCount(0)
         self._clear_grid()
-        self.summary.setText(f"<span style='color:#b00020'>{message}</span>")
+        self.summary.setText(f"<span style='color:{error_colour()}'>{message}</span>")
 
     def _on_done(self, summary) -> None:
         self.worker = None
         self.progress.hide()
         self.cancel_btn.hide()
         self.dataset = summary
-        self.summary.setText(summary.headline())
+        self.summary.setText(summary.headline() + validation_note(summary))
         self.table.setRowCount(len(summary.classes))
         for row, name in enumerate(summary.classes):
             values = (name, summary.train_counts[row], summary.val_counts[row])
@@ -212,13 +225,15 @@ class DataTab(QWidget):
 
     def browse_class(self, row: int):
         """Every image file of the class in ``row`` (folder datasets: CIFAR has no files)."""
-        if row < 0 or not self._is_folder() or self.table.item(row, 0) is None:
+        ds = self.dataset
+        if row < 0 or not self._is_folder() or ds is None or row >= len(ds.classes):
             return None
         from gui.class_browser import ClassBrowser
 
         if self.browser is not None:
             self.browser.close()
-        self.browser = ClassBrowser(self.source, self.table.item(row, 0).text(), self)
+        self.browser = ClassBrowser(self.source, ds.classes[row], self, ds.val_files,
+                                    frozenset(path for path, _ in ds.skipped))
         self.browser.show()
         return self.browser
 
@@ -238,3 +253,16 @@ class DataTab(QWidget):
                 self.grid.addWidget(cell, row, col)
         self.grid.setColumnStretch(SAMPLES_PER_CLASS + 1, 1)
         self.grid.setRowStretch(min(len(summary.classes), MAX_CLASSES_SHOWN), 1)  # rows at top
+
+
+def validation_note(summary) -> str:
+    """How far a validation accuracy measured on this data can be trusted: each image's
+    weight in it, and the 95% interval of a typical 90%."""
+    from core.inference.metrics import accuracy_interval
+
+    n = sum(summary.val_counts)
+    if not n:
+        return ""
+    lo, hi = accuracy_interval(90.0, n)
+    return (f"<br>Validation: {n:,} images, so each is {100 / n:.2g} points of accuracy; "
+            f"a 90% measured on them means {lo:.0f}–{hi:.0f}%.")

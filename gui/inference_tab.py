@@ -7,22 +7,27 @@ import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QGuiApplication, QImageReader, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QGuiApplication, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
                                QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
-from core.catalog import MODELS
+from core.catalog import MODEL_FILE_SUFFIXES, MODELS
 from gui.cam_view import CamControls
-from gui.dialogs import (open_file, open_files, save_with_dialog, show_error, show_info,
-                         show_progress)
-from gui.image_utils import heat_overlay
-from gui.prediction_table import prediction_view
+from gui.dialogs import (open_dir, open_file, open_files, save_with_dialog, show_error,
+                         show_info, show_progress)
+from gui.image_utils import decoded_image, heat_overlay
+from gui.prediction_table import TRUE_COL, prediction_view
 from gui.topk_bars import TopKBars
 
-MODEL_SUFFIXES = (".pt", ".pth")
 TRAINED = "trained"
 FILE = "file:"  # the Model list's entries for model files: FILE + path
 PREVIEW = 360
+NEEDS_DOWNLOAD = Qt.ItemDataRole.UserRole + 1  # an ImageNet entry whose weights are not here
+
+
+def imagenet_entry_text(entry, needs_download: bool = False) -> str:
+    return f"ImageNet {entry.title} (1000 classes)" + \
+        (" — not downloaded yet" if needs_download else "")
 
 
 class InferenceTab(QWidget):
@@ -35,7 +40,8 @@ class InferenceTab(QWidget):
         self.torch_ready = False
         self.lm = None  # core.inference.predict.LoadedModel
         self.trained_model_file: str | None = None
-        self._lm_text, self._lm_entry, self._loading_imagenet = "", "", None
+        self._lm_text, self._lm_key, self._loading_imagenet = "", None, None
+        self._view_job = None  # (prediction, class) whose picture the preview shows
         self.predictions, self.skipped = [], []
         self._queued: list[str] = []  # paths added while a batch was being predicted
         self.workers = {}  # role -> TaskWorker, at most one each
@@ -48,7 +54,7 @@ class InferenceTab(QWidget):
         self.source = QComboBox()
         self.source.addItem("Model from the last training run", TRAINED)
         for m in MODELS:
-            self.source.addItem(f"ImageNet {m.title.split(' —')[0]} (1000 classes)", m.name)
+            self.source.addItem(imagenet_entry_text(m), m.name)
         self.source.setCurrentIndex(self.source.count() - 1)  # Lite0 works offline
         self.source.activated.connect(lambda _: self.load_selected_model())
         self.load_file_btn = QPushButton("Load model file…")
@@ -56,6 +62,10 @@ class InferenceTab(QWidget):
         self.model_label = QLabel("No model loaded yet.")
         self.open_btn = QPushButton("Open images…")
         self.open_btn.clicked.connect(self.choose_images)
+        self.open_dir_btn = QPushButton("Open folder…")
+        self.open_dir_btn.setToolTip("Every image in a folder and its sub-folders; in a "
+                                     "folder per class, the folder's name is the true class")
+        self.open_dir_btn.clicked.connect(self.choose_folder)
         self.export_btn = QPushButton("Export CSV…")
         self.export_btn.clicked.connect(self.export_csv)
         self.clear_btn = QPushButton("Clear")
@@ -64,6 +74,7 @@ class InferenceTab(QWidget):
         self.progress = QProgressBar()
         self.progress.hide()
         self.table_model, self.proxy, self.table = prediction_view(self)
+        self.table.setColumnHidden(TRUE_COL, True)  # until a photo comes from a class folder
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self.show_selected())
         self.hint = QLabel("Drop photos or folders here — or paste an image (Ctrl+V).")
         self.hint.setAlignment(Qt.AlignCenter)
@@ -85,7 +96,8 @@ class InferenceTab(QWidget):
         top.addWidget(self.source, 1)
         top.addWidget(self.load_file_btn)
         actions = QHBoxLayout()
-        for w in (self.open_btn, self.topk, self.export_btn, self.clear_btn):
+        for w in (self.open_btn, self.open_dir_btn, self.topk, self.export_btn,
+                  self.clear_btn):
             actions.addWidget(w)
         actions.addWidget(self.progress, 1)
         actions.addStretch(1)
@@ -118,9 +130,11 @@ class InferenceTab(QWidget):
         from core.models.weights import imagenet_weights_ready
 
         self.torch_ready = True
-        for i in range(1, self.source.count()):  # say which need a download, before a try
-            if not imagenet_weights_ready(get_spec(self.source.itemData(i))):
-                self.source.setItemText(i, self.source.itemText(i) + " — not downloaded yet")
+        for m in MODELS:  # say which need a download, before a try
+            i = self.source.findData(m.name)
+            missing = not imagenet_weights_ready(get_spec(m.name))
+            self.source.setItemText(i, imagenet_entry_text(m, missing))
+            self.source.setItemData(i, missing, NEEDS_DOWNLOAD)
         if self.lm is None:
             self.load_selected_model()
 
@@ -187,7 +201,7 @@ class InferenceTab(QWidget):
                        f"“Load model file…”.")
         still = f" Still using: {self._lm_text}" if self.lm is not None else ""
         if self.lm is not None:  # the list shows the model in use again
-            self.source.setCurrentIndex(max(0, self.source.findText(self._lm_entry)))
+            self.source.setCurrentIndex(max(0, self.source.findData(self._lm_key)))
         self.model_label.setText(f"Could not load that model.{still}" if still
                                  else "No model loaded.")
         show_error(self, "Cannot load the model", message)
@@ -197,8 +211,9 @@ class InferenceTab(QWidget):
         pre = lm.preprocessing
         text = f"{lm.source}: {lm.arch}, {len(lm.classes)} classes, input {pre.image_size} px"
         self.model_label.setText(text)
-        self._lm_text, self._lm_entry = text, self.source.currentText()
+        self._lm_text, self._lm_key = text, self.source.currentData()
         self.cam.set_classes(lm.classes)
+        self.table_model.set_classes(lm.classes)
         self.modelLoaded.emit(text)
         if self.predictions:  # re-run what is on screen with the new model
             self.predict([p.path for p in self.predictions], replace=True)
@@ -214,6 +229,16 @@ class InferenceTab(QWidget):
         if paths:
             self.predict(paths)
 
+    def choose_folder(self) -> None:
+        """Every image of a folder (sub-folders too): a labelled folder shows each photo's
+        true class beside the prediction."""
+        if self.lm is None:
+            self.predict([])
+            return
+        folder = open_dir(self, "Open a folder of images")
+        if folder:
+            self.predict([folder])
+
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls() or event.mimeData().hasImage():
             event.acceptProposedAction()
@@ -226,10 +251,10 @@ class InferenceTab(QWidget):
 
     def handle_drop(self, paths: list[str], image=None) -> None:
         """A dropped model file loads as the model; everything else is predicted."""
-        models = [p for p in paths if p.lower().endswith(MODEL_SUFFIXES)]
+        models = [p for p in paths if p.lower().endswith(MODEL_FILE_SUFFIXES)]
         if models:
             self.load_model_file(models[0])
-        others = [p for p in paths if not p.lower().endswith(MODEL_SUFFIXES)]
+        others = [p for p in paths if not p.lower().endswith(MODEL_FILE_SUFFIXES)]
         if image is not None and not others:
             others = [self._save_clipboard_image(image)]
         if others:
@@ -277,6 +302,7 @@ class InferenceTab(QWidget):
 
     def _batch_ready(self, predictions) -> None:
         self.table_model.append(predictions)
+        self.table.setColumnHidden(TRUE_COL, not any(self.table_model.truth))
         new_skipped = [p for p in predictions if p.error]
         if new_skipped:
             self.skipped += new_skipped
@@ -297,15 +323,33 @@ class InferenceTab(QWidget):
 
     def clear(self) -> None:
         self._stop("predict")
+        self.progress.hide()  # the stopped batch never reports: no "Predicting: 0 / 1" left
         self._queued = []
         self.table_model.clear()
+        self.table.setColumnHidden(TRUE_COL, True)
         self.predictions, self.skipped = [], []
         self.skipped_view.clear()
         self.preview.clear()
         self.bars.set_items([])
-        self._stop("cam")
+        self._stop("view")
+        self._view_job = None
         self.cam.stopped()
         self.hint.show()
+
+    def select_path(self, path: str) -> bool:
+        """Select the table's row of ``path`` (the latest one, if it is there twice): the
+        preview and the Grad-CAM follow the selection."""
+        rows = [i for i, p in enumerate(self.table_model.rows) if Path(p.path) == Path(path)]
+        if not rows:
+            return False
+        row = self.proxy.mapFromSource(self.table_model.index(rows[-1], 0)).row()
+        if self.table.currentIndex().row() == row:
+            self.show_selected()  # already current: no currentRowChanged to redraw it
+        self.table.selectRow(row)
+        return True
+
+    def has_path(self, path: str) -> bool:
+        return any(Path(p.path) == Path(path) for p in self.table_model.rows)
 
     # --- details and Grad-CAM ---------------------------------------------------------------
     def selected(self):
@@ -315,35 +359,54 @@ class InferenceTab(QWidget):
         return self.table_model.rows[self.proxy.mapToSource(index).row()]
 
     def show_selected(self) -> None:
+        """The selected photo as the model sees it (decoded in a worker by core's decoder),
+        then, ticked, its Grad-CAM over it."""
         p = self.selected()
         if p is None:
             return
         self.bars.set_items(p.topk)
-        reader = QImageReader(p.path)
-        reader.setAutoTransform(True)
-        image = reader.read()
-        self._show_image(image)
-        if not self.cam.enabled() or self.lm is None or image.isNull() or not p.topk:
-            self._stop("cam")
-            self.cam.stopped()
-            return
-        from core.inference.explain import gradcam
-
+        cam = self.cam.enabled() and self.lm is not None and bool(p.topk)
         lm, path = self.lm, p.path
-        cls, name, top1 = self.cam.target(p, lm.classes)
-        job = self._cam_job = (image, name, top1, p.topk[0][0])
-        self.cam.computing(name)
-        w = self._start("cam", lambda _s: (job, gradcam(lm, path, cls)), self._cam_ready)
+        cls = name = top1 = None
+        if cam:
+            cls, name, top1 = self.cam.target(p, lm.classes)
+            self.cam.computing(name)
+        else:
+            self.cam.stopped()
+        job = self._view_job = (path, cls, name, top1, p.topk[0][0] if p.topk else "")
+
+        def task(state):
+            image = decoded_image(path, 2 * PREVIEW)
+            w.emit_partial((job, image))
+            if not cam or image.isNull():
+                return job, None
+            from core.inference.explain import gradcam
+
+            heat = gradcam(lm, path, cls)
+            state.check()
+            return job, (heat, heat_overlay(image, heat))
+
+        w = self._start("view", None, self._cam_ready)
+        w.fn = task
+        w.partial.connect(self._preview_ready)
         w.failed.connect(self._cam_failed)
+        w.start()
 
     # Worker signals connect to bound methods, never lambdas: PySide runs a lambda in the
     # emitting (worker) thread, while a method of this QObject is queued into the GUI thread.
+    def _preview_ready(self, result) -> None:
+        job, image = result
+        if job is self._view_job:  # else a photo no longer selected
+            self._show_image(image, job[0])
+
     def _cam_ready(self, result) -> None:
-        job, heat = result
-        if job is not self._cam_job:  # a map for a photo no longer selected (it was queued)
+        job, cam = result
+        self.workers.pop("view", None)
+        if job is not self._view_job or cam is None:  # a map for a photo no longer selected
             return
-        image, name, top1, predicted = job
-        self._show_image(heat_overlay(image, heat))
+        path, _cls, name, top1, predicted = job
+        heat, overlay = cam
+        self._show_image(overlay, path)
         self.cam.shown(heat, name, top1, predicted)
 
     def _cam_failed(self, message: str) -> None:
@@ -358,7 +421,7 @@ class InferenceTab(QWidget):
         self._queued = []
         show_error(self, "Prediction failed", message)
 
-    def _show_image(self, image) -> None:
+    def _show_image(self, image, path: str = "") -> None:
         if image.isNull():
             self.preview.setText("(cannot display this image)")
             return

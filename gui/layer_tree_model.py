@@ -119,6 +119,10 @@ class LayerTreeModel(QAbstractItemModel):
             return RIGHT
         return None
 
+    def text(self, node: LayerNode, col: int) -> str:
+        """What column ``col`` shows for ``node``."""
+        return self._text(node, col, node.state)
+
     def _text(self, node: LayerNode, col: int, state: str) -> str:
         if col == 0:
             return node.path

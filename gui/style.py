@@ -54,3 +54,22 @@ def text_colour(p: QPalette | None = None) -> QColor:
 def error_colour() -> str:
     """A red that reads on the window's background, light or dark."""
     return "#ff6b6b" if is_dark() else "#b00020"
+
+
+def dark_palette() -> QPalette:
+    """Fusion in dark colours: for ``--color-scheme dark`` where the desktop does not tell Qt
+    it is in dark mode (Qt follows it by itself where it does)."""
+    p = QPalette()
+    role, group = QPalette.ColorRole, QPalette.ColorGroup
+    colours = {role.Window: "#2b2d31", role.WindowText: "#e6e6e6", role.Base: "#1e1f22",
+               role.AlternateBase: "#33353a", role.ToolTipBase: "#33353a",
+               role.ToolTipText: "#e6e6e6", role.Text: "#e6e6e6", role.Button: "#35373c",
+               role.ButtonText: "#e6e6e6", role.BrightText: "#ff6b6b", role.Link: "#6ea8fe",
+               role.Highlight: "#3d6fd1", role.HighlightedText: "#ffffff",
+               role.PlaceholderText: "#8a8d93", role.Light: "#4a4d52", role.Midlight: "#404349",
+               role.Mid: "#55585e", role.Dark: "#1a1b1e", role.Shadow: "#000000"}
+    for r, colour in colours.items():
+        p.setColor(r, QColor(colour))
+    for r in (role.WindowText, role.Text, role.ButtonText):
+        p.setColor(group.Disabled, r, QColor("#7c7f85"))
+    return p
