@@ -52,7 +52,7 @@ def licence_of(meta) -> str:
     if expression:
         return expression
     field = (meta.get("License") or "").strip()
-    if field and len(field) <= 40 and "\n" not in field and field.upper() != "UNKNOWN":
+    if field and len(field) <= 80 and "\n" not in field and field.upper() != "UNKNOWN":
         return field
     for classifier in meta.get_all("Classifier") or []:
         if classifier.startswith("License ::"):

@@ -1,7 +1,7 @@
 """Live training charts: every curve is created once and then only ``setData`` is called."""
 from __future__ import annotations
 
-from gui.plot_style import pg
+from gui.plot_style import follow_palette, pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from gui.chart_marks import change_marker
@@ -40,6 +40,7 @@ class ChartsView(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        follow_palette()
         self.layout_widget = pg.GraphicsLayoutWidget()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from gui.plot_style import pg
+from gui.plot_style import follow_palette, pg
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QListWidget,
@@ -28,6 +28,7 @@ class HeatMap(pg.GraphicsLayoutWidget):
     cellClicked = Signal(int, int)  # true, predicted
 
     def __init__(self):
+        follow_palette()
         super().__init__()
         self.plot = self.addPlot()
         self.plot.invertY(True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gui.plot_style import pg
+from gui.plot_style import follow_palette, pg
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QInputDialog,
@@ -77,6 +77,7 @@ class RunsView(QWidget):
             self.actions[key] = button
         self.table.setContextMenuPolicy(Qt.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
+        follow_palette()
         self.charts = pg.GraphicsLayoutWidget()
         self.acc_plot = self.charts.addPlot(title="validation accuracy (%)")
         self.loss_plot = self.charts.addPlot(title="train loss")
