@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout,
                                QHeaderView, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
                                QScrollArea, QSplitter, QTableWidget, QTableWidgetItem,
@@ -77,6 +77,9 @@ class DataTab(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.grid_host)
         self._build_layout(scroll)
+        self._sample_timer = QTimer(self, interval=0)
+        self._sample_timer.timeout.connect(self._next_sample_row)
+        self._sample_summary, self._sample_rows = None, iter(())
         self.source = ""
         self.combo.activated.connect(self._combo_chosen)
         self.folder_btn.clicked.connect(self.choose_folder)
@@ -238,22 +241,36 @@ class DataTab(QWidget):
         return self.browser
 
     def _clear_grid(self) -> None:
+        self._sample_timer.stop()
+        for row in range(self.grid.rowCount()):
+            self.grid.setRowStretch(row, 0)
         while self.grid.count():
             self.grid.takeAt(0).widget().deleteLater()
 
     def _show_samples(self, summary) -> None:
+        """The sample grid, one class row per turn of the event loop: 20 rows of 8
+        thumbnails at once held the window for a noticeable moment."""
         self._clear_grid()
-        for row, name in enumerate(summary.classes[:MAX_CLASSES_SHOWN]):
-            title = QLabel(name)
-            title.setMinimumWidth(90)
-            self.grid.addWidget(title, row, 0)
-            for col, image in enumerate(summary.samples.get(row, []), start=1):
-                cell = QLabel()
-                cell.setPixmap(chw_to_pixmap(image, THUMB))
-                self.grid.addWidget(cell, row, col)
+        self._sample_rows = iter(list(enumerate(summary.classes[:MAX_CLASSES_SHOWN])))
+        self._sample_summary = summary
         self.grid.setColumnStretch(SAMPLES_PER_CLASS + 1, 1)
         self.grid.setRowStretch(min(len(summary.classes), MAX_CLASSES_SHOWN), 1)  # rows at top
+        self._sample_timer.start()
 
+    def _next_sample_row(self) -> None:
+        summary = self._sample_summary
+        row_name = next(self._sample_rows, None) if summary is self.dataset else None
+        if row_name is None:
+            self._sample_timer.stop()
+            return
+        row, name = row_name
+        title = QLabel(name)
+        title.setMinimumWidth(90)
+        self.grid.addWidget(title, row, 0)
+        for col, image in enumerate(summary.samples.get(row, []), start=1):
+            cell = QLabel()
+            cell.setPixmap(chw_to_pixmap(image, THUMB))
+            self.grid.addWidget(cell, row, col)
 
 def validation_note(summary) -> str:
     """How far a validation accuracy measured on this data can be trusted: each image's

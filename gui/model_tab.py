@@ -67,6 +67,7 @@ class ModelTab(QWidget):
         QVBoxLayout(self.tree_box).addWidget(self.panel)
         self.freeze_spec = "backbone"  # what the run's frozen epochs freeze
         self.ticked_by_hand = False  # freeze_spec came from the user's own ticks
+        self.live_spec = None  # what a running training reported frozen last
         self.num_classes = 10  # a placeholder head until the Data tab reports its classes
         self.classes_known = False
         self._show_head_size()
@@ -251,8 +252,11 @@ class ModelTab(QWidget):
         tree, shapes, head, arch, pre, applied = result
         if arch != self.model_name():  # a build for a network no longer chosen (queued
             return                     # before its worker was replaced): a newer one comes
+        live = self.live_spec if self.panel.forward_to is not None else None
         try:
-            if applied != self.freeze_spec:  # the plan changed while the build ran
+            if live:  # a run goes on: what it reported, not the plan
+                tree.apply_spec(live, head, arch)
+            elif applied != self.freeze_spec:  # the plan changed while the build ran
                 tree.apply_spec(self.freeze_spec, head, arch)
         except TransferLabError:  # a spec naming another architecture's layers: start over
             self.freeze_spec, self.ticked_by_hand = "backbone", False
@@ -288,20 +292,26 @@ class ModelTab(QWidget):
 
     def attach_worker(self, worker) -> None:
         """During a run, edits go to the worker; the tree mirrors what it reports back."""
+        self.live_spec = None
         if worker is None:
             self.panel.detach()
             if self.panel.tree is not None:  # back to showing the plan for the next run
-                self.panel.tree.apply_spec(self.freeze_spec, self.panel.head, self.panel.arch)
+                self.set_freeze_spec(self.freeze_spec, self.ticked_by_hand)
             return
         self.panel.attach(lambda spec, path, flag: (
             worker.apply_freeze(spec) if spec else worker.set_trainable(path, flag)),
             lambda: worker.state.paused)
 
     def mirror(self, event) -> None:
-        """Show the trainer's reported state (PhaseChanged) on the structure copy."""
+        """Show the trainer's reported state (PhaseChanged) on the structure copy; while the
+        copy is still being built for the run's network, the report waits for it."""
         from core.events import USER
 
-        self.panel.reported(event.frozen_spec, event.reason == USER)
+        self.live_spec = event.frozen_spec
+        if self.panel.arch == self.model_name() and self.structure_worker is None:
+            self.panel.reported(event.frozen_spec, event.reason == USER)
+        elif event.reason == USER:
+            self.panel.pending = max(0, self.panel.pending - 1)
 
     def _show_weights_status(self) -> None:
         """Whether the ImageNet weights are here, at once (cheap: a file check); the input

@@ -46,7 +46,8 @@ def test_window_shows_before_torch_and_data_tab_lists_classes(window, qtbot, ima
     assert [table.item(r, 0).text() for r in range(table.rowCount())] == \
         ["class_0", "class_1", "class_2"]
     assert "notes.jpg: not an image" in window.data_tab.skipped.toPlainText()
-    assert window.data_tab.grid.count() == 3 * (1 + 8)  # a title + 8 samples per class
+    # a title + 8 samples per class, filled a class row per turn of the event loop
+    qtbot.waitUntil(lambda: window.data_tab.grid.count() == 3 * (1 + 8), timeout=5_000)
 
 
 def test_train_from_the_gui_fills_the_charts(window, qtbot, image_folder):
