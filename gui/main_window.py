@@ -59,7 +59,7 @@ class MainWindow(QMainWindow):
             self.tabs.addTab(page, tab_title(key))
         self.setCentralWidget(self.tabs)
         self.undo_notice = UndoNotice(self)
-        self.statusBar().addWidget(self.undo_notice)
+        self.statusBar().addPermanentWidget(self.undo_notice)  # no message hides or covers it
         self.loading_label = QLabel(
             "Loading PyTorch… meanwhile you can choose the data, the network and the recipe")
         self.statusBar().addPermanentWidget(self.loading_label)
@@ -167,9 +167,12 @@ class MainWindow(QMainWindow):
             self.model_tab.set_model(values["model"], values.get("weights"))
         _model, _weights, spec, by_hand = before
         if by_hand and spec != self.model_tab.freeze_spec:
+            self.statusBar().clearMessage()
             self.undo_notice.offer(
-                f"The preset replaced your own layer ticks (frozen: {spec} → "
-                f"{self.model_tab.freeze_spec}).", lambda: self.model_tab.restore(before))
+                "The preset replaced your own layer ticks.",
+                lambda: self.model_tab.restore(before),
+                f"Your ticks froze: {spec}\nThe preset's plan freezes: "
+                f"{self.model_tab.freeze_spec}\nUndo brings back your network and ticks.")
 
     def _training_active(self, active: bool) -> None:
         self.data_tab.setEnabled(not active)

@@ -102,9 +102,10 @@ class UndoNotice(QWidget):
         self._timer.timeout.connect(self.hide)
         self.retire()
 
-    def offer(self, text: str, undo: Callable[[], None]) -> None:
+    def offer(self, text: str, undo: Callable[[], None], details: str = "") -> None:
         self._undo = undo
         self.label.setText(text)
+        self.setToolTip(details)
         self.action.setText("Undo the preset's layer ticks")
         self.action.setEnabled(True)
         self.show()
