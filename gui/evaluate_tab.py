@@ -440,7 +440,11 @@ class EvaluateTab(QWidget):
         for row, image in batch:
             item = self.images.item(row)
             if item is not None and not image.isNull():
-                item.setIcon(QIcon(QPixmap.fromImage(image)))
+                pixmap = QPixmap.fromImage(image)
+                if max(image.width(), image.height()) < THUMB:  # CIFAR's 32 px: pixelated
+                    pixmap = pixmap.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                                           Qt.TransformationMode.FastTransformation)
+                item.setIcon(QIcon(pixmap))
 
     def _open_image(self, item) -> None:
         self.openImage.emit(item.data(Qt.UserRole), self.model_file)

@@ -143,12 +143,17 @@ class TopKDelegate(QStyledItemDelegate):
         items = index.data(TOPK_ROLE) or []
         width = option.rect.width() - 8
         fm = option.fontMetrics
-        for n in range(len(items), -1, -1):
+        for n in range(len(items), 0, -1):
             more = f"  +{len(items) - n} more" if n < len(items) else ""
             text = topk_text(items[:n]) + more
-            if fm.horizontalAdvance(text) <= width or n == 0:
+            if fm.horizontalAdvance(text) <= width:
                 option.text = text
-                break
+                return
+        if items:  # not even one whole entry: shorten its name, never its number
+            name, p = items[0]
+            tail = f" {100 * p:.0f}%" + (f"  +{len(items) - 1} more" if len(items) > 1 else "")
+            room = max(0, width - fm.horizontalAdvance(tail))
+            option.text = (fm.elidedText(name, Qt.TextElideMode.ElideRight, room) + tail).strip()
 
 
 def prediction_view(parent) -> tuple[PredictionTableModel, QSortFilterProxyModel, QTableView]:

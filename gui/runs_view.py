@@ -372,6 +372,7 @@ class RunsView(QWidget):
         if len(runs) > 1 and len(set(live)) > 1:
             diff["freeze changes during the run"] = live
         self.diff_note.setText(compare_note(len(runs), len(diff)))
+        self.diff.setVisible(bool(diff))  # no empty grid under "Same settings"
         self.diff.clear()
         self.diff.setRowCount(len(diff))
         self.diff.setColumnCount(len(runs))

@@ -136,8 +136,8 @@ def main() -> int:
         item = ev.images.item(0)
         ev.images.itemActivated.emit(item)
         inf = w.inference_tab
-        t.wait(until=lambda: inf.selected() is not None and "Grad-CAM for" in
-               inf.cam.status.text(), ms=180_000)
+        t.wait(until=lambda: inf.selected() is not None and
+               inf.cam.status.text().startswith("Grad-CAM for"), ms=300_000)
         t.shoot("top-loss-opened-once-with-its-gradcam")
 
     # --- Inference: a labelled folder, a transparent PNG ----------------------------------
