@@ -4,7 +4,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
-                               QVBoxLayout, QWidget)
+                               QSizePolicy, QVBoxLayout, QWidget)
 
 from core.catalog import MODELS
 from gui.dialogs import open_file
@@ -54,7 +54,8 @@ class ModelTab(QWidget):
         self.info = QLabel("Input size and normalisation appear once PyTorch has loaded.")
         self.info.setWordWrap(True)
         box = QGroupBox("Network")
-        form = QFormLayout(box)
+        box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)  # the tree
+        form = QFormLayout(box)                                                       # grows
         form.addRow("Architecture", self.combo)
         weights = QVBoxLayout()
         weights.addWidget(self.w_imagenet)

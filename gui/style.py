@@ -61,8 +61,10 @@ def dark_palette() -> QPalette:
     it is in dark mode (Qt follows it by itself where it does)."""
     p = QPalette()
     role, group = QPalette.ColorRole, QPalette.ColorGroup
-    colours = {role.Window: "#2b2d31", role.WindowText: "#e6e6e6", role.Base: "#1e1f22",
-               role.AlternateBase: "#33353a", role.ToolTipBase: "#33353a",
+    # the fields a shade lighter than the window: Fusion outlines check boxes with the
+    # window's colour darkened, which vanished on a darker base (the layer tree's ticks)
+    colours = {role.Window: "#2b2d31", role.WindowText: "#e6e6e6", role.Base: "#383a40",
+               role.AlternateBase: "#3f4248", role.ToolTipBase: "#33353a",
                role.ToolTipText: "#e6e6e6", role.Text: "#e6e6e6", role.Button: "#35373c",
                role.ButtonText: "#e6e6e6", role.BrightText: "#ff6b6b", role.Link: "#6ea8fe",
                role.Highlight: "#3d6fd1", role.HighlightedText: "#ffffff",
