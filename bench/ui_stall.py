@@ -185,10 +185,15 @@ def open_window(app, args, home: Path, data: str):
 def train_case(app, w, args, title: str, switch_data: list[str] | None) -> float:
     """Train for ``args.seconds`` under the probe; with ``switch_data``, switch model and
     dataset every ``args.switch_every`` seconds. Returns the max stall."""
-    probe = Probe()
+    t0 = time.monotonic()
     w.train_tab.start()
     worker, batches = w.train_tab.worker, []
     worker.batchEnd.connect(batches.append)
+    # the probe measures a run that trains: the preparation (decoding the images once, on a
+    # fresh cache all of them) can take minutes on a loaded machine
+    pump(app, lambda: batches or not w.train_tab.running, seconds=900)
+    print(f"[{title}] first batch after {time.monotonic() - t0:.0f} s of preparation")
+    probe = Probe()
     for name in ("runStarted", "epochEnd", "phaseChanged", "progress"):
         getattr(worker, name).connect(lambda _e, n=name: probe.mark(n))
     w.model_tab.treeBuilt.connect(lambda: probe.mark("tree shown"))
@@ -235,6 +240,38 @@ def gui_thread_baseline() -> list[tuple[str, float, float]]:
     return out
 
 
+def tree_paint_ms(app, name: str = "efficientnet_lite0") -> tuple[float, float]:
+    """(median ms to fill the Model tab's layer panel with a new tree, median ms of one
+    repaint of it fully expanded): the GUI-thread steps behind "after tree shown"."""
+    import torch
+
+    from core.models import build_model, head_path
+    from core.models.layers import LayerTree, output_shapes
+    from gui.layer_panel import LayerPanel
+
+    with torch.device("meta"):
+        model, _, _ = build_model(name, "none", 10)
+        shapes = output_shapes(model, 224)
+    panel = LayerPanel()
+    panel.resize(1200, 700)
+    panel.show()
+    fills, paints = [], []
+    for _ in range(5):
+        tree = LayerTree(model)
+        t = time.perf_counter()
+        panel.set_tree(tree, shapes, head_path(model), name)
+        fills.append(1000 * (time.perf_counter() - t))
+        app.processEvents()
+    panel.expand(-1)
+    app.processEvents()
+    for _ in range(10):
+        t = time.perf_counter()
+        panel.view.viewport().repaint()
+        paints.append(1000 * (time.perf_counter() - t))
+    panel.close()
+    return statistics.median(fills), statistics.median(paints)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=60, help="per case")
@@ -266,6 +303,9 @@ def main() -> None:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication([])
+    fill, paint = tree_paint_ms(app)
+    print(f"layer tree (EfficientNet-Lite0, on the GUI thread): set_tree {fill:.1f} ms, "
+          f"one repaint fully expanded {paint:.1f} ms (medians)")
     shared = SHARED.exists() and args.data == "auto"
     data = str(SHARED) if shared else generated(home / "data-a")
     others = [generated(home / "data-b", 3, 60), generated(home / "data-c", 5, 40), data]
