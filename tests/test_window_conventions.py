@@ -163,7 +163,7 @@ def test_a_reopened_run_draws_each_curve_once(qtbot):
 def test_lists_keep_their_objects_not_their_words(window, qtbot):
     """The Inference tab's model list is searched by data after its texts change ("— not
     downloaded yet"), and the Data tab reads class names from its summary, not a cell."""
-    from gui.inference_tab import NEEDS_DOWNLOAD
+    from gui.inference_models import NEEDS_DOWNLOAD
 
     source = window.inference_tab.source
     i = source.findData("resnet18")
