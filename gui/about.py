@@ -128,6 +128,8 @@ class AboutDialog(QDialog):
         self.worker.start()
 
     def show_libraries(self, rows) -> None:
+        if not rows:  # a build without requirements.txt beside it
+            rows = [("(the list comes from requirements.txt, which this copy lacks)", "", "")]
         self.table.setRowCount(len(rows))
         for r, values in enumerate(rows):
             for c, value in enumerate(values):
