@@ -12,11 +12,15 @@ user could feel. Two cases, each for ``--seconds``:
   thread, waiting for the previous build or scan to stop). Baseline, measured in the same
   run: how long that build takes when done on the GUI thread, as the Model tab used to.
 
-Also measures launch-to-window time of `python main.py` in a fresh process. To compare with
-an older version, run this file from an export of that commit (it only uses the tabs'
-public methods).
+Also measures, in fresh processes, launch to window and launch to "PyTorch ready" (the
+background import of PyTorch and the engine), ``--launches`` times on the machine as it is
+and as many times again with ``--load`` busy processes beside it (a loaded 2-core machine:
+a training run, another app); it prints each case's range. To compare with an older
+version, run this file from an export of that commit (it only uses the tabs' public
+methods).
 
     .venv/bin/python bench/ui_stall.py [--seconds 60] [--image-size 64] [--data generated]
+                                       [--launches 3] [--load 2] [--launch-only]
 
 Uses the shared CIFAR-10 copy when present (a 2,000-image slice), else a generated folder.
 Goal: max stall < 50 ms in both cases. Figures are noisy on a shared machine.
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -39,12 +44,55 @@ SHARED = REPO.parent / "shared" / "datasets" / "cifar10-jpeg-train.tar.gz"
 MODELS = ("mobilenet_v2", "resnet18", "efficientnet_lite0", "resnet50")
 
 
-def launch_time(home: str) -> str:
+def launch_times(home: str) -> tuple[float, float]:
+    """(s to the window, s to "PyTorch ready") of one fresh ``main.py`` process."""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", TRANSFERLAB_HOME=home)
     out = tempfile.mktemp(suffix=".png")
     proc = subprocess.run([sys.executable, str(REPO / "main.py"), "--screenshot", out],
-                          capture_output=True, text=True, env=env, timeout=120)
-    return proc.stdout.strip().split(";")[0]
+                          capture_output=True, text=True, env=env, timeout=300)
+    found = re.search(r"window shown after ([\d.]+) s; PyTorch ready after ([\d.]+) s",
+                      proc.stdout)
+    if not found:
+        raise RuntimeError(f"main.py --screenshot printed: {proc.stdout} {proc.stderr[-500:]}")
+    return float(found.group(1)), float(found.group(2))
+
+
+def _busy() -> None:
+    while True:
+        pass
+
+
+def launch_report(home: str, launches: int, load: int) -> None:
+    """Launch times on the machine as it is, then beside ``load`` busy processes."""
+    import multiprocessing
+
+    for busy in sorted({0, load}):
+        hogs = [multiprocessing.Process(target=_busy, daemon=True) for _ in range(busy)]
+        for h in hogs:
+            h.start()
+        try:
+            times = [launch_times(home) for _ in range(launches)]
+        finally:
+            for h in hogs:
+                h.terminate()
+        window = [w for w, _ in times]
+        ready = [r for _, r in times]
+        print(f"launch with {busy} busy process{'es' if busy != 1 else ''} beside it "
+              f"({launches} launches, load average {os.getloadavg()[0]:.1f}): window "
+              f"{min(window):.2f}-{max(window):.2f} s, PyTorch ready {min(ready):.1f}-"
+              f"{max(ready):.1f} s (median {statistics.median(ready):.1f} s)")
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
 
 
 def generated(root: Path, classes: int = 4, per_class: int = 200) -> str:
@@ -137,10 +185,15 @@ def open_window(app, args, home: Path, data: str):
 def train_case(app, w, args, title: str, switch_data: list[str] | None) -> float:
     """Train for ``args.seconds`` under the probe; with ``switch_data``, switch model and
     dataset every ``args.switch_every`` seconds. Returns the max stall."""
-    probe = Probe()
+    t0 = time.monotonic()
     w.train_tab.start()
     worker, batches = w.train_tab.worker, []
     worker.batchEnd.connect(batches.append)
+    # the probe measures a run that trains: the preparation (decoding the images once, on a
+    # fresh cache all of them) can take minutes on a loaded machine
+    pump(app, lambda: batches or not w.train_tab.running, seconds=900)
+    print(f"[{title}] first batch after {time.monotonic() - t0:.0f} s of preparation")
+    probe = Probe()
     for name in ("runStarted", "epochEnd", "phaseChanged", "progress"):
         getattr(worker, name).connect(lambda _e, n=name: probe.mark(n))
     w.model_tab.treeBuilt.connect(lambda: probe.mark("tree shown"))
@@ -187,6 +240,38 @@ def gui_thread_baseline() -> list[tuple[str, float, float]]:
     return out
 
 
+def tree_paint_ms(app, name: str = "efficientnet_lite0") -> tuple[float, float]:
+    """(median ms to fill the Model tab's layer panel with a new tree, median ms of one
+    repaint of it fully expanded): the GUI-thread steps behind "after tree shown"."""
+    import torch
+
+    from core.models import build_model, head_path
+    from core.models.layers import LayerTree, output_shapes
+    from gui.layer_panel import LayerPanel
+
+    with torch.device("meta"):
+        model, _, _ = build_model(name, "none", 10)
+        shapes = output_shapes(model, 224)
+    panel = LayerPanel()
+    panel.resize(1200, 700)
+    panel.show()
+    fills, paints = [], []
+    for _ in range(5):
+        tree = LayerTree(model)
+        t = time.perf_counter()
+        panel.set_tree(tree, shapes, head_path(model), name)
+        fills.append(1000 * (time.perf_counter() - t))
+        app.processEvents()
+    panel.expand(-1)
+    app.processEvents()
+    for _ in range(10):
+        t = time.perf_counter()
+        panel.view.viewport().repaint()
+        paints.append(1000 * (time.perf_counter() - t))
+    panel.close()
+    return statistics.median(fills), statistics.median(paints)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=60, help="per case")
@@ -199,17 +284,28 @@ def main() -> None:
                     "expanded, mirrors every freeze change: the heaviest repaint)")
     ap.add_argument("--gil-switch-ms", type=float, default=None,
                     help="sys.setswitchinterval for the run (Python's default: 5 ms)")
+    ap.add_argument("--launches", type=int, default=3, help="fresh launches per load case")
+    ap.add_argument("--load", type=int, default=2,
+                    help="busy processes beside the loaded launches (0: none)")
+    ap.add_argument("--launch-only", action="store_true", help="only the launch times")
     args = ap.parse_args()
     if args.gil_switch_ms:
         sys.setswitchinterval(args.gil_switch_ms / 1000)
     home = Path(tempfile.mkdtemp(prefix="tl-bench-"))
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ["TRANSFERLAB_HOME"] = str(home)
-    print(f"launch: {launch_time(str(home))}")
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores, load average before "
+          f"{os.getloadavg()[0]:.1f}")
+    launch_report(str(home), args.launches, args.load)
+    if args.launch_only:
+        return
 
     from PySide6.QtWidgets import QApplication
 
     app = QApplication([])
+    fill, paint = tree_paint_ms(app)
+    print(f"layer tree (EfficientNet-Lite0, on the GUI thread): set_tree {fill:.1f} ms, "
+          f"one repaint fully expanded {paint:.1f} ms (medians)")
     shared = SHARED.exists() and args.data == "auto"
     data = str(SHARED) if shared else generated(home / "data-a")
     others = [generated(home / "data-b", 3, 60), generated(home / "data-c", 5, 40), data]

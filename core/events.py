@@ -32,7 +32,14 @@ class BatchEnd:
     loss: float
     lr: float
     images_per_s: float
-    eta_s: float  # for the whole run
+    eta_s: float  # time left, at the measured speed of the current phase, up to eta_scope's end
+    eta_scope: str = "run"  # ETA_RUN, ETA_CACHE or ETA_UNFREEZE (core.training.eta)
+
+
+# How far BatchEnd.eta_s reaches: to the end of the run, or only to the end of the epoch that
+# fills the frozen-feature cache (the next ones run much faster), or to the scheduled unfreeze
+# (the next ones run slower): their speed is measured once they start.
+ETA_RUN, ETA_CACHE, ETA_UNFREEZE = "run", "cache", "unfreeze"
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,11 @@ class TaskState:
             raise Cancelled("Cancelled.")
         return bool(actions)
 
+    def wait_if_paused(self) -> None:
+        """Wait while paused, and never raise: for the moment after the last unit of work
+        (a Pause asked for then holds; a Stop then changes nothing, the work is done)."""
+        self._running.wait()
+
     def download_progress(self, stage: str) -> Callable[[int, int], None]:
         """A ``progress(done, total)`` callback for ``core.download`` that also honours cancel."""
         def progress(done: int, total: int) -> None:

@@ -60,3 +60,15 @@ class AccuracyInterval:
         """'93.8% ± 7.3 (95% interval 83.2–97.9% on 48 images)'."""
         return (f"{self.describe()} (95% interval {self.low:.1f}–{self.high:.1f}% on "
                 f"{self.n} images)")
+
+
+def accuracy_interval(accuracy: float, n: int) -> tuple[float, float]:
+    """The 95% interval (low, high), in percent, of an ``accuracy`` (percent) measured on
+    ``n`` images."""
+    interval = AccuracyInterval.from_percent(accuracy, n)
+    return (interval.low, interval.high) if n > 0 else (0.0, 100.0)
+
+
+def format_accuracy(accuracy: float, n: int) -> str:
+    """``93.75% ± 10.8``: the figure and its 95% uncertainty on ``n`` images."""
+    return f"{accuracy:.2f}% ± {AccuracyInterval.from_percent(accuracy, n).plus_minus:.1f}"

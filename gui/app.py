@@ -21,6 +21,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    "among them (model.pt, .onnx, .pt2) is loaded first and used (with "
                    "--screenshot, the predictions are printed too)")
     p.add_argument("--cam", action="store_true", help="with --predict: show the Grad-CAM")
+    p.add_argument("--color-scheme", choices=("auto", "light", "dark"), default="auto",
+                   help="auto follows the system where Qt can tell it; dark forces dark colours")
     return p.parse_args(argv)
 
 
@@ -32,6 +34,11 @@ def run_app(argv: list[str]) -> int:
     app = QApplication.instance() or QApplication(["TransferLab"])
     app.setApplicationName("TransferLab")
     app.setStyle("Fusion")
+    if args.color_scheme != "auto":
+        from gui.style import dark_palette
+
+        app.setPalette(dark_palette() if args.color_scheme == "dark"
+                       else app.style().standardPalette())
     from PySide6.QtGui import QIcon
 
     from gui.resources import resource_path
@@ -61,10 +68,10 @@ def run_app(argv: list[str]) -> int:
 def _predict_on_start(window, paths: list[str], cam: bool) -> None:
     from pathlib import Path
 
-    from gui.inference_tab import MODEL_SUFFIXES
+    from core.catalog import MODEL_FILE_SUFFIXES
 
     tab = window.inference_tab
-    models = [p for p in paths if p.lower().endswith(MODEL_SUFFIXES)]
+    models = [p for p in paths if p.lower().endswith(MODEL_FILE_SUFFIXES)]
     images = [p for p in paths if p not in models]
     once = {"done": False}
 
@@ -99,7 +106,8 @@ def _screenshot(app, window, args) -> int:
             QTimer.singleShot(200, shoot)
             return
         ok = window.grab().save(args.screenshot, "PNG")
-        print(f"window shown after {window.shown_after_s:.2f} s; saved {args.screenshot}"
+        print(f"window shown after {window.shown_after_s:.2f} s; PyTorch ready after "
+              f"{window.torch_ready_after_s:.2f} s; saved {args.screenshot}"
               if ok else f"could not write {args.screenshot}")
         if args.cam:
             print(f"grad-cam: {window.inference_tab.cam.status.text()}")

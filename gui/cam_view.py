@@ -6,7 +6,7 @@ computed, and why a map is blank (the model sees nothing in the photo for that c
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar,
                                QVBoxLayout, QWidget)
 
@@ -28,6 +28,10 @@ class CamControls(QWidget):
         self.busy.hide()
         self.status = QLabel()
         self.status.setWordWrap(True)
+        # room for the longest caption (3 lines) at all times: a caption that wrapped to a
+        # second line used to push the controls ~15 px, and clicks missed them
+        self.status.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.status.setFixedHeight(3 * self.status.fontMetrics().lineSpacing() + 4)
         self.box.toggled.connect(lambda _: self.changed.emit())
         self.combo.activated.connect(lambda _: self.changed.emit())
         row = QHBoxLayout()

@@ -1,7 +1,7 @@
 """Live training charts: every curve is created once and then only ``setData`` is called."""
 from __future__ import annotations
 
-from gui.plot_style import pg
+from gui.plot_style import follow_palette, pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from gui.chart_marks import change_marker
@@ -40,6 +40,7 @@ class ChartsView(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        follow_palette()
         self.layout_widget = pg.GraphicsLayoutWidget()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -47,7 +48,7 @@ class ChartsView(QWidget):
         g = self.layout_widget
         self.batch_plot = self._plot(g, 0, 0, "Batch loss", "loss")
         self.loss_plot = self._plot(g, 0, 1, "Loss per epoch", "loss")
-        self.acc_plot = self._plot(g, 1, 0, "Accuracy", "%")
+        self.acc_plot = self._plot(g, 1, 0, "Accuracy", "accuracy (%)")
         self.lr_plot = self._plot(g, 1, 1, "Learning rate", "lr",
                                   {"left": LrAxis(orientation="left")})
         self.lr_plot.setLogMode(y=True)
@@ -91,8 +92,24 @@ class ChartsView(QWidget):
             plot.removeItem(line)
         self.markers = []
         self.lr_plot.setYRange(-5, -2, padding=0)  # 1e-5..1e-2 until a run reports its LR
+        self.acc_plot.setYRange(0, 100, padding=0.02)  # percent, until an epoch reports one
+        self.set_epochs(1)
+
+    def plots(self) -> tuple[pg.PlotItem, ...]:
+        return self.batch_plot, self.loss_plot, self.acc_plot, self.lr_plot
+
+    def set_epochs(self, epochs: int) -> None:
+        """The x axis spans the run's epochs from its start (not -5..5 around the first
+        point, nor rescaled at every batch)."""
+        for plot in self.plots():
+            plot.enableAutoRange(x=False)
+            plot.setXRange(0, max(1, epochs), padding=0.02)
 
     def add_batch(self, epoch: int, batch: int, batches: int, loss: float, lr: float) -> None:
+        self._append_batch(epoch, batch, batches, loss, lr)
+        self._draw_batches()
+
+    def _append_batch(self, epoch: int, batch: int, batches: int, loss: float, lr: float):
         x = epoch - 1 + batch / batches
         prev = self.batch_smooth[-1] if self.batch_smooth else loss
         self.batch_x.append(x)
@@ -100,22 +117,33 @@ class ChartsView(QWidget):
         self.batch_smooth.append(SMOOTHING * prev + (1 - SMOOTHING) * loss)
         self.lr_x.append(x)
         self.lr_y.append(lr)
-        if len(self.lr_y) == 1:
+
+    def _draw_batches(self) -> None:
+        if self.lr_y:
             self.lr_plot.enableAutoRange(axis="y")
         self.curves["batch_raw"].setData(self.batch_x, self.batch_raw)
         self.curves["batch_smooth"].setData(self.batch_x, self.batch_smooth)
         self.curves["lr"].setData(self.lr_x, self.lr_y)
 
     def add_epoch(self, row: dict) -> None:
+        self._append_epoch(row)
+        self._draw_epochs()
+
+    def _append_epoch(self, row: dict) -> None:
         self.epoch_x.append(float(row["epoch"]))
         for key, values in self.epoch.items():
             values.append(float(row[key]))
+
+    def _draw_epochs(self) -> None:
+        if self.epoch_x:
+            self.acc_plot.enableAutoRange(axis="y")
+        for key, values in self.epoch.items():
             self.curves[key].setData(self.epoch_x, values)
 
     def add_marker(self, x: float, label: str) -> None:
         # successive labels at different heights, so two close markers' words never overlap
         height = 0.92 - 0.12 * (len(self.markers) // 4 % 4)
-        for plot in (self.batch_plot, self.loss_plot, self.acc_plot, self.lr_plot):
+        for plot in self.plots():
             line = pg.InfiniteLine(pos=x, angle=90, pen=MARKER_PEN,
                                    label=label if plot is self.batch_plot else None,
                                    labelOpts={"position": height, "color": "#2ca02c"})
@@ -127,10 +155,14 @@ class ChartsView(QWidget):
         """A finished run's curves, from its metrics.csv and batches.csv, with a marker for
         each freeze change it recorded (``changes``; older runs: where the phase changed)."""
         self.clear()
-        for b in batches:
-            self.add_batch(b["epoch"], b["batch"], b["batches"], b["loss"], b["lr"])
+        for b in batches:  # one setData per curve below, not one per batch (quadratic)
+            self._append_batch(b["epoch"], b["batch"], b["batches"], b["loss"], b["lr"])
         for row in history:
-            self.add_epoch(row)
+            self._append_epoch(row)
+        self._draw_batches()
+        self._draw_epochs()
+        last = max([r["epoch"] for r in history] + [b["epoch"] for b in batches], default=1)
+        self.set_epochs(last)
         if changes is not None:
             per_epoch = batches[0]["batches"] if batches else None
             for c in changes:

@@ -10,18 +10,24 @@ from collections import Counter
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QUrl
-from PySide6.QtGui import QDesktopServices, QIcon, QImage, QImageReader, QPixmap
+from PySide6.QtGui import QDesktopServices, QIcon, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QPushButton, QVBoxLayout)
+
+from gui.image_utils import decoded_image
+from gui.style import mix
 
 PAGE = 48
 THUMB = 96
 RARE = 0.1  # a format held by under 10% of a class's files is flagged
+TRAIN, VALIDATION, SKIPPED = "train", "validation", "skipped"
 
 
-def class_files(source: str, name: str, state) -> list[tuple[Path, str]]:
-    """(file, "train" or the held-out folder's name) for every image-named file of class
-    ``name`` of a folder (or an archive, unpacked once by core) dataset."""
+def class_files(source: str, name: str, state, val_files=frozenset(),
+                skipped=frozenset()) -> list[tuple[Path, str]]:
+    """(file, where it goes) for every image-named file of class ``name`` of a folder (or
+    an archive, unpacked once by core) dataset: TRAIN, VALIDATION (in ``val_files``, the
+    Data tab's split), SKIPPED (unreadable) or the held-out folder's name."""
     from core.data.datasets import extract_archive
     from core.data.folder import find_layout, image_files
 
@@ -29,7 +35,12 @@ def class_files(source: str, name: str, state) -> list[tuple[Path, str]]:
     if root.is_file():
         root = extract_archive(root, state)
     layout = find_layout(root)
-    files = [(p, "train") for p in image_files(layout.train_root / name)]
+
+    def split(path: Path) -> str:
+        return SKIPPED if str(path) in skipped else VALIDATION if str(path) in val_files \
+            else TRAIN
+
+    files = [(p, split(p)) for p in image_files(layout.train_root / name)]
     if layout.held_out_root is not None and (layout.held_out_root / name).is_dir():
         files += [(p, layout.held_out_root.name)
                   for p in image_files(layout.held_out_root / name)]
@@ -44,21 +55,18 @@ def rare_formats(files: list[Path]) -> dict[str, int]:
 
 
 def thumbnails(files: list[Path], state) -> list[QImage]:
-    """Small QImages (null for unreadable files); QImage is safe to make off the GUI thread."""
+    """Small QImages as the model sees them (null for unreadable files); QImage is safe to
+    make off the GUI thread."""
     out = []
     for path in files:
         state.check()
-        reader = QImageReader(str(path))
-        reader.setAutoTransform(True)
-        size = reader.size()
-        if size.isValid():
-            reader.setScaledSize(size.scaled(THUMB, THUMB, Qt.KeepAspectRatio))
-        out.append(reader.read())
+        out.append(decoded_image(str(path), THUMB))
     return out
 
 
 class ClassBrowser(QDialog):
-    def __init__(self, source: str, name: str, parent=None):
+    def __init__(self, source: str, name: str, parent=None, val_files=frozenset(),
+                 skipped=frozenset()):
         super().__init__(parent)
         self.setWindowTitle(f"Class “{name}” — all images")
         self.resize(820, 640)
@@ -89,7 +97,8 @@ class ClassBrowser(QDialog):
         layout.addWidget(self.summary)
         layout.addWidget(self.view, 1)
         layout.addLayout(nav)
-        self._run("list", lambda state: class_files(source, name, state), self._listed)
+        self._run("list", lambda state: class_files(source, name, state, val_files, skipped),
+                  self._listed)
 
     @property
     def pages(self) -> int:
@@ -129,9 +138,14 @@ class ClassBrowser(QDialog):
         self.page = min(max(page, 0), self.pages - 1)
         chunk = self.files[self.page * PAGE:(self.page + 1) * PAGE]
         self.view.clear()
+        held_out = mix(self.palette().color(QPalette.ColorRole.Base),
+                       self.palette().color(QPalette.ColorRole.Highlight), 0.25)
         for path, split in chunk:
             flag = "⚠ " if self._flagged(path) else ""
-            item = QListWidgetItem(f"{flag}{path.name}")
+            item = QListWidgetItem(f"{flag}{path.name}" + ("" if split == TRAIN else
+                                                          f"\n({split})"))
+            if split != TRAIN:
+                item.setBackground(held_out)
             item.setData(Qt.UserRole, str(path))
             item.setToolTip(f"{path}\n{split}" + ("\nunusual format for this class" if flag
                                                    else ""))

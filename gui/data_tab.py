@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout,
                                QHeaderView, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
                                QScrollArea, QSplitter, QTableWidget, QTableWidgetItem,
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout,
 from core.catalog import ARCHIVE_SUFFIXES, DATASETS
 from gui.dialogs import open_dir, show_progress
 from gui.image_utils import chw_to_pixmap
+from gui.style import error_colour
 
 SAMPLES_PER_CLASS = 8
 MAX_CLASSES_SHOWN = 20
@@ -27,10 +28,14 @@ class DataTab(QWidget):
     sourceChanged = Signal(str)
     scanned = Signal(object)  # core.data.summary.DataSummary
 
-    def __init__(self, image_size_provider=lambda: 224, parent=None):
+    def __init__(self, image_size_provider=lambda: 224, split_provider=lambda: (0.1, 0),
+                 parent=None):
         super().__init__(parent)
         self.setAcceptDrops(True)
         self.image_size_provider = image_size_provider
+        # (validation share, seed): the Train form's, so the counts are the run's
+        self.split_provider = split_provider
+        self._split = None  # the (share, seed) of the summary shown
         self.worker = None
         self.dataset = None  # the last DataSummary shown
         self.torch_ready = False
@@ -72,6 +77,9 @@ class DataTab(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.grid_host)
         self._build_layout(scroll)
+        self._sample_timer = QTimer(self, interval=0)
+        self._sample_timer.timeout.connect(self._next_sample_row)
+        self._sample_summary, self._sample_rows = None, iter(())
         self.source = ""
         self.combo.activated.connect(self._combo_chosen)
         self.folder_btn.clicked.connect(self.choose_folder)
@@ -155,8 +163,9 @@ class DataTab(QWidget):
 
         self.cancel_scan()
         source = self.source
+        self._split = val_split, seed = self.split_provider()
         self.worker = w = TaskWorker(lambda state: summarize(
-            source, THUMB, SAMPLES_PER_CLASS, MAX_CLASSES_SHOWN, state=state))
+            source, THUMB, SAMPLES_PER_CLASS, MAX_CLASSES_SHOWN, val_split, seed, state=state))
         w.progress.connect(self._on_progress)
         w.done.connect(self._on_done)
         w.failed.connect(self._on_failed)
@@ -165,6 +174,13 @@ class DataTab(QWidget):
         self.cancel_btn.show()
         self.summary.setText("Scanning…")
         w.start()
+
+    def split_changed(self) -> None:
+        """The Train form's validation share or seed changed: the counts follow, when the
+        data is split (a folder with its own val/ folder, or CIFAR, is not)."""
+        if self.dataset is not None and self.dataset.val_share is not None \
+                and self.split_provider() != self._split:
+            self.scan()
 
     def cancel_scan(self) -> None:
         """Cancel and detach the scan: it ends on its own and what it finds is dropped."""
@@ -185,14 +201,14 @@ class DataTab(QWidget):
         self.dataset = None
         self.table.setRowCount(0)
         self._clear_grid()
-        self.summary.setText(f"<span style='color:#b00020'>{message}</span>")
+        self.summary.setText(f"<span style='color:{error_colour()}'>{message}</span>")
 
     def _on_done(self, summary) -> None:
         self.worker = None
         self.progress.hide()
         self.cancel_btn.hide()
         self.dataset = summary
-        self.summary.setText(summary.headline())
+        self.summary.setText(summary.headline() + validation_note(summary))
         self.table.setRowCount(len(summary.classes))
         for row, name in enumerate(summary.classes):
             values = (name, summary.train_counts[row], summary.val_counts[row])
@@ -212,29 +228,58 @@ class DataTab(QWidget):
 
     def browse_class(self, row: int):
         """Every image file of the class in ``row`` (folder datasets: CIFAR has no files)."""
-        if row < 0 or not self._is_folder() or self.table.item(row, 0) is None:
+        ds = self.dataset
+        if row < 0 or not self._is_folder() or ds is None or row >= len(ds.classes):
             return None
         from gui.class_browser import ClassBrowser
 
         if self.browser is not None:
             self.browser.close()
-        self.browser = ClassBrowser(self.source, self.table.item(row, 0).text(), self)
+        self.browser = ClassBrowser(self.source, ds.classes[row], self, ds.val_files,
+                                    frozenset(path for path, _ in ds.skipped))
         self.browser.show()
         return self.browser
 
     def _clear_grid(self) -> None:
+        self._sample_timer.stop()
+        for row in range(self.grid.rowCount()):
+            self.grid.setRowStretch(row, 0)
         while self.grid.count():
             self.grid.takeAt(0).widget().deleteLater()
 
     def _show_samples(self, summary) -> None:
+        """The sample grid, one class row per turn of the event loop: 20 rows of 8
+        thumbnails at once held the window for a noticeable moment."""
         self._clear_grid()
-        for row, name in enumerate(summary.classes[:MAX_CLASSES_SHOWN]):
-            title = QLabel(name)
-            title.setMinimumWidth(90)
-            self.grid.addWidget(title, row, 0)
-            for col, image in enumerate(summary.samples.get(row, []), start=1):
-                cell = QLabel()
-                cell.setPixmap(chw_to_pixmap(image, THUMB))
-                self.grid.addWidget(cell, row, col)
+        self._sample_rows = iter(list(enumerate(summary.classes[:MAX_CLASSES_SHOWN])))
+        self._sample_summary = summary
         self.grid.setColumnStretch(SAMPLES_PER_CLASS + 1, 1)
         self.grid.setRowStretch(min(len(summary.classes), MAX_CLASSES_SHOWN), 1)  # rows at top
+        self._sample_timer.start()
+
+    def _next_sample_row(self) -> None:
+        summary = self._sample_summary
+        row_name = next(self._sample_rows, None) if summary is self.dataset else None
+        if row_name is None:
+            self._sample_timer.stop()
+            return
+        row, name = row_name
+        title = QLabel(name)
+        title.setMinimumWidth(90)
+        self.grid.addWidget(title, row, 0)
+        for col, image in enumerate(summary.samples.get(row, []), start=1):
+            cell = QLabel()
+            cell.setPixmap(chw_to_pixmap(image, THUMB))
+            self.grid.addWidget(cell, row, col)
+
+def validation_note(summary) -> str:
+    """How far a validation accuracy measured on this data can be trusted: each image's
+    weight in it, and the 95% interval of a typical 90%."""
+    from core.uncertainty import accuracy_interval
+
+    n = sum(summary.val_counts)
+    if not n:
+        return ""
+    lo, hi = accuracy_interval(90.0, n)
+    return (f"<br>Validation: {n:,} images, so each is {100 / n:.2g} points of accuracy; "
+            f"a 90% measured on them means {lo:.0f}–{hi:.0f}%.")

@@ -7,65 +7,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from gui.plot_style import pg
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImageReader, QPixmap
+from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QListWidget,
                                QListWidgetItem, QProgressBar, QPushButton, QSplitter,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from gui.dialogs import show_progress
+from gui.heat_map import HeatMap
+from gui.image_utils import decoded_image
+
 THUMB = 72
 MAX_THUMBS = 200  # a cell with more images lists the highest-loss ones
-
-
-class HeatMap(pg.GraphicsLayoutWidget):
-    """Confusion matrix as an image: x = predicted, y = true (first class at the top)."""
-
-    cellClicked = Signal(int, int)  # true, predicted
-
-    def __init__(self):
-        super().__init__()
-        self.plot = self.addPlot()
-        self.plot.invertY(True)
-        self.plot.setLabel("bottom", "predicted")
-        self.plot.setLabel("left", "true")
-        self.plot.setMouseEnabled(False, False)
-        self.image = pg.ImageItem()
-        self.image.setColorMap(pg.colormap.get("viridis"))
-        self.scene().sigMouseClicked.connect(self._clicked)
-        self.plot.addItem(self.image)
-        self.labels: list[pg.TextItem] = []
-        for axis in ("bottom", "left"):  # no matrix yet: no meaningless numbers on the axes
-            self.plot.hideAxis(axis)
-
-    def show_matrix(self, matrix, classes: list[str], fmt: str) -> None:
-        m = np.asarray(matrix, dtype=float)
-        self.image.setImage(m.T, levels=(0, max(m.max(), 1e-9)))
-        ticks = [(i + 0.5, c) for i, c in enumerate(classes)]
-        for axis in ("bottom", "left"):
-            self.plot.showAxis(axis)
-            self.plot.getAxis(axis).setTicks([ticks])
-        for item in self.labels:
-            self.plot.removeItem(item)
-        self.labels = []
-        if len(classes) <= 20:
-            for (t, p), v in np.ndenumerate(m):
-                dark_cell = v < 0.6 * m.max()  # viridis: dark at the bottom, yellow on top
-                text = pg.TextItem(fmt.format(v), color="w" if dark_cell else "k",
-                                   anchor=(0.5, 0.5))
-                text.setPos(p + 0.5, t + 0.5)
-                self.plot.addItem(text)
-                self.labels.append(text)
-        self.plot.autoRange(padding=0)
-
-    def _clicked(self, event) -> None:
-        if self.image.image is None or event.button() != Qt.LeftButton:
-            return
-        pos = self.image.mapFromScene(event.scenePos())
-        n_pred, n_true = self.image.image.shape[:2]
-        if 0 <= pos.x() < n_pred and 0 <= pos.y() < n_true:
-            self.cellClicked.emit(int(pos.y()), int(pos.x()))
 
 
 class EvaluateTab(QWidget):
@@ -75,10 +28,12 @@ class EvaluateTab(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.setAcceptDrops(True)  # a model file dropped here is the one evaluated
         self.model_file = ""
         self.data_folder: str | None = None
         self.evaluation = None
         self.worker = None
+        self.thumbs = None  # the worker decoding the listed images' thumbnails
         self.torch_ready = False
         self._build()
 
@@ -90,6 +45,7 @@ class EvaluateTab(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.export_button = QPushButton("Export…")
         self.progress = QProgressBar()
+        self.progress.hide()  # shown while something runs: no stale "stage: 0 / 1"
         self.message = QLabel("")
         self.message.setWordWrap(True)
         self.accuracy = QLabel("")
@@ -125,8 +81,9 @@ class EvaluateTab(QWidget):
         self.heat.cellClicked.connect(lambda t, p: self.show_cell(t, p))
         self.pairs.itemClicked.connect(lambda item: self.show_cell(*item.data(Qt.UserRole)))
         self.top_button.clicked.connect(self.show_top_losses)
+        # itemActivated covers a double click (and Enter): connecting itemDoubleClicked too
+        # opened every image twice
         self.images.itemActivated.connect(self._open_image)
-        self.images.itemDoubleClicked.connect(self._open_image)
 
     def _layout(self) -> None:
         top = QHBoxLayout()
@@ -161,7 +118,10 @@ class EvaluateTab(QWidget):
         self.set_model(self.model_file)
 
     def set_model(self, model_file: str) -> None:
-        """Use ``model_file``; a saved evaluation beside it is shown at once."""
+        """Use ``model_file``; a saved evaluation beside it is shown at once (another
+        model's results never stay on screen)."""
+        if (model_file or "") != self.model_file:
+            self.clear_results()
         self.model_file = model_file or ""
         self.model_label.setText(Path(model_file).name + f" ({Path(model_file).parent.name})"
                                  if model_file else "No model")
@@ -183,6 +143,33 @@ class EvaluateTab(QWidget):
                 self.message.setText(f"Saved evaluation: {saved[0].name}")
             except TransferLabError as exc:
                 self.message.setText(str(exc))
+
+    def clear_results(self, note: str = "") -> None:
+        """Nothing of a previous evaluation stays on screen (``note`` says what comes)."""
+        self.evaluation = None
+        self.accuracy.setText(note)
+        self.accuracy.setToolTip("")
+        self.table.setRowCount(0)
+        self.pairs.clear()
+        self.heat.clear_matrix()
+        self._list_images([], "")
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if self._dropped_model(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        path = self._dropped_model(event.mimeData())
+        if path:
+            event.acceptProposedAction()
+            self.set_model(path)
+
+    @staticmethod
+    def _dropped_model(mime) -> str | None:
+        from core.catalog import MODEL_FILE_SUFFIXES
+
+        paths = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+        return next((p for p in paths if p.lower().endswith(MODEL_FILE_SUFFIXES)), None)
 
     def choose_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Model file", "",
@@ -215,6 +202,8 @@ class EvaluateTab(QWidget):
         if not self.idle():
             return
         model, data = self.model_file, self.data_folder
+        self.clear_results(f"Evaluating {Path(model).parent.name} on "
+                           f"{Path(data).name if data else 'its validation split'}…")
 
         def task(state):
             from core.inference.evaluate import evaluate_model, save_evaluation
@@ -271,21 +260,23 @@ class EvaluateTab(QWidget):
             b.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.message.setText("Working…")
+        self.progress.setFormat("%p%")
+        self.progress.setRange(0, 0)
+        self.progress.show()
         worker.start()
 
     def _finished(self) -> None:
         self.worker.thread.wait(1000)  # finished is emitted just before the thread ends
         self.worker = None
         self.cancel_button.setEnabled(False)
-        self.progress.setRange(0, 1)
+        self.progress.hide()
+        if self.evaluation is None and self.accuracy.text().startswith("Evaluating"):
+            self.accuracy.setText("")  # failed or cancelled: no "Evaluating…" left behind
         for b in (self.run_button, self.export_button):
             b.setEnabled(bool(self.model_file) and self.torch_ready)
 
     def _on_progress(self, event) -> None:
-        self.progress.setRange(0, event.total or 0)
-        self.progress.setValue(event.done)
-        counted = f" {event.done} / {event.total}" if event.total else ""
-        self.message.setText(f"{event.stage}…{counted}")
+        show_progress(self.progress, event)
 
     def _failed(self, message: str) -> None:
         self.message.setText(f"Error: {message}")
@@ -306,9 +297,17 @@ class EvaluateTab(QWidget):
 
     # --- presenting -------------------------------------------------------------------------
     def show_evaluation(self, ev) -> None:
+        from core.inference.evaluate import RUN_VAL
+        from core.uncertainty import accuracy_interval, format_accuracy
+
         self.evaluation = ev
-        self.accuracy.setText(f"accuracy: {ev.accuracy:.2f}%  ({len(ev.images)} images, "
-                              f"{'validation split' if ev.source == 'val' else ev.source})")
+        n = len(ev.images)
+        lo, hi = accuracy_interval(ev.accuracy, n)
+        self.accuracy.setText(f"accuracy: {format_accuracy(ev.accuracy, n)}  ({n} images, "
+                              f"{'validation split' if ev.source == RUN_VAL else ev.source})")
+        self.accuracy.setToolTip(f"95% interval {lo:.1f}–{hi:.1f}%: the accuracy on other "
+                                 f"images like these may lie anywhere in it (one image here "
+                                 f"is {100 / max(n, 1):.1f} points). More images narrow it.")
         self.table.setSortingEnabled(False)
         rows = ev.per_class()
         self.table.setRowCount(len(rows))
@@ -325,7 +324,7 @@ class EvaluateTab(QWidget):
             item.setData(Qt.UserRole, (ev.classes.index(t), ev.classes.index(p)))
             self.pairs.addItem(item)
         self._draw_matrix()
-        self.images.clear()
+        self._list_images([], "")  # "true a → predicted b" was about the previous results
         self.evaluated.emit(ev)
 
     def _draw_matrix(self) -> None:
@@ -349,27 +348,52 @@ class EvaluateTab(QWidget):
 
     def _list_images(self, results, title: str) -> None:
         self.images.clear()
-        self.images_title.setText(f"{title}: {len(results)} images, highest loss first")
+        n = len(results)
+        self.images_title.setText(f"{title}: {n} image{'' if n == 1 else 's'}, highest loss "
+                                  f"first" if title else "")
         for r in results[:MAX_THUMBS]:
-            item = QListWidgetItem(_thumbnail(r.path), f"{Path(r.path).name}\n"
+            item = QListWidgetItem(f"{Path(r.path).name}\n"
                                    f"{r.predicted} {r.p_predicted:.2f} · {r.true} {r.p_true:.2f}")
             item.setData(Qt.UserRole, r.path)
             item.setToolTip(f"{r.path}\nloss {r.loss:.3f}")
             self.images.addItem(item)
-        self.listed.emit(title)
+        self._load_thumbnails([r.path for r in results[:MAX_THUMBS]])
+        if title:
+            self.listed.emit(title)
+
+    def _load_thumbnails(self, paths: list[str]) -> None:
+        """Decoded in a worker (200 photos would hold the window for seconds), with core's
+        decoder: what the model sees, transparent areas on white."""
+        from core.frontends.qt_worker import PartialTaskWorker
+
+        if self.thumbs is not None:
+            self.thumbs.stop()
+            self.thumbs = None
+        if not paths:
+            return
+
+        def task(state):
+            for start in range(0, len(paths), 8):
+                state.check()
+                w.emit_partial([(start + i, decoded_image(p, THUMB))
+                                for i, p in enumerate(paths[start:start + 8])])
+
+        self.thumbs = w = PartialTaskWorker(task)
+        w.partial.connect(self._thumbnails_ready)
+        w.start()
+
+    def _thumbnails_ready(self, batch) -> None:  # a bound method: runs in the GUI thread
+        for row, image in batch:
+            item = self.images.item(row)
+            if item is not None and not image.isNull():
+                pixmap = QPixmap.fromImage(image)
+                if max(image.width(), image.height()) < THUMB:  # CIFAR's 32 px: pixelated
+                    pixmap = pixmap.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                                           Qt.TransformationMode.FastTransformation)
+                item.setIcon(QIcon(pixmap))
 
     def _open_image(self, item) -> None:
         self.openImage.emit(item.data(Qt.UserRole), self.model_file)
 
     def listed_paths(self) -> list[str]:
         return [self.images.item(i).data(Qt.UserRole) for i in range(self.images.count())]
-
-
-def _thumbnail(path: str) -> QIcon:
-    """A small icon read at thumbnail size (QImageReader scales while decoding)."""
-    reader = QImageReader(path)
-    size = reader.size()
-    if size.isValid():
-        reader.setScaledSize(size.scaled(THUMB, THUMB, Qt.KeepAspectRatio))
-    image = reader.read()
-    return QIcon(QPixmap.fromImage(image)) if not image.isNull() else QIcon()

@@ -7,25 +7,21 @@ import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QGuiApplication, QImageReader, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QGuiApplication, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
                                QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
-from core.catalog import MODELS
+from core.catalog import MODEL_FILE_SUFFIXES, MODELS
 from gui.cam_view import CamControls
-from gui.dialogs import (open_file, open_files, save_with_dialog, show_error, show_info,
-                         show_progress)
-from gui.image_utils import heat_overlay
-from gui.prediction_table import prediction_view
+from gui.dialogs import (open_dir, open_files, save_with_dialog, show_error,
+                         show_info, show_progress)
+from gui.image_utils import decoded_image, heat_overlay
+from gui.inference_models import TRAINED, ModelChoice, imagenet_entry_text
+from gui.prediction_table import TRUE_COL, prediction_view
 from gui.topk_bars import TopKBars
 
-MODEL_SUFFIXES = (".pt", ".pth", ".onnx", ".pt2")  # model.pt and the exported files
-TRAINED = "trained"
-FILE = "file:"  # the Model list's entries for model files: FILE + path
 PREVIEW = 360
-
-
-class InferenceTab(QWidget):
+class InferenceTab(ModelChoice, QWidget):
     modelLoaded = Signal(str)  # a description of the model now in use
     predictionsDone = Signal(int)  # how many files were processed
 
@@ -35,7 +31,8 @@ class InferenceTab(QWidget):
         self.torch_ready = False
         self.lm = None  # core.inference.predict.LoadedModel
         self.trained_model_file: str | None = None
-        self._lm_text, self._lm_entry, self._loading_imagenet = "", "", None
+        self._lm_text, self._lm_key, self._loading_imagenet = "", None, None
+        self._view_job = None  # (prediction, class) whose picture the preview shows
         self.predictions, self.skipped = [], []
         self._queued: list[str] = []  # paths added while a batch was being predicted
         self.workers = {}  # role -> TaskWorker, at most one each
@@ -48,14 +45,20 @@ class InferenceTab(QWidget):
         self.source = QComboBox()
         self.source.addItem("Model from the last training run", TRAINED)
         for m in MODELS:
-            self.source.addItem(f"ImageNet {m.title.split(' —')[0]} (1000 classes)", m.name)
-        self.source.setCurrentIndex(self.source.count() - 1)  # Lite0 works offline
+            self.source.addItem(imagenet_entry_text(m), m.name)
+        # the first network whose weights come with the app (Lite0): it works offline
+        self.source.setCurrentIndex(self.source.findData(
+            next(m.name for m in MODELS if m.offline_weights)))
         self.source.activated.connect(lambda _: self.load_selected_model())
         self.load_file_btn = QPushButton("Load model file…")
         self.load_file_btn.clicked.connect(self.choose_model_file)
         self.model_label = QLabel("No model loaded yet.")
         self.open_btn = QPushButton("Open images…")
         self.open_btn.clicked.connect(self.choose_images)
+        self.open_dir_btn = QPushButton("Open folder…")
+        self.open_dir_btn.setToolTip("Every image in a folder and its sub-folders; in a "
+                                     "folder per class, the folder's name is the true class")
+        self.open_dir_btn.clicked.connect(self.choose_folder)
         self.export_btn = QPushButton("Export CSV…")
         self.export_btn.clicked.connect(self.export_csv)
         self.clear_btn = QPushButton("Clear")
@@ -64,6 +67,7 @@ class InferenceTab(QWidget):
         self.progress = QProgressBar()
         self.progress.hide()
         self.table_model, self.proxy, self.table = prediction_view(self)
+        self.table.setColumnHidden(TRUE_COL, True)  # until a photo comes from a class folder
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self.show_selected())
         self.hint = QLabel("Drop photos or folders here — or paste an image (Ctrl+V).")
         self.hint.setAlignment(Qt.AlignCenter)
@@ -89,7 +93,8 @@ class InferenceTab(QWidget):
         top.addWidget(self.source, 1)
         top.addWidget(self.load_file_btn)
         actions = QHBoxLayout()
-        for w in (self.open_btn, self.topk, self.export_btn, self.clear_btn):
+        for w in (self.open_btn, self.open_dir_btn, self.topk, self.export_btn,
+                  self.clear_btn):
             actions.addWidget(w)
         actions.addWidget(self.progress, 1)
         actions.addStretch(1)
@@ -117,106 +122,6 @@ class InferenceTab(QWidget):
         layout.addLayout(actions)
         layout.addWidget(split, 1)
 
-    # --- models -----------------------------------------------------------------------------
-    def set_torch_ready(self) -> None:
-        from core.models import get_spec
-        from core.models.weights import imagenet_weights_ready
-
-        self.torch_ready = True
-        for i in range(1, self.source.count()):  # say which need a download, before a try
-            if not imagenet_weights_ready(get_spec(self.source.itemData(i))):
-                self.source.setItemText(i, self.source.itemText(i) + " — not downloaded yet")
-        if self.lm is None:
-            self.load_selected_model()
-
-    def set_trained_model(self, model_file: str) -> None:
-        """A run finished: offer (and switch to) its model."""
-        self.trained_model_file = model_file
-        self.source.setCurrentIndex(0)
-        if self.torch_ready:
-            self.load_model_file(model_file)
-
-    def load_selected_model(self) -> None:
-        key = self.source.currentData()
-        if key.startswith(FILE):
-            self.load_model_file(key[len(FILE):])
-            return
-        if key == TRAINED:
-            if self.trained_model_file:
-                self.load_model_file(self.trained_model_file)
-            else:
-                self.model_label.setText("No training run has finished in this session yet: "
-                                         "train one, or load a model file.")
-            return
-        from core.inference.predict import load_imagenet_model
-
-        self._load(lambda state: load_imagenet_model(
-            key, state.download_progress("Downloading weights")), imagenet=key)
-
-    def choose_model_file(self) -> None:
-        path = open_file(self, "Load a trained model", "TransferLab model (*.pt *.pth *.onnx "
-                         "*.pt2);;All (*)")
-        if path:
-            self.load_model_file(path)
-
-    def load_model_file(self, path: str) -> None:
-        """Load a model.pt (or an exported .onnx / .pt2); the Model list shows it (the last
-        run's, or a file entry)."""
-        from core.inference.exported import load_classifier
-
-        if path == self.trained_model_file:
-            self.source.setCurrentIndex(0)
-        else:
-            i = self.source.findData(FILE + path)
-            if i < 0:
-                i = 1
-                self.source.insertItem(i, f"Model file: {Path(path).name}", FILE + path)
-                self.source.setItemData(i, path, Qt.ToolTipRole)
-            self.source.setCurrentIndex(i)
-        self._load(lambda _state: load_classifier(path))
-
-    def _load(self, fn, imagenet: str | None = None) -> None:
-        self.model_label.setText("Loading the model…")
-        self._loading_imagenet = imagenet
-        w = self._start("model", fn, self._model_loaded)
-        w.failed.connect(self._model_failed)
-
-    def _model_failed(self, message: str) -> None:
-        """The previous model (if any) stays in use, and the label says so."""
-        from core.models import get_spec
-        from core.models.weights import imagenet_weights_ready
-
-        key = self._loading_imagenet
-        if key and not imagenet_weights_ready(get_spec(key)):
-            message = (f"The ImageNet weights for {key} are not on this computer and could "
-                       f"not be downloaded. Connect to the internet and choose it again, or "
-                       f"use EfficientNet-Lite0 (its weights come with TransferLab), or "
-                       f"“Load model file…”.")
-        still = f" Still using: {self._lm_text}" if self.lm is not None else ""
-        if self.lm is not None:  # the list shows the model in use again
-            self.source.setCurrentIndex(max(0, self.source.findText(self._lm_entry)))
-        self.model_label.setText(f"Could not load that model.{still}" if still
-                                 else "No model loaded.")
-        show_error(self, "Cannot load the model", message)
-
-    def _model_loaded(self, lm) -> None:
-        self.lm = lm
-        pre = lm.preprocessing
-        text = (f"{lm.source}: {getattr(lm, 'arch', lm.kind)}, {len(lm.classes)} classes, "
-                f"input {pre.image_size} px")
-        self.model_label.setText(text)
-        self._lm_text, self._lm_entry = text, self.source.currentText()
-        self.cam.set_classes(lm.classes)
-        gradients = hasattr(lm, "net")  # an exported .onnx / .pt2 gives no gradients
-        self.cam_box.setEnabled(gradients)
-        if not gradients:
-            self.cam_box.setChecked(False)
-        self.cam_box.setToolTip("" if gradients else "Grad-CAM needs the PyTorch model "
-                                "(model.pt): an exported file gives no gradients.")
-        self.modelLoaded.emit(text)
-        if self.predictions:  # re-run what is on screen with the new model
-            self.predict([p.path for p in self.predictions], replace=True)
-
     # --- images -----------------------------------------------------------------------------
     def choose_images(self) -> None:
         if self.lm is None:  # (and PyTorch, which core.data imports, may still be loading)
@@ -227,6 +132,16 @@ class InferenceTab(QWidget):
         paths = open_files(self, "Open images", f"{file_dialog_filter()};;All files (*)")
         if paths:
             self.predict(paths)
+
+    def choose_folder(self) -> None:
+        """Every image of a folder (sub-folders too): a labelled folder shows each photo's
+        true class beside the prediction."""
+        if self.lm is None:
+            self.predict([])
+            return
+        folder = open_dir(self, "Open a folder of images")
+        if folder:
+            self.predict([folder])
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls() or event.mimeData().hasImage():
@@ -240,10 +155,10 @@ class InferenceTab(QWidget):
 
     def handle_drop(self, paths: list[str], image=None) -> None:
         """A dropped model file loads as the model; everything else is predicted."""
-        models = [p for p in paths if p.lower().endswith(MODEL_SUFFIXES)]
+        models = [p for p in paths if p.lower().endswith(MODEL_FILE_SUFFIXES)]
         if models:
             self.load_model_file(models[0])
-        others = [p for p in paths if not p.lower().endswith(MODEL_SUFFIXES)]
+        others = [p for p in paths if not p.lower().endswith(MODEL_FILE_SUFFIXES)]
         if image is not None and not others:
             others = [self._save_clipboard_image(image)]
         if others:
@@ -291,6 +206,7 @@ class InferenceTab(QWidget):
 
     def _batch_ready(self, predictions) -> None:
         self.table_model.append(predictions)
+        self.table.setColumnHidden(TRUE_COL, not any(self.table_model.truth))
         new_skipped = [p for p in predictions if p.error]
         if new_skipped:
             self.skipped += new_skipped
@@ -311,16 +227,34 @@ class InferenceTab(QWidget):
 
     def clear(self) -> None:
         self._stop("predict")
+        self.progress.hide()  # the stopped batch never reports: no "Predicting: 0 / 1" left
         self._queued = []
         self.table_model.clear()
+        self.table.setColumnHidden(TRUE_COL, True)
         self.predictions, self.skipped = [], []
         self.skipped_view.clear()
         self.preview.clear()
         self.bars.set_items([])
         self.ood_note.hide()
-        self._stop("cam")
+        self._stop("view")
+        self._view_job = None
         self.cam.stopped()
         self.hint.show()
+
+    def select_path(self, path: str) -> bool:
+        """Select the table's row of ``path`` (the latest one, if it is there twice): the
+        preview and the Grad-CAM follow the selection."""
+        rows = [i for i, p in enumerate(self.table_model.rows) if Path(p.path) == Path(path)]
+        if not rows:
+            return False
+        row = self.proxy.mapFromSource(self.table_model.index(rows[-1], 0)).row()
+        if self.table.currentIndex().row() == row:
+            self.show_selected()  # already current: no currentRowChanged to redraw it
+        self.table.selectRow(row)
+        return True
+
+    def has_path(self, path: str) -> bool:
+        return any(Path(p.path) == Path(path) for p in self.table_model.rows)
 
     # --- details and Grad-CAM ---------------------------------------------------------------
     def selected(self):
@@ -330,6 +264,8 @@ class InferenceTab(QWidget):
         return self.table_model.rows[self.proxy.mapToSource(index).row()]
 
     def show_selected(self) -> None:
+        """The selected photo as the model sees it (decoded in a worker by core's decoder),
+        then, ticked, its Grad-CAM over it."""
         p = self.selected()
         if p is None:
             return
@@ -338,31 +274,48 @@ class InferenceTab(QWidget):
 
         self.ood_note.setText(unfamiliar_note(p.ood_score))
         self.ood_note.setVisible(p.unfamiliar)
-        reader = QImageReader(p.path)
-        reader.setAutoTransform(True)
-        image = reader.read()
-        self._show_image(image)
-        if not self.cam.enabled() or self.lm is None or image.isNull() or not p.topk:
-            self._stop("cam")
-            self.cam.stopped()
-            return
-        from core.inference.explain import gradcam
-
+        cam = self.cam.enabled() and self.lm is not None and bool(p.topk)
         lm, path = self.lm, p.path
-        cls, name, top1 = self.cam.target(p, lm.classes)
-        job = self._cam_job = (image, name, top1, p.topk[0][0])
-        self.cam.computing(name)
-        w = self._start("cam", lambda _s: (job, gradcam(lm, path, cls)), self._cam_ready)
+        cls = name = top1 = None
+        if cam:
+            cls, name, top1 = self.cam.target(p, lm.classes)
+            self.cam.computing(name)
+        else:
+            self.cam.stopped()
+        job = self._view_job = (path, cls, name, top1, p.topk[0][0] if p.topk else "")
+
+        def task(state):
+            image = decoded_image(path, 2 * PREVIEW)
+            w.emit_partial((job, image))
+            if not cam or image.isNull():
+                return job, None
+            from core.inference.explain import gradcam
+
+            heat = gradcam(lm, path, cls)
+            state.check()
+            return job, (heat, heat_overlay(image, heat))
+
+        w = self._start("view", None, self._cam_ready)
+        w.fn = task
+        w.partial.connect(self._preview_ready)
         w.failed.connect(self._cam_failed)
+        w.start()
 
     # Worker signals connect to bound methods, never lambdas: PySide runs a lambda in the
     # emitting (worker) thread, while a method of this QObject is queued into the GUI thread.
+    def _preview_ready(self, result) -> None:
+        job, image = result
+        if job is self._view_job:  # else a photo no longer selected
+            self._show_image(image, job[0])
+
     def _cam_ready(self, result) -> None:
-        job, heat = result
-        if job is not self._cam_job:  # a map for a photo no longer selected (it was queued)
+        job, cam = result
+        self.workers.pop("view", None)
+        if job is not self._view_job or cam is None:  # a map for a photo no longer selected
             return
-        image, name, top1, predicted = job
-        self._show_image(heat_overlay(image, heat))
+        path, _cls, name, top1, predicted = job
+        heat, overlay = cam
+        self._show_image(overlay, path)
         self.cam.shown(heat, name, top1, predicted)
 
     def _cam_failed(self, message: str) -> None:
@@ -377,7 +330,7 @@ class InferenceTab(QWidget):
         self._queued = []
         show_error(self, "Prediction failed", message)
 
-    def _show_image(self, image) -> None:
+    def _show_image(self, image, path: str = "") -> None:
         if image.isNull():
             self.preview.setText("(cannot display this image)")
             return

@@ -1,20 +1,30 @@
-"""The main window: four tabs, a status bar, menus, settings and a clean shutdown."""
+"""The main window: six tabs, a status bar, menus, settings and a clean shutdown."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QInputDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
 
+from core.catalog import MODELS
 from gui.data_tab import DataTab
 from gui.dialogs import open_dir, show_error
 from gui.inference_tab import InferenceTab
 from gui.model_tab import ModelTab
-from gui.settings import load_json, open_settings, save_json
+from gui.settings import add_recent_run, load_json, open_settings, save_json
 from gui.train_tab import TrainTab
+from gui.window_menus import UndoNotice, build_menus
 
-TABS = ("data", "model", "train", "inference", "evaluate", "runs")
+# (key, title): the tabs in order; Ctrl+1…6 go to them
+TAB_TITLES = (("data", "Data"), ("model", "Model"), ("train", "Train"),
+              ("inference", "Inference"), ("evaluate", "Evaluate"), ("runs", "Runs"))
+TABS = tuple(key for key, _ in TAB_TITLES)
+
+
+def tab_title(key: str) -> str:
+    """"1  Data": the number is the tab's Ctrl+ shortcut."""
+    return f"{TABS.index(key) + 1}  {dict(TAB_TITLES)[key]}"
 
 
 class MainWindow(QMainWindow):
@@ -29,7 +39,9 @@ class MainWindow(QMainWindow):
         self.torch_ready = False
         self.loader = None
         self.tabs = QTabWidget()
-        self.data_tab = DataTab(lambda: self.train_tab.form.values()["image_size"])
+        self.data_tab = DataTab(lambda: self.train_tab.form.values()["image_size"],
+                                lambda: (self.train_tab.form.values()["val_split"],
+                                         self.train_tab.form.values()["seed"]))
         self.model_tab = ModelTab()
         self.train_tab = TrainTab(self.build_config)
         self.train_tab.explain = self._explain_failure
@@ -37,14 +49,17 @@ class MainWindow(QMainWindow):
         # Evaluate and Runs draw with pyqtgraph (~0.8 s to import): made once it has loaded
         # in the background with PyTorch, placeholders until then (first paint stays quick)
         self.evaluate_tab = self.runs_view = None
-        late = [QLabel("Available once PyTorch has loaded…") for _ in range(2)]
-        for label in late:
-            label.setAlignment(Qt.AlignCenter)
-        for tab, title in ((self.data_tab, "1  Data"), (self.model_tab, "2  Model"),
-                           (self.train_tab, "3  Train"), (self.inference_tab, "4  Inference"),
-                           (late[0], "5  Evaluate"), (late[1], "6  Runs")):
-            self.tabs.addTab(tab, title)
+        pages = {"data": self.data_tab, "model": self.model_tab, "train": self.train_tab,
+                 "inference": self.inference_tab}
+        for key, title in TAB_TITLES:
+            page = pages.get(key)
+            if page is None:
+                page = QLabel("Available once PyTorch has loaded…")
+                page.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.tabs.addTab(page, tab_title(key))
         self.setCentralWidget(self.tabs)
+        self.undo_notice = UndoNotice(self)
+        self.statusBar().addPermanentWidget(self.undo_notice)  # no message hides or covers it
         self.loading_label = QLabel(
             "Loading PyTorch… meanwhile you can choose the data, the network and the recipe")
         self.statusBar().addPermanentWidget(self.loading_label)
@@ -53,24 +68,15 @@ class MainWindow(QMainWindow):
         self.train_tab.runFinished.connect(self._run_finished)
         self.train_tab.phaseChanged.connect(self.model_tab.mirror)
         self.data_tab.scanned.connect(self._data_scanned)
-        self.train_tab.form.changed.connect(
-            lambda: self.model_tab.set_shape_inputs(
-                image_size=self.train_tab.form.values()["image_size"]))
-        self._build_menu()
+        self.train_tab.form.changed.connect(self._form_changed)
+        self.model_tab.panel.specChanged.connect(lambda _spec: self.undo_notice.retire())
         self.settings = open_settings()
+        self.menus = build_menus(self)
         self.restore_settings()
 
-    def _build_menu(self) -> None:
-        menu = self.menuBar().addMenu("&File")
-        for text, shortcut, slot in (("Open run folder…", "Ctrl+O", self.open_run),
-                                     ("Save charts as PNG…", None, self.train_tab.save_charts),
-                                     ("Export metrics CSV…", None, self.train_tab.export_csv),
-                                     ("Quit", QKeySequence.Quit, self.close)):
-            action = QAction(text, self)
-            if shortcut:
-                action.setShortcut(shortcut)
-            action.triggered.connect(slot)
-            menu.addAction(action)
+    def _form_changed(self) -> None:
+        self.model_tab.set_shape_inputs(image_size=self.train_tab.form.values()["image_size"])
+        self.data_tab.split_changed()
 
     # --- torch loading ----------------------------------------------------------------------
     def start_loading_torch(self) -> None:
@@ -105,10 +111,13 @@ class MainWindow(QMainWindow):
         gc.collect()
         gc.freeze()
         self.torch_ready = True
+        from gui.app import T0  # (the process's start: gui.app is imported first)
+
+        self.torch_ready_after_s = time.perf_counter() - T0
         self.loading_label.setText("PyTorch ready")
         self.data_tab.set_torch_ready()
         if not self.settings.contains("model") and self.model_tab.prefer_offline_model():
-            name = self.model_tab.combo.currentText().split(" —")[0]
+            name = {m.name: m.title for m in MODELS}[self.model_tab.model_name()]
             self.statusBar().showMessage(
                 f"Model: {name}, whose ImageNet weights are on this computer (the other "
                 f"networks' weights download once, when first used).", 15_000)
@@ -139,9 +148,8 @@ class MainWindow(QMainWindow):
 
     def _data_scanned(self, ds) -> None:
         self.model_tab.set_shape_inputs(num_classes=len(ds.classes))
-        # "N% split (seed S)" is the one case where the Train tab's validation share is used
-        val_source = getattr(ds, "val_source", "% split")
-        self.train_tab.set_data(None if "% split" in val_source else val_source)
+        # the Train tab's validation share is used only when the data is split by it
+        self.train_tab.set_data(None if ds.val_share is not None else ds.val_source)
 
     def _explain_failure(self, message: str) -> str:
         """A run that failed for want of ImageNet weights gets GUI advice, not CLI flags
@@ -150,10 +158,21 @@ class MainWindow(QMainWindow):
         return f"{missing}\n\n(The full message is in the log.)" if missing else message
 
     def _preset_applied(self, values: dict) -> None:
+        """A preset's network and freeze plan go to the Model tab; ticks the user set by hand
+        are replaced only with a notice that can undo it."""
+        before = self.model_tab.choice()
         if "freeze" in values:
             self.model_tab.set_freeze_spec(values["freeze"])
         if "model" in values:
             self.model_tab.set_model(values["model"], values.get("weights"))
+        _model, _weights, spec, by_hand = before
+        if by_hand and spec != self.model_tab.freeze_spec:
+            self.statusBar().clearMessage()
+            self.undo_notice.offer(
+                "The preset replaced your own layer ticks.",
+                lambda: self.model_tab.restore(before),
+                f"Your ticks froze: {spec}\nThe preset's plan freezes: "
+                f"{self.model_tab.freeze_spec}\nUndo brings back your network and ticks.")
 
     def _training_active(self, active: bool) -> None:
         self.data_tab.setEnabled(not active)
@@ -166,10 +185,10 @@ class MainWindow(QMainWindow):
 
         self.evaluate_tab, self.runs_view = EvaluateTab(), RunsView()
         current = self.tabs.currentIndex()
-        for tab, title in ((self.evaluate_tab, "5  Evaluate"), (self.runs_view, "6  Runs")):
-            index = TABS.index(title.split()[-1].lower())
+        for key, page in (("evaluate", self.evaluate_tab), ("runs", self.runs_view)):
+            index = TABS.index(key)
             self.tabs.removeTab(index)
-            self.tabs.insertTab(index, tab, title)
+            self.tabs.insertTab(index, page, tab_title(key))
         self.tabs.setCurrentIndex(current)
         self.runs_view.openRequested.connect(self.open_run)
         self.runs_view.resumeRequested.connect(self.resume_run)
@@ -180,6 +199,8 @@ class MainWindow(QMainWindow):
     def _run_finished(self, result) -> None:
         from core.runs import RunPaths
 
+        if result.run_dir:
+            add_recent_run(self.settings, result.run_dir)
         model_file = RunPaths(result.run_dir).model
         if model_file.exists():
             self.inference_tab.set_trained_model(str(model_file))
@@ -187,24 +208,33 @@ class MainWindow(QMainWindow):
         self.runs_view.refresh()  # (a run needs PyTorch: both tabs exist by now)
 
     def open_in_inference(self, path: str, model_file: str) -> None:
-        """An image clicked on the Evaluate tab: predicted with that model, with Grad-CAM."""
+        """An image clicked on the Evaluate tab: predicted with that model (once: an image
+        already in the table is selected again), selected, with its Grad-CAM."""
         tab = self.inference_tab
 
-        def predicted(_n):
-            tab.predictionsDone.disconnect(predicted)
-            tab.table.selectRow(0)
-            tab.show_selected() if tab.cam_box.isChecked() else tab.cam_box.setChecked(True)
+        def show() -> None:
+            tab.select_path(path)
+            tab.cam_box.setChecked(True)
+
+        def predicted(_n) -> None:
+            if tab.has_path(path):  # (an earlier batch, e.g. the table redone for the model)
+                tab.predictionsDone.disconnect(predicted)
+                show()
 
         def ours() -> bool:
             return tab.lm is not None and Path(tab.lm.source) == Path(model_file)
 
-        def loaded(_text=None):
+        def loaded(_text=None) -> None:
             if _text is not None:
                 if not ours():  # another model finished loading first: keep waiting
                     return
                 tab.modelLoaded.disconnect(loaded)
+            if tab.has_path(path) and "predict" not in tab.workers:
+                show()
+                return
             tab.predictionsDone.connect(predicted)
-            tab.predict([path])
+            if not tab.has_path(path):
+                tab.predict([path])
 
         if ours():
             loaded()
@@ -231,6 +261,7 @@ class MainWindow(QMainWindow):
             show_error(self, "Cannot open run", str(exc))
             return
         self._show_run_config(run)
+        add_recent_run(self.settings, run_dir)
         self.train_tab.show_run(run_dir, history, run.batches, run.freeze_changes)
         if run.has_model and self.evaluate_tab is not None:
             self.evaluate_tab.set_model(str(run.paths.model))
@@ -269,6 +300,7 @@ class MainWindow(QMainWindow):
             return
         config.epochs = max(config.epochs, epochs)
         self._show_run_config(run)
+        add_recent_run(self.settings, str(run.path))
         self.train_tab.resume(str(run.path), config, run.history, run.batches,
                               run.freeze_changes)
         self.select_tab("train")
@@ -313,6 +345,7 @@ class MainWindow(QMainWindow):
         self.train_tab.form.set_values(load_json(s, "hyperparameters", {}))
         self.model_tab.set_model(s.value("model", "mobilenet_v2"), s.value("weights", "imagenet"))
         self.model_tab.freeze_spec = s.value("freeze", "backbone")
+        self.model_tab.ticked_by_hand = s.value("freezeByHand", "false") == "true"
         source = s.value("data", "")
         if source:
             self.data_tab.source = source
@@ -323,6 +356,7 @@ class MainWindow(QMainWindow):
         s.setValue("geometry", self.saveGeometry())
         save_json(s, "hyperparameters", self.train_tab.form.values())
         s.setValue("freeze", self.model_tab.freeze_spec)
+        s.setValue("freezeByHand", "true" if self.model_tab.ticked_by_hand else "false")
         s.setValue("model", self.model_tab.model_name())
         s.setValue("weights", self.model_tab.weights())
         s.setValue("data", self.data_tab.source)

@@ -1,14 +1,29 @@
 """Model tab: architecture and weights, the preprocessing they imply, and the layer tree."""
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
-                               QVBoxLayout, QWidget)
+                               QSizePolicy, QVBoxLayout, QWidget)
 
 from core.catalog import MODELS
 from gui.dialogs import open_file
 from gui.layer_panel import LayerPanel
+
+
+READY_ROLE = Qt.ItemDataRole.UserRole + 1  # a network's ImageNet weights are on disk
+
+
+def model_item_text(entry, classes: int, ready: bool | None) -> str:
+    """A network's list entry, from the catalog's data: its parameters with a head for the
+    data's classes (the figure the tree's summary counts), whether its weights need a
+    download (None: not known before PyTorch has loaded)."""
+    parts = [f"{entry.params(classes) / 1e6:.2f}M params"]
+    if entry.note:
+        parts.append(entry.note)
+    if ready is False:
+        parts.append("ImageNet weights download once")
+    return f"{entry.title} — {', '.join(parts)}"
 
 
 class ModelTab(QWidget):
@@ -39,7 +54,8 @@ class ModelTab(QWidget):
         self.info = QLabel("Input size and normalisation appear once PyTorch has loaded.")
         self.info.setWordWrap(True)
         box = QGroupBox("Network")
-        form = QFormLayout(box)
+        box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)  # the tree
+        form = QFormLayout(box)                                                       # grows
         form.addRow("Architecture", self.combo)
         weights = QVBoxLayout()
         weights.addWidget(self.w_imagenet)
@@ -51,9 +67,12 @@ class ModelTab(QWidget):
         self.panel = LayerPanel()
         QVBoxLayout(self.tree_box).addWidget(self.panel)
         self.freeze_spec = "backbone"  # what the run's frozen epochs freeze
+        self.ticked_by_hand = False  # freeze_spec came from the user's own ticks
+        self.live_spec = None  # what a running training reported frozen last
         self.num_classes = 10  # a placeholder head until the Data tab reports its classes
         self.classes_known = False
         self._show_head_size()
+        self.show_model_titles()
         self.image_size = 224
         self.structure_worker = None
         self.panel.specChanged.connect(self._spec_edited)
@@ -104,7 +123,7 @@ class ModelTab(QWidget):
         spec = get_spec(self.model_name())
         if self.weights() != "imagenet" or imagenet_weights_ready(spec):
             return None
-        name = self.combo.currentText().split(" —")[0]
+        name = get_spec(self.model_name()).title
         return (f"The ImageNet weights for {name} are not on this "
                 f"computer yet. Connect to the internet (they download once when training "
                 f"starts), or on the Model tab choose “From a file”, “Random "
@@ -127,12 +146,31 @@ class ModelTab(QWidget):
         self.torch_ready = True
         self._changed()
 
+    def show_model_titles(self) -> None:
+        """Each network's entry from the catalog: its parameters with this data's head, and
+        (once PyTorch has loaded: a file check) whether its weights need a download."""
+        ready = None
+        if self.torch_ready:
+            from core.models import get_spec
+            from core.models.weights import imagenet_weights_ready
+
+            ready = {m.name: imagenet_weights_ready(get_spec(m.name)) for m in MODELS}
+        for i, entry in enumerate(MODELS):
+            flag = None if ready is None else ready[entry.name]
+            self.combo.setItemText(i, model_item_text(entry, self.num_classes, flag))
+            self.combo.setItemData(i, flag, READY_ROLE)
+            self.combo.setItemData(
+                i, f"{entry.params(self.num_classes):,} parameters with a head for "
+                   f"{self.num_classes} classes ({entry.features} x {self.num_classes} weights "
+                   f"+ {self.num_classes} biases)", Qt.ItemDataRole.ToolTipRole)
+
     def _changed(self) -> None:
         self.modelChanged.emit(self.model_name(), self.weights())
         if self.torch_ready:
             self.cancel_build()  # what it would show is already out of date
             self._show_busy()
             self._show_weights_status()
+            self.show_model_titles()  # (a run may have downloaded some weights since)
             self._rebuild_timer.start()
 
     # --- the layer tree ---------------------------------------------------------------------
@@ -143,6 +181,7 @@ class ModelTab(QWidget):
         self.num_classes = num_classes or self.num_classes
         self.classes_known = self.classes_known or bool(num_classes)
         self._show_head_size()
+        self.show_model_titles()
         self.image_size = image_size or self.image_size
         if changed and self.torch_ready:
             self._rebuild_timer.start()
@@ -161,11 +200,13 @@ class ModelTab(QWidget):
 
         self.cancel_build()
         self._show_busy()
-        name, n, size = self.model_name(), self.num_classes, self.image_size
+        name, n, size, spec = self.model_name(), self.num_classes, self.image_size, \
+            self.freeze_spec
 
         def build(state):
             import torch
 
+            from core.errors import TransferLabError
             from core.models.layers import LayerTree, output_shapes
             from core.models import build_model, head_path
 
@@ -176,7 +217,13 @@ class ModelTab(QWidget):
                 model, pre, _ = build_model(name, "none", n)
                 state.check()  # superseded by another switch: stop here
                 shapes = output_shapes(model, size)
-            return LayerTree(model), shapes, head_path(model), name, pre
+            tree, head = LayerTree(model), head_path(model)
+            try:  # the plan's ticks, set here rather than on the GUI thread
+                tree.apply_spec(spec, head, name)
+                applied = spec
+            except TransferLabError:
+                applied = None  # another network's layers: _tree_built starts over
+            return tree, shapes, head, name, pre, applied
 
         self.structure_worker = w = TaskWorker(build)
         w.done.connect(self._tree_built)
@@ -203,44 +250,69 @@ class ModelTab(QWidget):
         from core.errors import TransferLabError
 
         self.structure_worker = None
-        tree, shapes, head, arch, pre = result
+        tree, shapes, head, arch, pre, applied = result
         if arch != self.model_name():  # a build for a network no longer chosen (queued
             return                     # before its worker was replaced): a newer one comes
+        live = self.live_spec if self.panel.forward_to is not None else None
         try:
-            tree.apply_spec(self.freeze_spec, head, arch)
+            if live:  # a run goes on: what it reported, not the plan
+                tree.apply_spec(live, head, arch)
+            elif applied != self.freeze_spec:  # the plan changed while the build ran
+                tree.apply_spec(self.freeze_spec, head, arch)
         except TransferLabError:  # a spec naming another architecture's layers: start over
-            self.freeze_spec = "backbone"
+            self.freeze_spec, self.ticked_by_hand = "backbone", False
             tree.apply_spec(self.freeze_spec, head, arch)
         self.panel.set_tree(tree, shapes, head, arch)
         self.tree_box.setEnabled(True)
         self._show_preprocessing(pre)
         self.treeBuilt.emit()
 
-    def set_freeze_spec(self, spec: str) -> None:
-        """A preset's freeze plan (e.g. 'early'); shown once the tree is (re)built."""
-        self.freeze_spec = spec
+    def set_freeze_spec(self, spec: str, by_hand: bool = False) -> None:
+        """A preset's (or a reopened run's) freeze plan, e.g. 'early'; shown once the tree is
+        (re)built."""
+        from core.errors import TransferLabError
+
+        self.freeze_spec, self.ticked_by_hand = spec, by_hand
         if self.panel.tree is not None:
-            self.panel.tree.apply_spec(spec, self.panel.head, self.panel.arch)
+            try:
+                self.panel.tree.apply_spec(spec, self.panel.head, self.panel.arch)
+            except TransferLabError:  # another network's layers: its tree, once built, shows it
+                pass
+
+    def choice(self) -> tuple[str, str, str, bool]:
+        """What the tab holds: (model, weights, freeze spec, ticked by hand), to restore."""
+        return self.model_name(), self.weights(), self.freeze_spec, self.ticked_by_hand
+
+    def restore(self, choice: tuple[str, str, str, bool]) -> None:
+        model, weights, spec, by_hand = choice
+        self.set_freeze_spec(spec, by_hand)
+        self.set_model(model, weights)
 
     def _spec_edited(self, spec: str) -> None:
-        self.freeze_spec = spec
+        self.freeze_spec, self.ticked_by_hand = spec, True
 
     def attach_worker(self, worker) -> None:
         """During a run, edits go to the worker; the tree mirrors what it reports back."""
+        self.live_spec = None
         if worker is None:
             self.panel.detach()
             if self.panel.tree is not None:  # back to showing the plan for the next run
-                self.panel.tree.apply_spec(self.freeze_spec, self.panel.head, self.panel.arch)
+                self.set_freeze_spec(self.freeze_spec, self.ticked_by_hand)
             return
         self.panel.attach(lambda spec, path, flag: (
             worker.apply_freeze(spec) if spec else worker.set_trainable(path, flag)),
             lambda: worker.state.paused)
 
     def mirror(self, event) -> None:
-        """Show the trainer's reported state (PhaseChanged) on the structure copy."""
+        """Show the trainer's reported state (PhaseChanged) on the structure copy; while the
+        copy is still being built for the run's network, the report waits for it."""
         from core.events import USER
 
-        self.panel.reported(event.frozen_spec, event.reason == USER)
+        self.live_spec = event.frozen_spec
+        if self.panel.arch == self.model_name() and self.structure_worker is None:
+            self.panel.reported(event.frozen_spec, event.reason == USER)
+        elif event.reason == USER:
+            self.panel.pending = max(0, self.panel.pending - 1)
 
     def _show_weights_status(self) -> None:
         """Whether the ImageNet weights are here, at once (cheap: a file check); the input

@@ -1,10 +1,21 @@
-"""The look of every pyqtgraph plot in the app, set in one place before any plot is made.
+"""The look of every pyqtgraph plot in the app, set in one place.
 
-Each module that draws imports ``pg`` from here, so the options are applied whichever tab
-happens to create its plots first.
+Each module that draws imports ``pg`` from here and calls ``follow_palette()`` before it
+makes a plot: background and axes take the palette's colours, so charts follow the system's
+dark mode like the rest of the window.
 """
 import pyqtgraph as pg
+from PySide6.QtGui import QPalette
 
-pg.setConfigOptions(background="w", foreground="#333", antialias=True)
+from gui.style import palette
 
-__all__ = ["pg"]
+
+def follow_palette() -> None:
+    p = palette()
+    pg.setConfigOptions(background=p.color(QPalette.ColorRole.Base),
+                        foreground=p.color(QPalette.ColorRole.Text), antialias=True)
+
+
+follow_palette()
+
+__all__ = ["pg", "follow_palette"]

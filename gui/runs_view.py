@@ -7,7 +7,9 @@ Listing reads files, so it runs in a TaskWorker; the summaries come from core.ru
 """
 from __future__ import annotations
 
-from gui.plot_style import pg
+from pathlib import Path
+
+from gui.plot_style import follow_palette, pg
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QInputDialog,
@@ -31,8 +33,11 @@ class RunsView(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.setAcceptDrops(True)  # a run folder (or a folder of runs) dropped here is listed
         self.roots: list[str] = []
         self.runs = []
+        self.freeze_changes: dict[str, list[dict]] = {}  # run path -> its live changes
+        self._select: set[str] = set()  # run paths to select once listed (kept, dropped)
         self.worker = None
         self._again = False
         self.model = QStandardItemModel(0, len(COLUMNS))
@@ -72,6 +77,7 @@ class RunsView(QWidget):
             self.actions[key] = button
         self.table.setContextMenuPolicy(Qt.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
+        follow_palette()
         self.charts = pg.GraphicsLayoutWidget()
         self.acc_plot = self.charts.addPlot(title="validation accuracy (%)")
         self.loss_plot = self.charts.addPlot(title="train loss")
@@ -79,6 +85,8 @@ class RunsView(QWidget):
             plot.setLabel("bottom", "epoch")
             plot.addLegend()
         self.diff = QTableWidget(0, 0)
+        self.diff_note = QLabel("Select two or more runs to compare them.")
+        self.diff_note.setWordWrap(True)
         self._layout()
 
     def _layout(self) -> None:
@@ -87,7 +95,12 @@ class RunsView(QWidget):
             bar.addWidget(w)
         lower = QSplitter(Qt.Horizontal)
         lower.addWidget(self.charts)
-        lower.addWidget(self.diff)
+        diff_box = QWidget()
+        diff_layout = QVBoxLayout(diff_box)
+        diff_layout.setContentsMargins(0, 0, 0, 0)
+        diff_layout.addWidget(self.diff_note)
+        diff_layout.addWidget(self.diff, 1)
+        lower.addWidget(diff_box)
         split = QSplitter(Qt.Vertical)
         split.addWidget(lower)
         actions = QHBoxLayout()
@@ -113,7 +126,28 @@ class RunsView(QWidget):
     def choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "A folder of runs (or one run)")
         if folder:
-            self.set_roots(self.roots + [folder])
+            self.add_folder(folder)
+
+    def add_folder(self, folder: str) -> None:
+        """List ``folder`` too (a run, or a folder of runs) beside what is listed now; a run
+        is selected once listed."""
+        from core.paths import runs_dir
+
+        self._select = {str(Path(folder))}
+        self.set_roots((self.roots or [str(runs_dir())]) + [str(Path(folder))])
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if any(Path(u.toLocalFile()).is_dir() for u in event.mimeData().urls()
+               if u.isLocalFile()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        folders = [u.toLocalFile() for u in event.mimeData().urls()
+                   if u.isLocalFile() and Path(u.toLocalFile()).is_dir()]
+        if folders:
+            event.acceptProposedAction()
+            for folder in folders:
+                self.add_folder(folder)
 
     def refresh(self) -> None:
         from core.frontends.qt_worker import TaskWorker
@@ -127,8 +161,10 @@ class RunsView(QWidget):
         def task(state):
             from core.runs.listing import list_runs
             from core.paths import runs_dir
+            from core.runs import read_freeze_changes
 
-            return list_runs(roots or [str(runs_dir())], state)
+            runs = list_runs(roots or [str(runs_dir())], state)
+            return runs, {r.path: read_freeze_changes(r.path) or [] for r in runs}
 
         self.worker = TaskWorker(task)
         self.worker.done.connect(self.show_runs)
@@ -151,7 +187,10 @@ class RunsView(QWidget):
         if self.worker is not None:
             self.worker.stop()
 
-    def show_runs(self, runs) -> None:
+    def show_runs(self, listing) -> None:
+        runs, self.freeze_changes = listing
+        keep = {r.path for r in self.selected_runs()} | self._select  # a rename keeps it
+        self._select = set()
         self.runs = list(runs)
         self.model.setRowCount(0)
         for i, r in enumerate(self.runs):
@@ -159,7 +198,7 @@ class RunsView(QWidget):
                       "" if r.best_val_acc is None else f"{r.best_val_acc:.2f}%",
                       _duration(r.wall_s), r.status, r.config.get("lr"),
                       r.config.get("batch_size"), r.config.get("image_size"),
-                      r.config.get("freeze"))
+                      freeze_text(r.config.get("freeze"), self.live_changes(r)))
             keys = (r.name, r.date, r.model, r.data, r.epochs, r.best_val_acc or -1.0,
                     r.wall_s, r.status, r.config.get("lr") or 0, r.config.get("batch_size") or 0,
                     r.config.get("image_size") or 0, str(r.config.get("freeze")))
@@ -173,13 +212,37 @@ class RunsView(QWidget):
             row[0].setToolTip(r.path)
             if r.status_message:
                 row[7].setToolTip(r.status_message)
+            if self.live_changes(r):
+                row[11].setToolTip("\n".join(change_text(c) for c in self.live_changes(r)))
             self.model.appendRow(row)
         self.table.resizeColumnsToContents()
         self._update_actions([])
+        self._reselect(keep)
         note = getattr(self, "deleted_note", "")
         self.deleted_note = ""
         self.message.setText(f"{len(self.runs)} run{'' if len(self.runs) == 1 else 's'}" + (f". {note}" if note else ""))
         self.listed.emit(len(self.runs))
+
+    def _reselect(self, paths: set[str]) -> None:
+        """Select again the runs that were selected before a new listing."""
+        from PySide6.QtCore import QItemSelection, QItemSelectionModel
+
+        selection = QItemSelection()
+        for row in range(self.proxy.rowCount()):
+            index = self.proxy.index(row, 0)
+            if self._run_at(index).path in paths:
+                selection.select(index, index)
+        if not selection.isEmpty():
+            self.table.selectionModel().select(
+                selection, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows)
+
+    def live_changes(self, run) -> list[dict]:
+        """The freeze changes the user made during ``run`` (a tick, a preset while
+        training), from its freeze_changes.json."""
+        from core.events import USER
+
+        return [c for c in self.freeze_changes.get(run.path, []) if c.get("reason") == USER]
 
     def _run_at(self, proxy_index):
         source = self.proxy.mapToSource(proxy_index)
@@ -304,6 +367,12 @@ class RunsView(QWidget):
             self.loss_plot.plot(epochs, [h["train_loss"] for h in r.history], pen=pen,
                                 name=r.name)
         diff = differing_settings(runs) if len(runs) > 1 else {}
+        live = [" · ".join(change_text(c) for c in self.live_changes(r)) or "none"
+                for r in runs]
+        if len(runs) > 1 and len(set(live)) > 1:
+            diff["freeze changes during the run"] = live
+        self.diff_note.setText(compare_note(len(runs), len(diff)))
+        self.diff.setVisible(bool(diff))  # no empty grid under "Same settings"
         self.diff.clear()
         self.diff.setRowCount(len(diff))
         self.diff.setColumnCount(len(runs))
@@ -317,6 +386,26 @@ class RunsView(QWidget):
 
     def curve_names(self) -> list[str]:
         return [item.name() for item in self.acc_plot.listDataItems()]
+
+
+def freeze_text(spec, changes: list[dict]) -> str:
+    """The freeze column: the planned spec, and how many times the user changed it live."""
+    if not changes:
+        return "" if spec is None else str(spec)
+    return f"{spec}, then {len(changes)} live change{'s' if len(changes) > 1 else ''}"
+
+
+def change_text(change: dict) -> str:
+    return f"epoch {change['epoch']}, batch {change['batch']}: {change['message']}"
+
+
+def compare_note(selected: int, differing: int) -> str:
+    if selected < 2:
+        return "Select two or more runs to compare them."
+    if not differing:
+        return (f"Same settings: the {selected} runs used the same recipe and made the same "
+                f"freeze changes during training.")
+    return f"{differing} setting{'s differ' if differing > 1 else ' differs'}:"
 
 
 def _duration(seconds: float) -> str:

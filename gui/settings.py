@@ -31,3 +31,23 @@ def load_json(settings: QSettings, key: str, default):
 
 def save_json(settings: QSettings, key: str, value) -> None:
     settings.setValue(key, json.dumps(value))
+
+
+RECENT_RUNS_KEY = "recentRuns"
+MAX_RECENT_RUNS = 8
+
+
+def recent_runs(settings: QSettings) -> list[str]:
+    """Run folders opened, resumed or trained lately, newest first."""
+    runs = load_json(settings, RECENT_RUNS_KEY, [])
+    return [r for r in runs if isinstance(r, str)] if isinstance(runs, list) else []
+
+
+def add_recent_run(settings: QSettings, run_dir: str) -> None:
+    path = str(Path(run_dir).resolve())
+    runs = [path] + [r for r in recent_runs(settings) if r != path]
+    save_json(settings, RECENT_RUNS_KEY, runs[:MAX_RECENT_RUNS])
+
+
+def forget_recent_runs(settings: QSettings) -> None:
+    save_json(settings, RECENT_RUNS_KEY, [])

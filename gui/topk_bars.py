@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter
+from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import QWidget
+
+from gui.style import mix
 
 ROW = 24
 
@@ -26,18 +28,20 @@ class TopKBars(QWidget):
     def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.Antialiasing)
+        text = self.palette().color(QPalette.ColorRole.WindowText)
+        track = mix(self.palette().color(QPalette.ColorRole.Base), text, 0.12)
         label_w = min(180, self.width() // 2)
         bar_w = self.width() - label_w - 60
         for i, (name, prob) in enumerate(self.items):
             y = 2 + i * ROW
-            p.setPen(QColor("#222"))
+            p.setPen(text)
             p.drawText(QRectF(0, y, label_w - 6, ROW), Qt.AlignRight | Qt.AlignVCenter, name)
             p.setPen(Qt.NoPen)
-            p.setBrush(QColor("#e5e9f0"))
+            p.setBrush(track)
             p.drawRoundedRect(QRectF(label_w, y + 5, bar_w, ROW - 10), 3, 3)
             p.setBrush(QColor("#2563eb" if i == 0 else "#7fa3ef"))
             p.drawRoundedRect(QRectF(label_w, y + 5, max(2.0, bar_w * prob), ROW - 10), 3, 3)
-            p.setPen(QColor("#222"))
+            p.setPen(text)
             p.drawText(QRectF(label_w + bar_w + 4, y, 56, ROW), Qt.AlignLeft | Qt.AlignVCenter,
                        f"{100 * prob:.1f}%")
         p.end()

@@ -12,12 +12,15 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QLabel, QMessageBox, QPlainTextEdit,
                                QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
-from core.frontends.console import format_duration
+from core.frontends.console import eta_text
 from core.events import epoch_line
 from gui.chart_marks import change_marker
 from gui.dialogs import save_with_dialog, show_error, show_info, show_progress
 from gui.elided_label import ElidedLabel
 from gui.train_form import TrainForm, field_label, tooltip
+
+
+PAUSED_NOTE = " · paused (after the current batch)"
 
 
 class TrainTab(QWidget):
@@ -34,6 +37,7 @@ class TrainTab(QWidget):
         self.history: list[dict] = []
         self.last_run_dir: str | None = None
         self.batches_per_epoch = 1
+        self.n_val = 0  # the run's validation images (RunStarted)
         self._ready, self.data_chosen, self.val_source = False, False, None
         self.form = TrainForm()
         self.start_btn = QPushButton("Start training")
@@ -196,10 +200,12 @@ class TrainTab(QWidget):
             self.worker.resume_training()
             self.pause_btn.setText("Pause")
             self.append_log("Resumed.")
+            self.status.setText(self.status.text().replace(PAUSED_NOTE, ""))
         else:
             self.worker.pause()
             self.pause_btn.setText("Resume")
             self.append_log("Paused (takes effect after the current batch).")
+            self.status.setText(self.status.text() + PAUSED_NOTE)
 
     def stop(self) -> None:
         if self.running:
@@ -223,9 +229,15 @@ class TrainTab(QWidget):
     def _on_run_started(self, event) -> None:
         self.last_run_dir = event.run_dir
         self.batches_per_epoch = event.batches_per_epoch
+        self.n_val = event.n_val
         self.progress.setFormat("%p%")  # preparation showed "stage: done / total"
         self.progress.setRange(0, event.epochs * event.batches_per_epoch)
         self.progress.setValue(event.start_epoch * event.batches_per_epoch)
+        self.charts.set_epochs(event.epochs)
+        # the preparation's last stage ("Matching classes to ImageNet…") is over
+        paused = self.worker is not None and self.worker.state.paused
+        self.status.setText(f"Epoch {event.start_epoch + 1}/{event.epochs}: training the first "
+                            f"batch…" + (PAUSED_NOTE if paused else ""))
         self.append_log(f"Run folder: {event.run_dir}")
 
     def _on_recipe_fitted(self, e) -> None:
@@ -245,10 +257,10 @@ class TrainTab(QWidget):
     def _on_batch(self, e) -> None:
         self.charts.add_batch(e.epoch, e.batch, e.batches, e.loss, e.lr)
         self.progress.setValue((e.epoch - 1) * e.batches + e.batch)
-        paused = " · paused" if self.worker and self.worker.state.paused else ""
+        paused = PAUSED_NOTE if self.worker and self.worker.state.paused else ""
         self.status.setText(f"Epoch {e.epoch}/{e.epochs} · batch {e.batch}/{e.batches} · "
                             f"loss {e.loss:.4f} · {e.images_per_s:.0f} img/s · "
-                            f"ETA {format_duration(e.eta_s)}{paused}")
+                            f"{eta_text(e)}{paused}")
 
     def _on_epoch(self, e) -> None:
         from core.runs import history_row
@@ -256,6 +268,9 @@ class TrainTab(QWidget):
         row = history_row(e)
         self.history.append(row)
         self.charts.add_epoch(row)
+        if e.epoch == e.epochs and self.worker is not None and self.worker.state.paused:
+            self.status.setText(f"Paused after the last epoch ({e.epoch}/{e.epochs}, saved): "
+                                f"Resume or Stop ends the run.")
 
     def _on_phase(self, e) -> None:
         marker = change_marker(e.reason, e.epoch, e.batch, self.batches_per_epoch)
@@ -266,8 +281,10 @@ class TrainTab(QWidget):
     def _on_done(self, result) -> None:
         from core.runs import RunPaths
 
+        if self.worker is not None and self.worker.state.paused:  # clicked as the run ended
+            self.append_log("The run had already ended when Pause was clicked.")
         self._progress_idle(result.status == "finished")
-        best = f" Best validation accuracy {result.best_val_acc:.2f}%." \
+        best = f" Best validation accuracy {self._accuracy(result.best_val_acc)}." \
             if result.best_val_acc is not None else ""
         text = {"finished": "Training finished.", "stopped": "Training stopped.",
                 "failed": "Training failed."}[result.status]
@@ -282,6 +299,12 @@ class TrainTab(QWidget):
             self.append_log(f"{self.checkpoint_btn.toolTip()} “{self.checkpoint_btn.text()}” "
                             f"reclaims the space.")
         self.runFinished.emit(result)
+
+    def _accuracy(self, accuracy: float) -> str:
+        """``93.75% ± 10.8`` (the 95% uncertainty on this run's validation images)."""
+        from core.uncertainty import format_accuracy
+
+        return format_accuracy(accuracy, self.n_val) if self.n_val else f"{accuracy:.2f}%"
 
     def _on_failed(self, message: str) -> None:
         self._progress_idle(False)

@@ -19,11 +19,12 @@ DOCS = REPO / "docs"
 
 
 def main() -> int:
-    from PySide6.QtCore import QEventLoop, QItemSelectionModel, QTimer
+    from PySide6.QtCore import QItemSelectionModel, QTimer
     from PySide6.QtWidgets import QApplication, QDialog
 
     from gui.main_window import MainWindow
     from gui.style import STYLESHEET
+    from tour import grab_screen, wait  # (scripts/tour.py)
 
     root = sys.argv[1]
     app = QApplication(["TransferLab"])
@@ -34,23 +35,8 @@ def main() -> int:
     w.move(0, 0)
     w.show()
 
-    def wait(signal=None, ms=60_000, until=None):
-        loop = QEventLoop()
-        if signal is not None:
-            signal.connect(loop.quit)
-        timer = QTimer(singleShot=True, interval=ms)
-        timer.timeout.connect(loop.quit)
-        timer.start()
-        if until is not None:
-            poll = QTimer(interval=100)
-            poll.timeout.connect(lambda: until() and loop.quit())
-            poll.start()
-        loop.exec()
-
     def shoot(name):
-        wait(ms=400)  # let the paint settle
-        app.primaryScreen().grabWindow(0).save(str(DOCS / f"runs-{name}.png"))
-        print(f"docs/runs-{name}.png")
+        grab_screen(app, DOCS / f"runs-{name}.png")
 
     def select(names):
         view = w.runs_view

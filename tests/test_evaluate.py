@@ -229,7 +229,7 @@ def test_an_image_of_a_cell_opens_in_the_inference_tab_with_gradcam(qtbot, run):
     item = w.evaluate_tab.images.item(0)
     tab = w.inference_tab
     with qtbot.waitSignal(tab.predictionsDone, timeout=60_000):
-        w.evaluate_tab.images.itemDoubleClicked.emit(item)
+        w.evaluate_tab.images.itemActivated.emit(item)  # (what a double click emits)
     assert w.tabs.currentWidget() is tab
     qtbot.waitUntil(lambda: tab.selected() is not None, timeout=10_000)
     assert tab.selected().path == w.evaluate_tab.listed_paths()[0]

@@ -46,7 +46,8 @@ def test_window_shows_before_torch_and_data_tab_lists_classes(window, qtbot, ima
     assert [table.item(r, 0).text() for r in range(table.rowCount())] == \
         ["class_0", "class_1", "class_2"]
     assert "notes.jpg: not an image" in window.data_tab.skipped.toPlainText()
-    assert window.data_tab.grid.count() == 3 * (1 + 8)  # a title + 8 samples per class
+    # a title + 8 samples per class, filled a class row per turn of the event loop
+    qtbot.waitUntil(lambda: window.data_tab.grid.count() == 3 * (1 + 8), timeout=5_000)
 
 
 def test_train_from_the_gui_fills_the_charts(window, qtbot, image_folder):
@@ -143,7 +144,7 @@ def test_a_finished_run_reopens_with_its_charts(window, qtbot, image_folder, tmp
     window.open_run(str(run))
     charts = window.train_tab.charts
     assert list(charts.curves["train_loss"].getData()[0]) == [1.0, 2.0]
-    assert len(charts.curves["batch_raw"].getData()[0]) == 8  # 4 batches x 2 epochs
+    assert len(charts.curves["batch_raw"].getData()[0]) == 10  # ceil(33 / 8) batches x 2 epochs
     assert len(charts.markers) == 4
     window.open_run(str(tmp_path))
     assert any("no metrics.csv" in m for m in messages(window))

@@ -199,11 +199,15 @@ def _upright(img: Image.Image) -> Image.Image:
         return img
 
 
-def open_rgb(path: str | os.PathLike) -> Image.Image:
-    """The image as RGB, turned upright by its EXIF orientation; ``UnreadableImage`` if not."""
+def open_rgb(path: str | os.PathLike, draft: int | None = None) -> Image.Image:
+    """The image as RGB, turned upright by its EXIF orientation; ``UnreadableImage`` if not.
+    ``draft``: a thumbnail's side; a JPEG then decodes at the smallest scale that still
+    covers it (several times faster; pixels as a smaller photo of the same scene)."""
     f, img = _open(path)
     with f, img:
         try:
+            if draft:
+                img.draft("RGB", (draft, draft))
             img.load()  # decodes fully: a truncated JPEG fails here, not later
             return _to_rgb(_upright(img))
         except MemoryError:

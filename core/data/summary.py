@@ -30,9 +30,12 @@ class DataSummary:
     classes: list[str]
     train_counts: list[int]
     val_counts: list[int]
-    val_source: str
+    val_source: str  # words for the validation set ("10% split (seed 0)", "val/ folder")
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     samples: dict[int, list[torch.Tensor]] = field(default_factory=dict)  # label -> (3,S,S)
+    val_share: float | None = None  # the share of the training images held out; None when
+    # the data brings its own validation set (a val/ folder, CIFAR's test split)
+    val_files: frozenset[str] = frozenset()  # the held-out images' paths (a split folder)
 
     def headline(self) -> str:
         return (f"{self.name}: {len(self.classes)} classes, {sum(self.train_counts)} train / "
@@ -68,8 +71,10 @@ def summarize(source: str, thumb_size: int, per_class: int, max_classes: int,
         train = [train[i] for i in train_idx.tolist()]
         val_source = f"{val_split:.0%} split (seed {seed})"
     samples = _decode_samples(train, thumb_size, per_class, max_classes, skipped, state)
+    held_out = layout.held_out_root is None
     return DataSummary(path.name, layout.classes, _counts(train, n), _counts(val, n),
-                       val_source, skipped, samples)
+                       val_source, skipped, samples, val_split if held_out else None,
+                       frozenset(str(p) for p, _ in val) if held_out else frozenset())
 
 
 def _counts(files: list[tuple[Path, int]], n: int) -> list[int]:

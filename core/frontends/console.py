@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 import time
 
+from core import events as ev
 from core.events import Callback
 from core.runs.layout import RunPaths
 
@@ -12,6 +13,17 @@ def format_duration(seconds: float) -> str:
     seconds = int(max(0, seconds))
     h, rem = divmod(seconds, 3600)
     return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60:02d}:{rem % 60:02d}"
+
+
+ETA_UNTIL = {ev.ETA_CACHE: "for this epoch (the next ones run faster: features cached)",
+             ev.ETA_UNFREEZE: "until the backbone unfreezes (then slower)"}
+
+
+def eta_text(event) -> str:
+    """``ETA 02:10`` for the whole run, or how far a phase's estimate reaches (BatchEnd)."""
+    text = f"ETA {format_duration(event.eta_s)}"
+    scope = getattr(event, "eta_scope", ev.ETA_RUN)
+    return f"{text} {ETA_UNTIL[scope]}" if scope in ETA_UNTIL else text
 
 
 class ConsoleReporter(Callback):
@@ -47,7 +59,7 @@ class ConsoleReporter(Callback):
         filled = int(width * event.batch / event.batches)
         self.err.write(f"\rEpoch {event.epoch}/{event.epochs} [{'#' * filled}{'.' * (width - filled)}] "
                        f"{event.batch}/{event.batches} loss {event.loss:.4f} "
-                       f"{event.images_per_s:.0f} img/s ETA {format_duration(event.eta_s)}")
+                       f"{event.images_per_s:.0f} img/s {eta_text(event)}")
         self.err.flush()
         self._bar_shown = True
 

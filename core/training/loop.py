@@ -28,7 +28,8 @@ from core.runs.files import history_row
 from core.training.device import Precision, strided_depthwise_in_fp32
 from core.training.distributed import Distributed
 from core.training.feature_cache import PrefixCaches, random_shift
-from core.training.optim import build_optimizer, lr_at, set_lr
+from core.training.eta import EtaClock, phase_end
+from core.training.optim import build_optimizer, lr_at, set_lr, unfrozen
 from core.training.runtime import Network, Runtime
 
 __all__ = ["FitLoop", "Network", "Runtime", "format_bytes"]
@@ -68,6 +69,8 @@ class FitLoop:
         # speed-only settings (the config's, until the run's tuner decides: core.training.tuner)
         self.micro_batch, self.channels_last = cfg.micro_batch, cfg.channels_last
         self.memory_notes: list[str] = []  # fallbacks the memory plan took, logged at start
+        self.eta = EtaClock()  # time left, from the current phase's measured speed
+        self._eta_fills_cache = False
         dev = runtime.device
         where = self._images_device(data, dev)
         self.train_images, self.train_labels = (data.train.images.to(where),
@@ -94,6 +97,8 @@ class FitLoop:
         """Observers hear events on rank 0 only: one log, one progress bar per run."""
         if not self.rt.dist.is_main:
             return
+        if isinstance(event, ev.PhaseChanged):  # the trainable set changed: so does the speed
+            self.eta.restart()
         for cb in self.callbacks:
             cb.on_event(event)
 
@@ -251,6 +256,7 @@ class FitLoop:
             self._epoch, self.batch = epoch, 0
             self._hook("on_epoch_start", epoch)
             self._run_epoch(epoch)
+        self.state.wait_if_paused()  # a Pause asked for during the last epoch holds here
         return self._finish("finished", "")
 
     def _run_epoch(self, epoch: int) -> None:
@@ -312,7 +318,7 @@ class FitLoop:
             loss = float(batch[0] / batch[2])
             self._images_done += n_global
             now = time.perf_counter()
-            self._emit_batch(epoch, i, n_batches, loss, lr, n_global / max(now - tick, 1e-9))
+            self._emit_batch(epoch, i, n_batches, loss, lr, n_global, now - tick)
             self._hook("on_train_batch_end", epoch, i + 1)
             tick = now
             if cfg.log_every and (i + 1) % cfg.log_every == 0:
@@ -377,14 +383,18 @@ class FitLoop:
         rt.precision.step(self.opt)
         return stats
 
-    def _emit_batch(self, epoch, i, n, loss, lr, ips) -> None:
+    def _emit_batch(self, epoch, i, n, loss, lr, images: int, seconds: float) -> None:
         self._batch_log.append({"epoch": epoch + 1, "batch": i + 1, "batches": n, "loss": loss,
                                "lr": lr})
-        elapsed = time.perf_counter() - self._t0
-        remaining = (self.cfg.epochs - epoch) * n - (i + 1)
-        rate = self._images_done / max(elapsed, 1e-9) / self.cfg.batch_size
-        self.emit(ev.BatchEnd(epoch + 1, self.cfg.epochs, i + 1, n, loss, lr, ips,
-                              remaining / max(rate, 1e-9)))
+        fills_cache = self.caches is not None and epoch == self._cache_epoch
+        if fills_cache != self._eta_fills_cache:  # the first epoch after the cache filled
+            self._eta_fills_cache = fills_cache
+            self.eta.restart()
+        end, scope = phase_end(epoch, self.cfg.epochs, fills_cache,
+                               lambda e: unfrozen(self.cfg, e))
+        eta = self.eta.seconds_left(time.perf_counter(), seconds, (end - epoch) * n - (i + 1))
+        self.emit(ev.BatchEnd(epoch + 1, self.cfg.epochs, i + 1, n, loss, lr,
+                              images / max(seconds, 1e-9), eta, scope))
 
     def _finish(self, status: str, message: str) -> ev.FitEnd:
         best = max((h["val_acc"] for h in self.history), default=None)
