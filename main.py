@@ -2,7 +2,7 @@
 import multiprocessing
 import sys
 
-CLI_COMMANDS = {"train", "predict", "evaluate", "export"}
+CLI_COMMANDS = {"train", "predict", "evaluate", "export", "check"}
 
 
 def main(argv: list[str]) -> int:

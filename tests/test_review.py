@@ -95,6 +95,10 @@ def test_a_name_collision_is_refused_and_nothing_moves(folder):
     with pytest.raises(FileExistsError):
         move_no_replace(folder / "class_0/001.jpg", folder / "class_1/001.jpg")
     assert snapshot(folder) == before
+    s.relabel([("class_0/001.jpg", "class_0", "class_1")], new_names=True)  # when asked to
+    after = snapshot(folder)
+    assert after["class_1/001-2.jpg"] == before["class_0/001.jpg"]
+    assert after["class_1/001.jpg"] == b"another photo"
 
 
 def test_a_failed_move_puts_back_the_ones_done(folder, request):

@@ -110,7 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("model_file")
     ex.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     ex.add_argument("--out", required=True, help="the file to write")
+    add_check_parser(sub)
     return p
+
+
+def add_check_parser(sub) -> None:
+    c = sub.add_parser("check", help="find wrong labels, duplicates (train/val leakage "
+                       "apart), outliers and odd files in a dataset")
+    c.add_argument("data", help="cifar10, cifar100, an image folder or a .tar.gz of one")
+    c.add_argument("--model", help="a run's model.pt: its fine-tuned network makes the "
+                   "features, and its predictions count for the images it did not train on")
+    c.add_argument("--json", help="write every finding here (paths as given under DATA, "
+                   "each list most likely first)")
+    c.add_argument("--show", type=positive_int, default=10, help="findings printed per kind")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate,
-                "export": cmd_export}[args.command](args)
+                "export": cmd_export, "check": cmd_check}[args.command](args)
     except TransferLabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -266,4 +278,20 @@ def cmd_export(args) -> int:
 
     report = export_model(args.model_file, args.format, args.out, log=print)
     print(f"exported: {report.path} (+ {report.metadata_path.name})")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from core.doctor.check import run_check
+    from core.doctor.report import format_report
+    from core.events import LogLine
+    from core.frontends.console import ConsoleReporter
+    from core.progress import TaskState
+
+    reporter = ConsoleReporter()
+    report = run_check(args.data, args.model, state=TaskState(on_progress=reporter.on_progress))
+    reporter.on_log_line(LogLine(format_report(report, args.show)))  # clears the progress line
+    if args.json:
+        report.write_json(args.json)
+        print(f"saved: {args.json}")
     return 0

@@ -80,12 +80,37 @@ class ReviewSession:
     def redo_label(self) -> str:
         return self.state.undone[-1].label if self.state.undone else ""
 
-    def relabel(self, items: list[tuple[str, str, str]], label: str = "") -> J.Transaction:
-        """Move each (path relative to ROOT, its class, the new class) to the new class."""
-        moves = tuple((rel, relabel_target(rel, given, new)) for rel, given, new in items)
+    def relabel(self, items: list[tuple[str, str, str]], label: str = "",
+                new_names: bool = False) -> J.Transaction:
+        """Move each (path relative to ROOT, its class, the new class) to the new class.
+        A name the new class already has is refused, unless ``new_names``: then the file
+        gets a free name there ("cat-2.jpg")."""
+        moves, taken = [], set()
+        for rel, given, new in items:
+            dst = relabel_target(rel, given, new)
+            if new_names:
+                dst = self._free_name(dst, taken)
+            taken.add(dst)
+            moves.append((rel, dst))
+        moves = tuple(moves)
         classes = sorted({new for _, _, new in items})
         return self._do("relabel", moves, (), label or
                         f"Relabel {_count(moves)} to {', '.join(classes)}")
+
+    def collisions(self, items: list[tuple[str, str, str]]) -> list[str]:
+        """The relabel targets of ``items`` that already exist (what ``relabel`` refuses)."""
+        return [dst for dst in (relabel_target(rel, g, n) for rel, g, n in items)
+                if os.path.lexists(self._abs(dst))]
+
+    def _free_name(self, rel: str, taken: set[str]) -> str:
+        stem, dot, ext = rel.rpartition(".")
+        if not dot or "/" in ext:
+            stem, ext = rel, ""
+        candidate, n = rel, 1
+        while candidate in taken or os.path.lexists(self._abs(candidate)):
+            n += 1
+            candidate = f"{stem}-{n}.{ext}" if ext else f"{stem}-{n}"
+        return candidate
 
     def remove(self, rels: list[str], label: str = "") -> J.Transaction:
         """Move the files into the quarantine folder (undo puts them back)."""
