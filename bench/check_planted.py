@@ -86,11 +86,13 @@ def plant(root: Path, flip: float, dups: int, seed: int = 0) -> tuple[dict, set]
     for p in rng.sample(files, round(flip * len(files))):
         split, cls = p.parts[-3], p.parts[-2]
         other = rng.choice([c for c in classes if c != cls])
-        dst = root / split / other / f"flip-{p.name}"
+        dst = root / split / other / p.name
+        if dst.exists():  # CIFAR's files are numbered per class
+            dst = dst.with_name(f"{p.stem}-{cls}{p.suffix}")
         p.rename(dst)
         flipped[rel(dst)] = cls
     pairs = set()
-    pool = [p for p in readable_files(root) if not p.name.startswith("flip-")]
+    pool = [p for p in readable_files(root) if rel(p) not in flipped]
     for n, p in enumerate(rng.sample(pool, dups)):
         img = open_rgb(p)
         w, h = img.size
@@ -101,7 +103,7 @@ def plant(root: Path, flip: float, dups: int, seed: int = 0) -> tuple[dict, set]
             dx, dy = round(w * 0.08), round(h * 0.08)
             img = img.crop((dx, dy, w - dx, h - dy)).resize((w, h))
         split = p.parts[-3] if n % 2 == 0 else ("val" if p.parts[-3] == "train" else "train")
-        dst = root / split / p.parts[-2] / f"dup{n}-{kind}-{p.stem}.jpg"
+        dst = root / split / p.parts[-2] / f"{p.stem}-{kind}.jpg"
         img.save(dst, quality=60 if kind == "reencoded" else 90)
         pairs.add(frozenset((rel(p), rel(dst))))
     return flipped, pairs

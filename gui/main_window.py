@@ -11,10 +11,11 @@ from gui.data_tab import DataTab
 from gui.dialogs import open_dir, show_error
 from gui.inference_tab import InferenceTab
 from gui.model_tab import ModelTab
+from gui.review_tab import ReviewTab
 from gui.settings import load_json, open_settings, save_json
 from gui.train_tab import TrainTab
 
-TABS = ("data", "model", "train", "inference", "evaluate", "runs")
+TABS = ("data", "model", "train", "inference", "evaluate", "runs", "review")
 
 
 class MainWindow(QMainWindow):
@@ -44,6 +45,7 @@ class MainWindow(QMainWindow):
                            (self.train_tab, "3  Train"), (self.inference_tab, "4  Inference"),
                            (late[0], "5  Evaluate"), (late[1], "6  Runs")):
             self.tabs.addTab(tab, title)
+        self._add_review()
         self.setCentralWidget(self.tabs)
         self.loading_label = QLabel(
             "Loading PyTorch… meanwhile you can choose the data, the network and the recipe")
@@ -211,6 +213,29 @@ class MainWindow(QMainWindow):
             tab.set_trained_model(model_file)
         self.select_tab("inference")
 
+    def _add_review(self) -> None:
+        """The data doctor: Check on the Data tab, findings and the map in the Review tab."""
+        self.review_tab = ReviewTab()
+        self.tabs.addTab(self.review_tab, "7  Review")
+        self.data_tab.checkRequested.connect(self.check_data)
+        self.review_tab.datasetChanged.connect(
+            lambda source: self.data_tab.scan() if source == self.data_tab.source else None)
+        self.review_tab.openImage.connect(self.open_image)
+
+    def check_data(self, source: str) -> None:
+        self.review_tab.start_check(source)
+        self.select_tab("review")
+
+    def open_image(self, path: str, model_file: str) -> None:
+        """An image from the Review or its map, in the Inference tab with its Grad-CAM: by
+        the check's model when it used a run's, else by the model the tab has."""
+        tab = self.inference_tab
+        if not model_file and tab.lm is None:
+            self.select_tab("inference")
+            tab.predict([path])  # says that a model is needed first
+            return
+        self.open_in_inference(path, model_file or tab.lm.source)
+
     def select_tab(self, name: str) -> None:
         self.tabs.setCurrentIndex(TABS.index(name))
 
@@ -350,6 +375,7 @@ class MainWindow(QMainWindow):
 
         self.train_tab.shutdown()
         self.data_tab.cancel_scan()
+        self.review_tab.shutdown()
         self.inference_tab.shutdown()
         if self.evaluate_tab is not None:
             self.evaluate_tab.stop()

@@ -84,3 +84,30 @@ def test_unreadable_files_and_odd_formats_are_reported(tmp_path):
     assert [(r, w) for r, w in report.unreadable] == [("train/c0/notes.jpg", "not an image")]
     odd = {p for f in report.set_flags if f.kind == "odd format" for p in f.paths}
     assert "train/c1/one.gif" in odd and "val/c2/copy.jpg" in odd  # a JPEG among PNGs too
+
+
+def test_cli_check_with_a_trained_run_writes_the_json(tmp_path, capsys):
+    from core.frontends.cli import main
+    from core.training.trainer import Trainer
+    from tests.conftest import tiny_config
+
+    root = tmp_path / "colours"
+    planted(root, per_class=8)
+    run = tmp_path / "run"
+    Trainer(tiny_config(root, epochs=1, freeze_epochs=1), [], None, str(run)).fit()
+    out = tmp_path / "report.json"
+    assert main(["check", str(root), "--model", str(run / "model.pt"), "--json", str(out)]) == 0
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["network"].startswith("run:")
+    assert summary["run_images"] == sum(summary["counts"]["val"])  # its held-out images
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0] == summary["headline"]
+    assert f"saved: {out}" in printed
+
+
+def test_cli_check_of_a_missing_folder_is_one_line(tmp_path, capsys):
+    from core.frontends.cli import main
+
+    assert main(["check", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: Data folder not found")

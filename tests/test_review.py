@@ -216,3 +216,21 @@ def test_a_torn_last_line_is_ignored_and_the_next_record_starts_afresh(folder):
     assert J.read(folder).kept == {"outlier:class_0/000.jpg"}
     s.keep(["outlier:class_0/001.jpg"])
     assert J.read(folder).kept == {"outlier:class_0/000.jpg", "outlier:class_0/001.jpg"}
+
+
+def test_the_next_run_loads_the_cleaned_set(folder):
+    """The decoded cache is keyed by the files' paths: a relabel or a removal is a new key."""
+    from core.data.datasets import load_dataset
+
+    def counts():
+        ds = load_dataset(str(folder), 32, val_split=0.25)
+        both = [ds.class_counts(ds.train), ds.class_counts(ds.val)]
+        return {c: sum(d[c] for d in both) for c in ds.classes}
+
+    assert counts() == {"class_0": 4, "class_1": 4}
+    s = ReviewSession(folder)
+    s.relabel([("class_0/000.jpg", "class_0", "class_1")])
+    s.remove(["class_1/100.jpg"])
+    assert counts() == {"class_0": 3, "class_1": 4}
+    s.undo()
+    assert counts() == {"class_0": 3, "class_1": 5}

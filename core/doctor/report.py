@@ -110,7 +110,7 @@ class CheckReport:
             parts.append(f"{leak} photo{'s are' if leak != 1 else ' is'} in both train and "
                          f"{self.info.get('val_name', 'val')}")
         if inside:
-            parts.append(f"{inside} duplicate pair{'s' * (inside != 1)}")
+            parts.append(f"{inside} duplicate pair{'s' * (inside != 1)} within a split")
         if self.outliers:
             parts.append(f"{len(self.outliers)} outlier{'s' * (len(self.outliers) != 1)}")
         if self.unreadable:
