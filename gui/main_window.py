@@ -221,6 +221,8 @@ class MainWindow(QMainWindow):
         self.review_tab.datasetChanged.connect(
             lambda source: self.data_tab.scan() if source == self.data_tab.source else None)
         self.review_tab.openImage.connect(self.open_image)
+        self.data_tab.sourceChanged.connect(self.review_tab.settle)
+        self.review_tab.settledMessage.connect(lambda m: self.statusBar().showMessage(m, 15_000))
 
     def check_data(self, source: str) -> None:
         self.review_tab.start_check(source)

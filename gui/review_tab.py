@@ -27,6 +27,7 @@ class ReviewTab(ReviewActions, QWidget):
     datasetChanged = Signal(str)  # the files of this source changed
     openImage = Signal(str, str)  # (image file, the check's model file or "")
     checked = Signal(object)  # core.doctor.report.CheckReport
+    settledMessage = Signal(str)  # an interrupted change was settled on opening a dataset
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -130,6 +131,22 @@ class ReviewTab(ReviewActions, QWidget):
             sc.activated.connect(slot)
 
     # --- checking -----------------------------------------------------------------------
+    def settle(self, source: str) -> None:
+        """A dataset was chosen (at start, too): a change a crash interrupted is finished
+        or put back first, and the Data tab counts again if files moved."""
+        from core.review.session import settle_pending
+
+        self._start("settle", lambda _s: (source, settle_pending(source)), self._settled,
+                    lambda _m: None)
+
+    def _settled(self, result) -> None:
+        self.workers.pop("settle", None)
+        source, message = result
+        if message:
+            self.status.setText(message)
+            self.datasetChanged.emit(source)
+            self.settledMessage.emit(message)
+
     def start_check(self, source: str, model_file: str = "") -> None:
         from core.doctor.check import check_for_review
 

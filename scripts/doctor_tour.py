@@ -15,56 +15,26 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-DOCS = REPO / "docs"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tour import Tour  # noqa: E402 - after the path
 
 
 def main() -> int:
     import numpy as np
-    from PySide6.QtCore import QEventLoop, QPointF, Qt, QTimer
+    from PySide6.QtCore import QPointF, Qt
     from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication
-
-    from gui.main_window import MainWindow
-    from gui.style import STYLESHEET
 
     folder = sys.argv[1]
-    app = QApplication(["TransferLab"])
-    app.setStyle("Fusion")
-    app.setStyleSheet(STYLESHEET)
-    w = MainWindow()
-    w.resize(1400, 900)
-    w.move(0, 0)
-    w.show()
-
-    def wait(signal=None, ms=600_000, until=None):
-        loop = QEventLoop()
-        if signal is not None:
-            signal.connect(loop.quit)
-        timer = QTimer(singleShot=True, interval=ms)
-        timer.timeout.connect(loop.quit)
-        timer.start()
-        if until is not None:
-            poll = QTimer(interval=100)
-            poll.timeout.connect(lambda: until() and loop.quit())
-            poll.start()
-        loop.exec()
-
-    def shoot(name):
-        wait(ms=600)  # let the paint settle
-        app.primaryScreen().grabWindow(0).save(str(DOCS / f"doctor-{name}.png"))
-        print(f"docs/doctor-{name}.png", flush=True)
-
-    QTimer.singleShot(0, w.start_loading_torch)
-    wait(w.torchReady)
+    tour = Tour("doctor")
+    w, wait, shoot = tour.window, tour.wait, tour.shoot
+    tour.load_torch()
     data, review = w.data_tab, w.review_tab
     data.set_source(folder)
     wait(data.scanned)
     data.table.selectRow(0)
     shoot("1-data")
     QTest.mouseClick(data.check_btn, Qt.LeftButton)
-    wait(review.checked)
+    wait(review.checked, ms=900_000)
     wait(until=lambda: "thumbs" not in review.workers, ms=60_000)
     shoot("2-review")
     review.grid.setCurrentRow(0)
@@ -86,7 +56,7 @@ def main() -> int:
     shoot("4-leakage")
     review.views.setCurrentIndex(1)
     m = review.map
-    wait(until=lambda: m.coords is not None)
+    wait(until=lambda: m.coords is not None, ms=600_000)
     rows = m.finding_rows()
     target = m.coords[rows[0] if len(rows) else 0]
     m.view.autoRange()

@@ -13,44 +13,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-DOCS = REPO / "docs"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tour import Tour  # noqa: E402 - after the path
 
 
 def main() -> int:
-    from PySide6.QtCore import QEventLoop, QItemSelectionModel, QTimer
-    from PySide6.QtWidgets import QApplication, QDialog
-
-    from gui.main_window import MainWindow
-    from gui.style import STYLESHEET
+    from PySide6.QtCore import QItemSelectionModel, QTimer
+    from PySide6.QtWidgets import QDialog
 
     root = sys.argv[1]
-    app = QApplication(["TransferLab"])
-    app.setStyle("Fusion")
-    app.setStyleSheet(STYLESHEET)
-    w = MainWindow()
-    w.resize(1400, 900)
-    w.move(0, 0)
-    w.show()
-
-    def wait(signal=None, ms=60_000, until=None):
-        loop = QEventLoop()
-        if signal is not None:
-            signal.connect(loop.quit)
-        timer = QTimer(singleShot=True, interval=ms)
-        timer.timeout.connect(loop.quit)
-        timer.start()
-        if until is not None:
-            poll = QTimer(interval=100)
-            poll.timeout.connect(lambda: until() and loop.quit())
-            poll.start()
-        loop.exec()
-
-    def shoot(name):
-        wait(ms=400)  # let the paint settle
-        app.primaryScreen().grabWindow(0).save(str(DOCS / f"runs-{name}.png"))
-        print(f"docs/runs-{name}.png")
+    tour = Tour("runs")
+    app, w, wait, shoot = tour.app, tour.window, tour.wait, tour.shoot
 
     def select(names):
         view = w.runs_view
@@ -61,8 +34,7 @@ def main() -> int:
                 sel.select(view.proxy.index(i, 0), QItemSelectionModel.Select
                            | QItemSelectionModel.Rows)
 
-    QTimer.singleShot(0, w.start_loading_torch)
-    wait(w.torchReady)
+    tour.load_torch()
     w.select_tab("runs")
     view = w.runs_view
     view.set_roots([root])

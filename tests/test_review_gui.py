@@ -79,3 +79,24 @@ def test_a_read_only_dataset_is_reviewed_read_only(window, qtbot, tmp_path):
         assert "act" not in review.workers
     finally:
         os.chmod(root, 0o755)
+
+
+def test_choosing_a_dataset_settles_an_interrupted_change(window, qtbot, tmp_path):
+    """A crash left a relabel half done; choosing the dataset (as at the next start)
+    finishes it, says so, and the Data tab counts the files where they now are."""
+    from core.review import journal as J
+    from core.review.moves import move_no_replace
+
+    root = tmp_path / "colours"
+    planted(root, per_class=8)
+    moves = (("train/c0/train0_00.png", "train/c1/train0_00.png"),
+             ("train/c0/train0_01.png", "train/c1/train0_01.png"))
+    J.append(root, J.Transaction("00001", "relabel", moves, (), "Relabel 2 images to c1",
+                                 "", J.now()).record())
+    move_no_replace(root / moves[0][0], root / moves[0][1])  # then the crash
+    with qtbot.waitSignal(window.review_tab.settledMessage, timeout=60_000) as got:
+        window.data_tab.set_source(str(root))
+    assert got.args[0].startswith("Finished a change that was interrupted")
+    assert all((root / dst).exists() and not (root / src).exists() for src, dst in moves)
+    qtbot.waitUntil(lambda: window.data_tab.worker is None and counts(window.data_tab)
+                    .get("c1") == 8 + 1 + 2, timeout=60_000)

@@ -225,3 +225,20 @@ class ReviewSession:
 def _count(items) -> str:
     n = len(items)
     return f"{n} image{'s' * (n != 1)}"
+
+
+def settle_pending(root: str | os.PathLike) -> str:
+    """At start: finish or put back a change a crash interrupted in the dataset at ``root``
+    (what was done, in words; "" when nothing was pending or the folder is not a dataset
+    that was reviewed). Cheap when there is nothing to do: one small file is read."""
+    path = J.journal_path(Path(root).expanduser())
+    try:
+        if not path.is_file() or J.read(path.parent.parent).pending is None:
+            return ""
+    except TransferLabError as exc:
+        return str(exc)
+    session = ReviewSession(path.parent.parent)
+    try:
+        return session.recovered or session.read_only
+    finally:
+        session.close()
