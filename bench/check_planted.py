@@ -9,7 +9,9 @@
 / 20% val. Planted in a copy: ``--flip`` of the images moved to another class's folder
 (the same split), and ``--dups`` near-duplicates of random images, a third each re-encoded
 (JPEG quality 60), resized (x0.6) and slightly cropped (8% off each side, resized back),
-each in the original's class, half of them in the other split (leakage).
+each in the original's class, half of them in the other split (leakage); *photos* also get
+three outliers among the training images of the first class: a blank frame, a
+screenshot-like picture and a page of text.
 
 Prints, for label issues and duplicate pairs, recall (planted ones found) and precision
 (found ones that were planted; pairs that were not planted but are real duplicates of the
@@ -109,6 +111,34 @@ def plant(root: Path, flip: float, dups: int, seed: int = 0) -> tuple[dict, set]
     return flipped, pairs
 
 
+def plant_outliers(root: Path, seed: int = 0) -> set[str]:
+    """A blank frame, a screenshot-like picture and a page of text, filed as training
+    images of the first class: what a user's folder picks up by accident."""
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    cls = sorted(d.name for d in (root / "train").iterdir() if d.is_dir())[0]
+    folder = root / "train" / cls
+    w, h = 640, 480
+    blank = Image.new("RGB", (w, h), (118, 118, 118))
+    shot = Image.new("RGB", (w, h), (236, 236, 236))
+    d = ImageDraw.Draw(shot)
+    d.rectangle((0, 0, w, 28), fill=(52, 101, 164))
+    for y in range(60, h - 40, 36):
+        d.rectangle((24, y, rng.randint(200, w - 24), y + 20), outline=(120, 120, 120))
+        d.text((30, y + 4), "Settings  Options  Help", fill=(20, 20, 20))
+    page = Image.new("RGB", (h, w), (250, 250, 248))
+    d = ImageDraw.Draw(page)
+    for y in range(40, w - 40, 18):
+        d.text((36, y), " ".join("lorem ipsum dolor sit amet"[: rng.randint(8, 26)]
+                                 for _ in range(3)), fill=(10, 10, 10))
+    out = set()
+    for name, img in (("blank.jpg", blank), ("screenshot.png", shot), ("page.png", page)):
+        img.save(folder / name)
+        out.add(f"train/{cls}/{name}")
+    return out
+
+
 def timed_check(root: Path):
     from core.doctor.check import run_check
 
@@ -117,7 +147,7 @@ def timed_check(root: Path):
     return report, time.perf_counter() - t
 
 
-def score(report, flipped: dict, pairs: set) -> None:
+def score(report, flipped: dict, pairs: set, odd: set = frozenset()) -> None:
     found = {i.rel for i in report.label_issues}
     tp = len(found & set(flipped))
     right = sum(1 for i in report.label_issues if flipped.get(i.rel) == i.suggested)
@@ -125,18 +155,27 @@ def score(report, flipped: dict, pairs: set) -> None:
           f"recall {tp / max(1, len(flipped)):.2f}, precision {tp / max(1, len(found)):.2f} "
           f"(suggested class right for {right} of {tp})")
     got = {frozenset((d.a, d.b)) for d in report.duplicates}
+    copies = {rel for p in pairs for rel in p if "-" in Path(rel).stem
+              and Path(rel).stem.rsplit("-", 1)[1] in ("reencoded", "resized", "cropped")}
+    # pairs of two original images: duplicates the data had before anything was planted
+    had = {p for p in got - pairs if not p & copies and not p & set(flipped)}
     hit = len(got & pairs)
     leak = [d for d in report.duplicates if frozenset((d.a, d.b)) in pairs]
+    judged = len(got - had)
     print(f"duplicates: {len(got)} pairs flagged, {hit} of {len(pairs)} planted found: recall "
-          f"{hit / max(1, len(pairs)):.2f}, precision {hit / max(1, len(got)):.2f}; "
-          f"{sum(d.across_splits for d in leak)} of the found are train/val leakage")
+          f"{hit / max(1, len(pairs)):.2f}, precision {hit / max(1, judged):.2f} (of the "
+          f"{judged} that involve a planted or moved file); {sum(d.across_splits for d in leak)}"
+          f" of the found are train/val leakage; {len(had)} pairs of original images (the "
+          f"data's own duplicates, or not: have a look)")
     missed = [tuple(sorted(p)) for p in pairs - got]
     if missed:
-        print("  missed pairs: " + "; ".join(f"{b}" for _, b in missed[:6]))
+        print("  missed: " + "; ".join(f"{b}" for _, b in missed[:6]))
     extra = [d for d in report.duplicates if frozenset((d.a, d.b)) not in pairs][:5]
     for d in extra:
         print(f"  also flagged: {d.a} = {d.b} ({d.similarity:.3f})")
-    print(f"outliers: {len(report.outliers)} ({', '.join(f'{o.rel} {o.why}' for o in report.outliers[:4])})")
+    found = {o.rel for o in report.outliers}
+    print(f"outliers: {len(found & odd)} of {len(odd)} planted found, {len(found)} flagged "
+          f"({', '.join(f'{Path(o.rel).name}: {o.why}' for o in report.outliers[:6])})")
     print(f"set flags: {'; '.join(f.message for f in report.set_flags) or 'none'}")
     print(f"cross-validated probabilities: {report.info['oos_accuracy']:.1%} agree with the "
           f"given labels (L2 {report.info['l2']}, {report.info['folds']} folds)")
@@ -158,14 +197,15 @@ def main() -> None:
     clean = work / "clean-copy"
     shutil.copytree(root, clean)
     flipped, pairs = plant(root, args.flip, args.dups)
+    odd = plant_outliers(root) if args.data == "photos" else set()
     print(f"{args.data}: {len(readable_files(root))} images in {root}; planted {len(flipped)} "
-          f"flipped labels and {len(pairs)} near-duplicates")
+          f"flipped labels, {len(pairs)} near-duplicates and {len(odd)} outliers")
     report, first = timed_check(root)
     again, second = timed_check(root)
     print(f"check: {first:.1f} s ({report.info['computed']} images computed), second check "
           f"{second:.1f} s ({again.info['computed']} computed); peak memory "
           f"{peak_rss_gb():.2f} GB")
-    score(report, flipped, pairs)
+    score(report, flipped, pairs, odd)
     if args.train:
         train_both(work, root, clean, report, args.preset)
 

@@ -234,3 +234,14 @@ def test_the_next_run_loads_the_cleaned_set(folder):
     assert counts() == {"class_0": 3, "class_1": 4}
     s.undo()
     assert counts() == {"class_0": 3, "class_1": 5}
+
+
+def test_the_journal_state_is_read_without_torch(folder):
+    """What a run records with its data (core.review.journal.journal_state) needs no torch."""
+    ReviewSession(folder).remove(["class_0/000.jpg"])
+    code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); "
+            f"from core.review.journal import journal_state; "
+            f"print(journal_state({str(folder)!r}), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60).stdout.split()
+    assert out == [J.journal_state(folder), "False"] and out[0].startswith("review-1-")

@@ -50,8 +50,19 @@ def run_check(source: str, model_file: str | None = None, backbone: str = DEFAUL
     x = feats.feats[idx]
     nb = search(x, feats.phash[idx], labels, state)
     probs, info = _probabilities(feats, idx, labels, len(items.classes), nb, net, state)
-    run_rows = _blend_run(probs, feats, items, idx, splits, net)
-    report = CheckReport(source, str(items.root or ""), items.classes,
+    info.update(run_images=_blend_run(probs, feats, items, idx, splits, net),
+                network=net.ident.split("|")[0], val_name=items.val_name, images=len(items),
+                computed=feats.computed)
+    report = _report(items, feats, idx, splits, labels, probs, nb)
+    report.info = dict(info, oos_accuracy=round(float((probs.argmax(1) == labels).mean()), 4),
+                       seconds=round(time.perf_counter() - start, 1))
+    report.map_input = reduce(x, MAP_DIMS).numpy()
+    return _without_kept(report, items)
+
+
+def _report(items: Items, feats, idx: list[int], splits: dict[int, str], labels: np.ndarray,
+            probs: np.ndarray, nb) -> CheckReport:
+    report = CheckReport(items.source, str(items.root or ""), items.classes,
                          _counts(items, idx, splits), editable=items.editable)
     report.label_issues = [
         LabelIssue(items.rels[idx[r]], items.classes[labels[r]], items.classes[s],
@@ -60,14 +71,9 @@ def run_check(source: str, model_file: str | None = None, backbone: str = DEFAUL
     report.outliers = F.outliers(nb, items, idx, splits, feats.stats[idx, 0])
     report.set_flags = F.set_flags(items, idx, splits, feats.stats[idx, 1:3])
     report.unreadable = [(items.rels[i], why) for i, why in sorted(feats.errors.items())]
-    report.info = dict(info, network=net.ident.split("|")[0], val_name=items.val_name,
-                       images=len(items), computed=feats.computed, run_images=run_rows,
-                       oos_accuracy=round(float((probs.argmax(1) == labels).mean()), 4),
-                       seconds=round(time.perf_counter() - start, 1))
     report.rows, report.labels = [items.rels[i] for i in idx], labels.tolist()
     report.splits, report.predicted = [splits[i] for i in idx], probs.argmax(1).tolist()
-    report.map_input = reduce(x, MAP_DIMS).numpy()
-    return _without_kept(report, items)
+    return report
 
 
 def check_for_review(source: str, model_file: str | None = None,
