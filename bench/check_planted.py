@@ -210,9 +210,6 @@ def main() -> None:
         train_both(work, root, clean, report, args.preset)
 
 
-if __name__ == "__main__":
-    main()
-
 
 def cleaned_copy(noisy: Path, dest: Path, report) -> Path:
     """The noisy folder with the check's advice taken: label issues moved to their suggested
@@ -251,3 +248,7 @@ def train_both(work: Path, noisy: Path, clean: Path, report, preset: str) -> Non
         print(f"train --preset {preset} on the {name} copy: its validation {own:.2f}%, on the "
               f"clean validation images {true:.2f}% ({time.perf_counter() - t:.0f} s)",
               flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -3,23 +3,25 @@ class (or by whether the out-of-sample prediction agrees with the given class), 
 ringed. Hovering shows the image, a click opens it in the Inference tab, and the lasso
 (drag with *Lasso* on) selects points for the Review actions.
 
-Drawn with pyqtgraph: one scatter item per colour, so 50,000 points pan smoothly
-(bench/map_stall.py measures the GUI thread's longest stall while panning). The map is
-computed in a worker; hover thumbnails are decoded in one too, the newest request winning.
+The points are an image drawn in a worker (gui.dataset_map_raster), shown in a pyqtgraph
+view: panning 50,000 points moves one image (bench/map_stall.py measures the GUI thread's
+longest stall). The map itself is computed in a worker; hover thumbnails are decoded in one
+too, the newest request winning.
 """
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainterPath, QPalette, QPixmap
 from PySide6.QtWidgets import (QComboBox, QFrame, QGraphicsPathItem, QHBoxLayout, QLabel,
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
+from gui.dataset_map_raster import MARGIN, expanded, inside, render
 from gui.dialogs import show_progress
 
-POINT = 5
-RING = 11
+LEGEND_POINT = 8
+RENDER_REST_MS = 100  # the points are drawn again once the view rests this long
 HOVER_PX = 8  # how near the pointer must be to a point, in screen pixels
 HOVER_REST_MS = 120  # the thumbnail is asked for once the pointer rests on a point
 MAX_LASSO = 200  # vertices kept of a lasso path
@@ -29,22 +31,6 @@ LASSO = QColor(220, 30, 30)
 def palette(n: int) -> list[QColor]:
     return [pg.intColor(i, hues=max(n, 1), values=1, maxValue=230, minValue=150)
             for i in range(n)]
-
-
-def inside(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """Which of ``points`` (N, 2) lie inside ``polygon`` (M, 2): even-odd ray casting,
-    vectorised over the points."""
-    x, y = points[:, 0], points[:, 1]
-    result = np.zeros(len(points), bool)
-    j = len(polygon) - 1
-    for i in range(len(polygon)):
-        (xi, yi), (xj, yj) = polygon[i], polygon[j]
-        crosses = (yi > y) != (yj > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            at = (xj - xi) * (y - yi) / (yj - yi) + xi
-        result ^= crosses & (x < at)
-        j = i
-    return result
 
 
 class LassoViewBox(pg.ViewBox):
@@ -92,20 +78,13 @@ class DatasetMap(QWidget):
         self.plot.hideAxis("bottom")
         self.plot.setAspectLocked(True)
         self.legend = self.plot.addLegend(offset=(8, 8))
-        self.items: list[pg.ScatterPlotItem] = []
-        ring = self.palette().color(QPalette.WindowText)  # apart from every class colour
-        self.rings = pg.ScatterPlotItem(size=RING, pen=pg.mkPen(ring, width=1.5),
-                                        brush=None, symbol="o", pxMode=True)
-        self.colour = QComboBox()
-        self.colour.addItems(["Colour by class", "Colour by correct / wrong"])
-        self.colour.currentIndexChanged.connect(lambda _i: self._draw())
-        self.lasso_btn = QPushButton("Lasso")
-        self.lasso_btn.setCheckable(True)
-        self.lasso_btn.setToolTip("Drag around points to select them for the Review actions")
-        self.lasso_btn.toggled.connect(self._lasso_toggled)
-        self.note = QLabel("The map appears after a check.")
-        self.progress = QProgressBar()
-        self.progress.hide()
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.image)
+        self._rgb = self._ringed = None
+        self._render_timer = QTimer(self, singleShot=True, interval=RENDER_REST_MS)
+        self._render_timer.timeout.connect(self._render)
+        self.view.sigRangeChanged.connect(lambda *_: self._render_timer.start())
+        self._controls()
         self.hover = QFrame(self.plot)
         self.hover.setFrameShape(QFrame.Box)
         self.hover.setAutoFillBackground(True)
@@ -129,6 +108,18 @@ class DatasetMap(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.plot, 1)
+
+    def _controls(self) -> None:
+        self.colour = QComboBox()
+        self.colour.addItems(["Colour by class", "Colour by correct / wrong"])
+        self.colour.currentIndexChanged.connect(lambda _i: self._draw())
+        self.lasso_btn = QPushButton("Lasso")
+        self.lasso_btn.setCheckable(True)
+        self.lasso_btn.setToolTip("Drag around points to select them for the Review actions")
+        self.lasso_btn.toggled.connect(self._lasso_toggled)
+        self.note = QLabel("The map appears after a check.")
+        self.progress = QProgressBar()
+        self.progress.hide()
 
     # --- data ---------------------------------------------------------------------------
     def set_report(self, report) -> None:
@@ -156,15 +147,11 @@ class DatasetMap(QWidget):
         self._draw()
 
     def _clear(self) -> None:
-        for item in self.items:
-            self.plot.removeItem(item)
-        self.items = []
         self.legend.clear()
-        if self.rings.scene() is not None:
-            self.plot.removeItem(self.rings)
+        self.image.clear()
 
     def _groups(self):
-        """(name, colour, row mask) per scatter item."""
+        """(name, colour, row mask) per colour."""
         r = self.report
         labels = np.asarray(r.labels)
         if self.colour.currentIndex() == 1 and r.predicted:
@@ -175,22 +162,44 @@ class DatasetMap(QWidget):
                 for c, (name, colour) in enumerate(zip(r.classes, palette(len(r.classes))))]
 
     def _draw(self) -> None:
+        """New points or colours: the legend, each point's colour, the view, the image."""
         if self.report is None or self.coords is None:
             return
         self._clear()
         xy = self.coords
+        self._rgb = np.zeros((len(xy), 3), np.uint8)
         show_legend = len(self.report.classes) <= 20 or self.colour.currentIndex() == 1
         for name, colour, mask in self._groups():
-            item = pg.ScatterPlotItem(xy[mask, 0], xy[mask, 1], size=POINT, pen=None,
-                                      brush=pg.mkBrush(colour), pxMode=True,
-                                      name=name if show_legend else None)
-            self.plot.addItem(item)
-            self.items.append(item)
+            self._rgb[mask] = (colour.red(), colour.green(), colour.blue())
+            if show_legend:
+                self.legend.addItem(pg.ScatterPlotItem(size=LEGEND_POINT, pen=None,
+                                                       brush=pg.mkBrush(colour)), name)
         marked = self.finding_rows()
-        self.rings.setData(xy[marked, 0], xy[marked, 1])
-        self.plot.addItem(self.rings)
+        self._ringed = np.zeros(len(xy), bool)
+        self._ringed[marked] = True
+        lo, hi = xy.min(0).astype(float), xy.max(0).astype(float)
+        self.view.setRange(xRange=(lo[0], hi[0]), yRange=(lo[1], hi[1]), padding=0.05)
+        self._render()
         self.note.setText(f"{len(xy):,} images; {len(marked)} with findings (ringed). Hover "
                           f"to see one, click to open it in the Inference tab.")
+
+    def _render(self) -> None:
+        """Draw the visible area and a margin around it, in a worker."""
+        if self.coords is None or self._rgb is None:
+            return
+        (x0, x1), (y0, y1) = self.view.viewRange()
+        rect = expanded((x0, y0, x1, y1))
+        scale = (1 + 2 * MARGIN) * self.devicePixelRatioF()
+        size = (max(1, int(self.view.width() * scale)), max(1, int(self.view.height() * scale)))
+        ring = self.palette().color(QPalette.WindowText)  # apart from every class colour
+        args = (self.coords, self._rgb, self._ringed, (ring.red(), ring.green(), ring.blue()))
+        self._start("render", lambda _s: (rect, render(*args, rect, size)), self._rendered)
+
+    def _rendered(self, result) -> None:
+        self.workers.pop("render", None)
+        (x0, y0, x1, y1), img = result
+        self.image.setImage(img, autoLevels=False)
+        self.image.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
 
     def finding_rows(self) -> np.ndarray:
         r = self.report

@@ -225,7 +225,9 @@ class MainWindow(QMainWindow):
         self.review_tab.settledMessage.connect(lambda m: self.statusBar().showMessage(m, 15_000))
 
     def check_data(self, source: str) -> None:
-        self.review_tab.start_check(source)
+        """Check ``source``; the run trained in this session counts when it trained on it
+        (its features, and its predictions on the images it did not train on)."""
+        self.review_tab.start_check(source, self.inference_tab.trained_model_file or "")
         self.select_tab("review")
 
     def open_image(self, path: str, model_file: str) -> None:

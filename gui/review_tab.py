@@ -23,6 +23,19 @@ from gui.review_thumbs import THUMB
 MAX_SHOWN = 300  # grid items at once (the most likely first; more appear as these go)
 
 
+def thumbnail_grid() -> QListWidget:
+    """A grid of thumbnails wide enough for a pair side by side, many selectable."""
+    grid = QListWidget()
+    grid.setViewMode(QListWidget.IconMode)
+    grid.setIconSize(QSize(2 * THUMB + 4, THUMB))
+    grid.setGridSize(QSize(2 * THUMB + 24, THUMB + 48))
+    grid.setResizeMode(QListWidget.Adjust)
+    grid.setMovement(QListWidget.Static)
+    grid.setWordWrap(True)
+    grid.setSelectionMode(QListWidget.ExtendedSelection)
+    return grid
+
+
 class ReviewTab(ReviewActions, QWidget):
     datasetChanged = Signal(str)  # the files of this source changed
     openImage = Signal(str, str)  # (image file, the check's model file or "")
@@ -59,14 +72,7 @@ class ReviewTab(ReviewActions, QWidget):
         self.reasons.currentRowChanged.connect(self._reason_chosen)
         self.help = QLabel()
         self.help.setWordWrap(True)
-        self.grid = QListWidget()
-        self.grid.setViewMode(QListWidget.IconMode)
-        self.grid.setIconSize(QSize(2 * THUMB + 4, THUMB))
-        self.grid.setGridSize(QSize(2 * THUMB + 24, THUMB + 48))
-        self.grid.setResizeMode(QListWidget.Adjust)
-        self.grid.setMovement(QListWidget.Static)
-        self.grid.setWordWrap(True)
-        self.grid.setSelectionMode(QListWidget.ExtendedSelection)
+        self.grid = thumbnail_grid()
         self.grid.itemSelectionChanged.connect(self._update_buttons)
         self.grid.itemDoubleClicked.connect(self._open_item)
         self.relabel_btn = QPushButton("Relabel as suggested  (R)")
@@ -181,6 +187,11 @@ class ReviewTab(ReviewActions, QWidget):
         self.report, self.session = report, session
         self.entries = E.entries_from(report)
         self.thumbs.clear()
+        network = report.info.get("network", "")
+        self.model_file = network[4:] if network.startswith("run:") else ""
+        if self.model_file:
+            self.status.setText(f"Features and predictions from the run "
+                                f"{self.model_file} (trained on this dataset).")
         why = report.editable or (session.read_only if session else "")
         self.banner.setText(f"Reviewed read-only: {why}." if why else "")
         self.banner.setVisible(bool(why))

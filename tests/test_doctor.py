@@ -103,6 +103,10 @@ def test_cli_check_with_a_trained_run_writes_the_json(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert printed.splitlines()[0] == summary["headline"]
     assert f"saved: {out}" in printed
+    from core.doctor.check import trained_on  # the app offers a run only for its own data
+
+    assert trained_on(str(run / "model.pt"), str(root))
+    assert not trained_on(str(run / "model.pt"), str(tmp_path / "other"))
 
 
 def test_cli_check_of_a_missing_folder_is_one_line(tmp_path, capsys):

@@ -47,7 +47,7 @@ def test_check_review_relabel_undo(window, qtbot, tmp_path):
     assert (p["copy"], p["original"]) in [(e.other, e.rel) for e in review.shown]
 
     review.views.setCurrentIndex(1)  # the map: points for every readable image
-    qtbot.waitUntil(lambda: review.map.coords is not None, timeout=120_000)
+    qtbot.waitUntil(lambda: review.map.coords is not None, timeout=300_000)
     assert len(review.map.coords) == len(review.report.rows)
     chosen = np.nonzero(np.asarray(review.report.labels) == 1)[0]
     xy = review.map.coords[chosen]

@@ -48,7 +48,7 @@ def run_check(source: str, model_file: str | None = None, backbone: str = DEFAUL
     splits = assign_splits(items, idx, val_split, seed)
     labels = np.array([items.labels[i] for i in idx])
     x = feats.feats[idx]
-    nb = search(x, feats.phash[idx], labels, state)
+    nb = search(x, feats.phash[idx], labels, state, net.final_dims)
     probs, info = _probabilities(feats, idx, labels, len(items.classes), nb, net, state)
     info.update(run_images=_blend_run(probs, feats, items, idx, splits, net),
                 network=net.ident.split("|")[0], val_name=items.val_name, images=len(items),
@@ -76,13 +76,30 @@ def _report(items: Items, feats, idx: list[int], splits: dict[int, str], labels:
     return report
 
 
+def trained_on(model_file: str, source: str) -> bool:
+    """Whether the run of ``model_file`` trained on ``source`` (its config's data)."""
+    import os
+
+    from core.models.model_file import read_model_file
+
+    try:
+        data = (read_model_file(model_file).get("config") or {}).get("data", "")
+    except TransferLabError:
+        return False
+    norm = lambda p: os.path.normcase(os.path.abspath(os.path.expanduser(p)))  # noqa: E731
+    return data == source or norm(data) == norm(source)
+
+
 def check_for_review(source: str, model_file: str | None = None,
                      state: TaskState | None = None):
     """(report, review session or None) for the Review view: the session of a folder whose
     files may change, opened (and an interrupted change settled) before the check, so the
-    check sees the files as they are."""
+    check sees the files as they are. ``model_file`` (the run the app just trained) is used
+    only when that run trained on ``source``."""
     from core.doctor.items import CIFAR
 
+    if model_file and not trained_on(model_file, source):
+        model_file = None
     session = None
     if source not in CIFAR:
         from core.data.datasets import folder_root

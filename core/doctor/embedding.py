@@ -8,6 +8,9 @@ benchmark. Progress and cancel reach the optimisation through openTSNE's callbac
 """
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import numpy as np
 
 from core.progress import TaskState
@@ -29,13 +32,34 @@ def embed(x: np.ndarray, state: TaskState | None = None, method: str = "tsne",
 
         state.report("Drawing the map (UMAP)", 0, 0)
         return umap.UMAP(random_state=0, n_jobs=1).fit_transform(x).astype(np.float32)
-    return _tsne(x, state, threads or _threads())
+    with _unasked("pynndescent"):
+        return _tsne(x, state, threads or _threads(len(x)))
 
 
-def _threads() -> int:
+def _threads(n: int) -> int:
+    """Threads for openTSNE: one below 10,000 points (its Barnes-Hut steps are short, and
+    threads waiting for each other cost more than they save; on the loaded 2-core machine 63
+    points took 152 s on 2 threads, 82 s on 1), up to 4 above (FFT steps are long)."""
     import os
 
-    return max(1, min(4, os.cpu_count() or 1))
+    return 1 if n < 10_000 else max(1, min(4, os.cpu_count() or 1))
+
+
+@contextlib.contextmanager
+def _unasked(module: str):
+    """openTSNE asks whether ``module`` is installed by importing it; for pynndescent (a
+    development package here, pulled in by umap-learn) that imports and compiles numba code,
+    a minute on a loaded machine, although euclidean data never uses it. While this is open,
+    the question is answered "no" unless the module is loaded already."""
+    if module in sys.modules:
+        yield
+        return
+    sys.modules[module] = None  # import_module raises ImportError
+    try:
+        yield
+    finally:
+        if sys.modules.get(module, 0) is None:
+            del sys.modules[module]
 
 
 def _tsne(x: np.ndarray, state: TaskState, threads: int) -> np.ndarray:

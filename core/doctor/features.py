@@ -67,6 +67,13 @@ class Backbone:
                    f"run:{os.path.abspath(model_file)}|{st.st_size}|{st.st_mtime_ns}",
                    lm.classes)
 
+    @property
+    def final_dims(self) -> int:
+        """How many of the feature columns (the first) are the last layer's."""
+        from core.models.heads import head_path
+
+        return int(self.model.get_submodule(head_path(self.model)).in_features)
+
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 (B,3,S,S) -> (features (B,D), the head's probabilities (B,classes)), each
