@@ -19,7 +19,6 @@ from gui.style import mix
 
 PAGE = 48
 THUMB = 96
-RARE = 0.1  # a format held by under 10% of a class's files is flagged
 TRAIN, VALIDATION, SKIPPED = "train", "validation", "skipped"
 
 
@@ -45,13 +44,6 @@ def class_files(source: str, name: str, state, val_files=frozenset(),
         files += [(p, layout.held_out_root.name)
                   for p in image_files(layout.held_out_root / name)]
     return files
-
-
-def rare_formats(files: list[Path]) -> dict[str, int]:
-    """Suffixes that under ``RARE`` of the files have (with their counts), when the class
-    has a clear majority format: a lone .gif among JPEGs."""
-    counts = Counter(p.suffix.lower().replace(".jpeg", ".jpg") for p in files)
-    return {s: n for s, n in counts.items() if len(counts) > 1 and n < RARE * len(files)}
 
 
 def thumbnails(files: list[Path], state) -> list[QImage]:
@@ -122,6 +114,8 @@ class ClassBrowser(QDialog):
         self.summary.setText(message)
 
     def _listed(self, files) -> None:
+        from core.data.summary import rare_formats
+
         self.rare = rare_formats([p for p, _ in files])
         self.files = sorted(files, key=lambda f: not self._flagged(f[0]))  # flagged first
         splits = Counter(split for _, split in files)
@@ -157,7 +151,9 @@ class ClassBrowser(QDialog):
         self._run("thumbs", lambda state: (page, thumbnails(paths, state)), self._thumbs_ready)
 
     def _flagged(self, path: Path) -> bool:
-        return path.suffix.lower().replace(".jpeg", ".jpg") in self.rare
+        from core.data.summary import format_of
+
+        return format_of(path) in self.rare
 
     def _open_file(self, item) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(item.data(Qt.UserRole)))

@@ -27,6 +27,7 @@ THUMB = 56
 class DataTab(QWidget):
     sourceChanged = Signal(str)
     scanned = Signal(object)  # core.data.summary.DataSummary
+    checkRequested = Signal(str)  # the source to check for wrong labels, duplicates, outliers
 
     def __init__(self, image_size_provider=lambda: 224, split_provider=lambda: (0.1, 0),
                  parent=None):
@@ -67,6 +68,12 @@ class DataTab(QWidget):
         self.browse_btn.setEnabled(False)
         self.browse_btn.clicked.connect(lambda: self.browse_class(self.table.currentRow()))
         self.browser = None
+        self.check_btn = QPushButton("Check for problems…")
+        self.check_btn.setToolTip("Find images in the wrong class, duplicates (photos in both "
+                                  "train and validation), outliers and unreadable files; fix "
+                                  "them in the Review tab")
+        self.check_btn.setEnabled(False)
+        self.check_btn.clicked.connect(lambda: self.checkRequested.emit(self.source))
         self.skipped = QPlainTextEdit(readOnly=True)
         self.skipped.setPlaceholderText("Unreadable files will be listed here.")
         self.skipped.setMaximumHeight(90)
@@ -93,7 +100,10 @@ class DataTab(QWidget):
         left = QVBoxLayout()
         left.addWidget(self.summary)
         left.addWidget(self.table, 1)
-        left.addWidget(self.browse_btn)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.browse_btn, 1)
+        buttons.addWidget(self.check_btn)
+        left.addLayout(buttons)
         left.addWidget(QLabel("Skipped files"))
         left.addWidget(self.skipped)
         left_w = QWidget()
@@ -199,6 +209,7 @@ class DataTab(QWidget):
         self.progress.hide()
         self.cancel_btn.hide()
         self.dataset = None
+        self.check_btn.setEnabled(False)
         self.table.setRowCount(0)
         self._clear_grid()
         self.summary.setText(f"<span style='color:{error_colour()}'>{message}</span>")
@@ -220,6 +231,7 @@ class DataTab(QWidget):
         self.skipped.setPlainText("\n".join(f"{p}: {why}" for p, why in summary.skipped))
         self._show_samples(summary)
         self.browse_btn.setEnabled(self._is_folder())
+        self.check_btn.setEnabled(True)
         self.scanned.emit(summary)
 
     # --- browsing a class -------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The main window: six tabs, a status bar, menus, settings and a clean shutdown."""
+"""The main window: seven tabs, a status bar, menus, settings and a clean shutdown."""
 from __future__ import annotations
 
 import time
@@ -12,13 +12,15 @@ from gui.data_tab import DataTab
 from gui.dialogs import open_dir, show_error
 from gui.inference_tab import InferenceTab
 from gui.model_tab import ModelTab
+from gui.review_tab import ReviewTab
 from gui.settings import add_recent_run, load_json, open_settings, save_json
 from gui.train_tab import TrainTab
 from gui.window_menus import UndoNotice, build_menus
 
-# (key, title): the tabs in order; Ctrl+1…6 go to them
+# (key, title): the tabs in order; Ctrl+1…7 go to them
 TAB_TITLES = (("data", "Data"), ("model", "Model"), ("train", "Train"),
-              ("inference", "Inference"), ("evaluate", "Evaluate"), ("runs", "Runs"))
+              ("inference", "Inference"), ("evaluate", "Evaluate"), ("runs", "Runs"),
+              ("review", "Review"))
 TABS = tuple(key for key, _ in TAB_TITLES)
 
 
@@ -49,14 +51,16 @@ class MainWindow(QMainWindow):
         # Evaluate and Runs draw with pyqtgraph (~0.8 s to import): made once it has loaded
         # in the background with PyTorch, placeholders until then (first paint stays quick)
         self.evaluate_tab = self.runs_view = None
+        self.review_tab = ReviewTab()  # (the data doctor: torch loads when a check runs)
         pages = {"data": self.data_tab, "model": self.model_tab, "train": self.train_tab,
-                 "inference": self.inference_tab}
+                 "inference": self.inference_tab, "review": self.review_tab}
         for key, title in TAB_TITLES:
             page = pages.get(key)
             if page is None:
                 page = QLabel("Available once PyTorch has loaded…")
                 page.setAlignment(Qt.AlignmentFlag.AlignCenter)
             self.tabs.addTab(page, tab_title(key))
+        self._connect_review()
         self.setCentralWidget(self.tabs)
         self.undo_notice = UndoNotice(self)
         self.statusBar().addPermanentWidget(self.undo_notice)  # no message hides or covers it
@@ -243,6 +247,31 @@ class MainWindow(QMainWindow):
             tab.set_trained_model(model_file)
         self.select_tab("inference")
 
+    def _connect_review(self) -> None:
+        """The data doctor: Check on the Data tab, findings and the map in the Review tab."""
+        self.data_tab.checkRequested.connect(self.check_data)
+        self.review_tab.datasetChanged.connect(
+            lambda source: self.data_tab.scan() if source == self.data_tab.source else None)
+        self.review_tab.openImage.connect(self.open_image)
+        self.data_tab.sourceChanged.connect(self.review_tab.settle)
+        self.review_tab.settledMessage.connect(lambda m: self.statusBar().showMessage(m, 15_000))
+
+    def check_data(self, source: str) -> None:
+        """Check ``source``; the run trained in this session counts when it trained on it
+        (its features, and its predictions on the images it did not train on)."""
+        self.review_tab.start_check(source, self.inference_tab.trained_model_file or "")
+        self.select_tab("review")
+
+    def open_image(self, path: str, model_file: str) -> None:
+        """An image from the Review or its map, in the Inference tab with its Grad-CAM: by
+        the check's model when it used a run's, else by the model the tab has."""
+        tab = self.inference_tab
+        if not model_file and tab.lm is None:
+            self.select_tab("inference")
+            tab.predict([path])  # says that a model is needed first
+            return
+        self.open_in_inference(path, model_file or tab.lm.source)
+
     def select_tab(self, name: str) -> None:
         self.tabs.setCurrentIndex(TABS.index(name))
 
@@ -384,6 +413,7 @@ class MainWindow(QMainWindow):
 
         self.train_tab.shutdown()
         self.data_tab.cancel_scan()
+        self.review_tab.shutdown()
         self.inference_tab.shutdown()
         if self.evaluate_tab is not None:
             self.evaluate_tab.stop()

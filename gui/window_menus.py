@@ -1,4 +1,4 @@
-"""The main window's menus (File with recent runs, Edit, View with Ctrl+1…6 for the tabs,
+"""The main window's menus (File with recent runs, Edit, View with Ctrl+1…7 for the tabs,
 Help with About) and the status bar's undo notice."""
 from __future__ import annotations
 

@@ -13,30 +13,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-DOCS = REPO / "docs"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tour import Tour  # noqa: E402 - after the path
 
 
 def main() -> int:
     from PySide6.QtCore import QItemSelectionModel, QTimer
-    from PySide6.QtWidgets import QApplication, QDialog
-
-    from gui.main_window import MainWindow
-    from gui.style import STYLESHEET
-    from tour import grab_screen, wait  # (scripts/tour.py)
+    from PySide6.QtWidgets import QDialog
 
     root = sys.argv[1]
-    app = QApplication(["TransferLab"])
-    app.setStyle("Fusion")
-    app.setStyleSheet(STYLESHEET)
-    w = MainWindow()
-    w.resize(1400, 900)
-    w.move(0, 0)
-    w.show()
-
-    def shoot(name):
-        grab_screen(app, DOCS / f"runs-{name}.png")
+    tour = Tour("runs")
+    app, w, wait, shoot = tour.app, tour.window, tour.wait, tour.shoot
 
     def select(names):
         view = w.runs_view
@@ -47,8 +34,7 @@ def main() -> int:
                 sel.select(view.proxy.index(i, 0), QItemSelectionModel.Select
                            | QItemSelectionModel.Rows)
 
-    QTimer.singleShot(0, w.start_loading_torch)
-    wait(w.torchReady)
+    tour.load_torch()
     w.select_tab("runs")
     view = w.runs_view
     view.set_roots([root])

@@ -1,5 +1,5 @@
 """Issue 22, the window: what users of desktop apps expect (Help > About, recent runs,
-Ctrl+1…6, drops where one would try them, dark mode) and data, not text, behind the widgets."""
+Ctrl+1…7, drops where one would try them, dark mode) and data, not text, behind the widgets."""
 from __future__ import annotations
 
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl

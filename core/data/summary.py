@@ -11,6 +11,7 @@ it.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,20 @@ from core.data.images import UnreadableImage, header_problem, load_square
 from core.progress import TaskState
 
 CHECK_EVERY = 256  # files between progress reports and cancel checks
+RARE = 0.1  # a format held by under 10% of a class's files is flagged
+
+
+def format_of(path: str | Path) -> str:
+    """A file's format as its suffix says (".jpeg" counts as ".jpg")."""
+    return Path(path).suffix.lower().replace(".jpeg", ".jpg")
+
+
+def rare_formats(files: list[Path]) -> dict[str, int]:
+    """Suffixes that under ``RARE`` of the files have (with their counts), when the class
+    has a clear majority format: a lone .gif among JPEGs (the class browser's flag; the data
+    doctor reports the same files)."""
+    counts = Counter(format_of(p) for p in files)
+    return {s: n for s, n in counts.items() if len(counts) > 1 and n < RARE * len(files)}
 
 
 @dataclass

@@ -319,6 +319,32 @@ def cmd_runs(args) -> int:
     return 0
 
 
+# --- check (the data doctor: core.doctor) ---------------------------------------------------------
+def check_arguments(c: argparse.ArgumentParser) -> None:
+    c.add_argument("data", help="cifar10, cifar100, an image folder or a .tar.gz of one")
+    c.add_argument("--model", help="a run's model.pt: its fine-tuned network makes the "
+                   "features, and its predictions count for the images it did not train on")
+    c.add_argument("--json", help="write every finding here (paths as given under DATA, "
+                   "each list most likely first)")
+    c.add_argument("--show", type=positive_int, default=10, help="findings printed per kind")
+
+
+def cmd_check(args) -> int:
+    from core.doctor.check import run_check
+    from core.doctor.report import format_report
+    from core.events import LogLine
+    from core.frontends.console import ConsoleReporter
+    from core.progress import TaskState
+
+    reporter = ConsoleReporter()
+    report = run_check(args.data, args.model, state=TaskState(on_progress=reporter.on_progress))
+    reporter.on_log_line(LogLine(format_report(report, args.show)))  # clears the progress line
+    if args.json:
+        report.write_json(args.json)
+        print(f"saved: {args.json}")
+    return 0
+
+
 COMMANDS = (
     Command("train", "fine-tune a pretrained network", train_arguments, cmd_train),
     Command("predict", "classify images", predict_arguments, cmd_predict),
@@ -327,4 +353,6 @@ COMMANDS = (
     Command("export", "ONNX or torch.export file, verified against PyTorch", export_arguments,
             cmd_export),
     Command("runs", "list training runs, as the Runs view does", runs_arguments, cmd_runs),
+    Command("check", "find wrong labels, duplicates (train/val leakage apart), outliers and "
+            "odd files in a dataset", check_arguments, cmd_check),
 )
