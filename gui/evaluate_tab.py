@@ -276,7 +276,10 @@ class EvaluateTab(QWidget):
             b.setEnabled(bool(self.model_file) and self.torch_ready)
 
     def _on_progress(self, event) -> None:
+        """The bar, and the step in words (export: exporting, then verifying on N images)."""
         show_progress(self.progress, event)
+        counted = f" {event.done} / {event.total}" if event.total else ""
+        self.message.setText(f"{event.stage}…{counted}")
 
     def _failed(self, message: str) -> None:
         self.message.setText(f"Error: {message}")

@@ -13,6 +13,7 @@ from core.inference.predict import (load_imagenet_model, load_model_file, predic
                           write_predictions_csv)
 from core.training.trainer import Trainer
 from gui.inference_tab import InferenceTab
+from gui.prediction_table import PROB_COL
 from tests.conftest import make_folder, make_image
 
 
@@ -138,7 +139,7 @@ def test_drop_files_and_folders_skips_bad_files_with_reasons(tab, qtbot, image_f
 def test_table_sorts_by_probability_and_selection_shows_bars(tab, qtbot, image_folder):
     with qtbot.waitSignal(tab.predictionsDone, timeout=60_000):
         tab.handle_drop([str(image_folder / "class_0")])
-    tab.table.sortByColumn(3, Qt.DescendingOrder)
+    tab.table.sortByColumn(PROB_COL, Qt.DescendingOrder)
     probs = [tab.table_model.rows[tab.proxy.mapToSource(tab.proxy.index(r, 0)).row()].topk[0][1]
              for r in range(tab.proxy.rowCount())]
     assert probs == sorted(probs, reverse=True)
@@ -185,11 +186,12 @@ def test_gradcam_toggle_overlays_the_preview(tab, qtbot, chelsea, monkeypatch):
     plain = tab.preview.pixmap().toImage()
     shown_in = []
     original = tab._show_image
-    monkeypatch.setattr(tab, "_show_image", lambda image: (
+    monkeypatch.setattr(tab, "_show_image", lambda *args: (
         shown_in.append(threading.current_thread() is threading.main_thread()),
-        original(image)))
+        original(*args)))
     tab.cam_box.setChecked(True)
-    qtbot.waitUntil(lambda: "cam" in tab.workers and not tab.workers["cam"].thread.isRunning(),
+    # one worker decodes the preview, then computes the map: it is gone once the map is shown
+    qtbot.waitUntil(lambda: "view" not in tab.workers and tab.cam.busy.isHidden(),
                     timeout=60_000)
     qtbot.waitUntil(lambda: len(shown_in) >= 2, timeout=10_000)
     assert all(shown_in)  # the worker's result was painted from the GUI thread

@@ -100,6 +100,7 @@ def test_the_inference_tab_warns_about_an_unfamiliar_photo(parity_run, qtbot, tm
 
     from core.inference.predict import load_model_file
     from gui.inference_tab import InferenceTab
+    from gui.prediction_table import TOP1_COL
 
     run_dir, _ = parity_run
     sky = np.broadcast_to(np.linspace(60, 220, 24)[:, None, None] * [0.4, 0.6, 1.0],
@@ -116,7 +117,7 @@ def test_the_inference_tab_warns_about_an_unfamiliar_photo(parity_run, qtbot, tm
     tab.table.selectRow(tab.proxy.mapFromSource(
         tab.table_model.index(rows[str(tmp_path / "sky.png")], 0)).row())
     assert tab.ood_note.isVisibleTo(tab) and "Unlike the images" in tab.ood_note.text()
-    top1 = tab.table_model.index(rows[str(tmp_path / "sky.png")], 2)
+    top1 = tab.table_model.index(rows[str(tmp_path / "sky.png")], TOP1_COL)
     assert tab.table_model.data(top1).startswith("⚠")
     tab.table.selectRow(tab.proxy.mapFromSource(
         tab.table_model.index(rows[str(familiar)], 0)).row())

@@ -38,12 +38,14 @@ import random
 import statistics
 import time
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.progress import Cancelled
 from core.runs.files import read_decisions, write_decisions
 from core.training.device import cpu_bf16_units, strided_depthwise_in_fp32
 
@@ -152,9 +154,16 @@ class Workload:
     images_ahead: int  # images the phase ahead trains on (whether timing pays)
     full_model: nn.Module | None = None  # the whole network, for passes without gradients
     images: torch.Tensor | None = None  # one batch of its inputs
+    # whether the run was asked to stop: checked before each timed call, so a Stop (or the
+    # app closing) ends the timing at once (not a pause: that would count in the timings)
+    stopping: Callable[[], bool] | None = None
 
     def __post_init__(self):
         self._copies: dict[bool, tuple] = {}
+
+    def _check(self) -> None:
+        if self.stopping is not None and self.stopping():
+            raise Cancelled("Stopped while timing the speed choices.")
 
     def _copy(self, channels_last: bool):
         if channels_last not in self._copies:
@@ -179,6 +188,7 @@ class Workload:
         parts = [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
         def run():
+            self._check()
             opt.zero_grad(set_to_none=True)
             for part in parts:
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -197,6 +207,7 @@ class Workload:
 
         @torch.no_grad()
         def run():
+            self._check()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 model(x)
         return run

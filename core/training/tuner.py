@@ -130,7 +130,8 @@ def workload(loop) -> at.Workload:
         else:
             inputs, module = images, loop.model
     return at.Workload(module, inputs.detach(), train.targets(idx), loop.cfg.optimizer,
-                       loop._bn_trains, _images_ahead(loop), loop.model, images)
+                       loop._bn_trains, _images_ahead(loop), loop.model, images,
+                       stopping=lambda: loop.state.cancelled)
 
 
 def _images_ahead(loop) -> int:
