@@ -82,12 +82,12 @@ def fitted_note(e, kept: dict) -> str:
         why += f": {e.trial.describe()}"
     rows = "".join(f"<br>{field_label(key)}: {old} → <b>{new}</b>"
                    for key, old, new in e.changes)
-    shown = " (the fields show what this run uses)" if rows else ""
+    shown = ". The fields show what this run uses:" if rows else "."
     kept = ", ".join(f"{field_label(key)} {value}" for key, value in kept.items())
     kept = f"<br>Kept as you set them: {kept}." if kept else ""
     keep = ("<br>Untick <i>Fit to data</i>, or set a field yourself, to train with your own "
             "values." if rows else "")
-    return f"<b>Fitted to the data</b> ({why}){shown}{':' * bool(rows)}{rows}{kept}{keep}"
+    return f"<b>Fitted to the data</b> ({why}){shown}{rows}{kept}{keep}"
 
 
 def widget_range(key: str) -> tuple[float, float]:
@@ -165,7 +165,7 @@ class TrainForm(QWidget):
         self.by_hand: set[str] = set()
         self.freeze_spec = lambda: DEFAULTS["freeze"]
         self.plan = QLabel(wordWrap=True)  # the freeze plan in words (core.config.freeze_plan)
-        self.plan.setObjectName("note")
+        self.plan.setContentsMargins(0, 0, 0, 4)
         self.preset = QComboBox()
         self.preset.addItem("custom", CUSTOM)
         for name in PRESETS:
@@ -183,7 +183,7 @@ class TrainForm(QWidget):
             if key in PLAN_KEYS:
                 signal.connect(self.update_plan)
             if key == "freeze_epochs":
-                form.addRow("", self.plan)
+                form.addRow(self.plan)  # the form's whole width, under the epochs it explains
         self.preset.currentIndexChanged.connect(self._preset_chosen)
         self._applying = False
         self.update_plan()

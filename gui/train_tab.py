@@ -9,8 +9,9 @@ from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QLabel, QMessageBox, QPlainTextEdit,
-                               QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFrame, QGroupBox, QHBoxLayout, QLabel, QMessageBox,
+                               QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSplitter,
+                               QVBoxLayout, QWidget)
 
 from core.frontends.console import eta_text
 from core.events import epoch_line
@@ -78,13 +79,15 @@ class TrainTab(QWidget):
         left = QVBoxLayout()
         box = QGroupBox("Recipe")
         QVBoxLayout(box).addWidget(self.form)
-        left.addWidget(box)
+        recipe = QScrollArea(widgetResizable=True, frameShape=QFrame.NoFrame)
+        recipe.setWidget(box)  # a low window (or a long note below) scrolls the form
+        recipe.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        left.addWidget(recipe, 1)
         left.addLayout(controls)
         left.addWidget(self.fit_note)
-        left.addStretch(1)
         left_w = QWidget()
         left_w.setLayout(left)
-        left_w.setMaximumWidth(380)
+        left_w.setMaximumWidth(400)
         save_png = QPushButton("Save charts…")
         save_csv = QPushButton("Export metrics CSV…")
         save_png.clicked.connect(self.save_charts)
