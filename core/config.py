@@ -280,6 +280,44 @@ PRESETS: dict[str, dict] = {
 }
 
 
+# What a freeze spec's parts freeze, in words (core.models.layers parses the spec itself)
+FREEZE_WORDS = {"backbone": "all layers but the new head", "bn": "the BatchNorm layers",
+                "all": "all layers (the new head too)",
+                "early": "the early (high-resolution) layers",
+                "depthwise": "the depthwise convolutions"}
+FREEZE_PREFIXES = {"depthwise:": "the depthwise convolutions of {0}x{0} or larger",
+                   "upto:": "the layers before {0}", "through:": "the layers up to {0}"}
+
+
+def freeze_words(spec: str) -> str:
+    """'early,depthwise:5' -> 'the early (high-resolution) layers and the depthwise
+    convolutions of 5x5 or larger'; a path or range is named as it is; '' when it freezes
+    nothing."""
+    parts = []
+    for part in (p.strip() for p in spec.split(",") if p.strip() not in ("", "none")):
+        prefix = next((k for k in FREEZE_PREFIXES if part.startswith(k)), None)
+        parts.append(FREEZE_WORDS.get(part) or (
+            FREEZE_PREFIXES[prefix].format(part[len(prefix):]) if prefix else f"layers {part}"))
+    return " and ".join(parts)
+
+
+def freeze_plan(epochs: int, freeze_epochs: int, freeze: str,
+                unfreeze_lr_factor: float) -> str:
+    """The run's freeze plan in a sentence (the Train form, the CLI's start log), as
+    core.training.optim.unfrozen applies it: ``freeze_epochs >= epochs`` keeps the freeze for
+    the whole run, 0 never applies it."""
+    what = freeze_words(freeze)
+    if freeze_epochs == 0 or not what:
+        return "Nothing is frozen: all layers train from the first epoch."
+    what = what[:1].upper() + what[1:]
+    if freeze_epochs >= epochs:
+        return f"{what} stay frozen for the whole run ({epochs} epoch{'s' * (epochs != 1)})."
+    lr = "at the same learning rate" if unfreeze_lr_factor == 1 else \
+        f"at learning rate x{unfreeze_lr_factor:g}"
+    return (f"{what} stay frozen for the first {freeze_epochs} of {epochs} epochs, then all "
+            f"layers train {lr}.")
+
+
 def apply_preset(config: TrainConfig, name: str) -> TrainConfig:
     if name not in PRESETS:
         raise TransferLabError(f"Unknown preset '{name}'. Choose one of: {', '.join(PRESETS)}.")

@@ -46,6 +46,7 @@ class MainWindow(QMainWindow):
                                          self.train_tab.form.values()["seed"]))
         self.model_tab = ModelTab()
         self.train_tab = TrainTab(self.build_config)
+        self.train_tab.keep_provider = self.fit_keep
         self.train_tab.explain = self._explain_failure
         self.inference_tab = InferenceTab()
         # Evaluate and Runs draw with pyqtgraph (~0.8 s to import): made once it has loaded
@@ -68,6 +69,8 @@ class MainWindow(QMainWindow):
             "Loading PyTorch… meanwhile you can choose the data, the network and the recipe")
         self.statusBar().addPermanentWidget(self.loading_label)
         self.train_tab.form.presetApplied.connect(self._preset_applied)
+        self.train_tab.form.freeze_spec = lambda: self.model_tab.freeze_spec
+        self.train_tab.recipeFitted.connect(self._recipe_fitted)
         self.train_tab.trainingActive.connect(self._training_active)
         self.train_tab.runFinished.connect(self._run_finished)
         self.train_tab.phaseChanged.connect(self.model_tab.mirror)
@@ -149,6 +152,18 @@ class MainWindow(QMainWindow):
                       weights=self.model_tab.weights(), data=self.data_tab.source,
                       freeze=self.model_tab.freeze_spec)
         return TrainConfig(**values)
+
+    def fit_keep(self) -> frozenset[str]:
+        """What fitting to the data leaves as the user set it: the form's own edits, and the
+        frozen layers when ticked by hand."""
+        return self.train_tab.form.fit_keep() | (
+            {"freeze"} if self.model_tab.ticked_by_hand else set())
+
+    def _recipe_fitted(self, fitted: dict) -> None:
+        """The run freezes what fitting chose: the Model tab shows it once the run ends (it
+        mirrors the live state meanwhile)."""
+        if "freeze" in fitted:
+            self.model_tab.freeze_spec, self.model_tab.ticked_by_hand = fitted["freeze"], False
 
     def _data_scanned(self, ds) -> None:
         self.model_tab.set_shape_inputs(num_classes=len(ds.classes))
@@ -371,7 +386,9 @@ class MainWindow(QMainWindow):
         geometry = s.value("geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
-        self.train_tab.form.set_values(load_json(s, "hyperparameters", {}))
+        form = self.train_tab.form
+        form.set_values(load_json(s, "hyperparameters", {}))
+        form.by_hand = set(load_json(s, "handEdited", [])) & set(form.fields)  # the user's
         self.model_tab.set_model(s.value("model", "mobilenet_v2"), s.value("weights", "imagenet"))
         self.model_tab.freeze_spec = s.value("freeze", "backbone")
         self.model_tab.ticked_by_hand = s.value("freezeByHand", "false") == "true"
@@ -384,6 +401,7 @@ class MainWindow(QMainWindow):
         s = self.settings
         s.setValue("geometry", self.saveGeometry())
         save_json(s, "hyperparameters", self.train_tab.form.values())
+        save_json(s, "handEdited", sorted(self.train_tab.form.by_hand))
         s.setValue("freeze", self.model_tab.freeze_spec)
         s.setValue("freezeByHand", "true" if self.model_tab.ticked_by_hand else "false")
         s.setValue("model", self.model_tab.model_name())

@@ -10,10 +10,11 @@ import html
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QValidator
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QSpinBox,
-                               QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel,
+                               QSpinBox, QWidget)
 
-from core.config import DEFAULTS, OPTIONS, PRESETS, help_text, value_type
+from core.config import DEFAULTS, OPTIONS, PRESETS, freeze_plan, help_text, value_type
+from core.recipe import FIT_KEYS, REASONS
 
 CUSTOM = "custom"
 PRESET_NOTES = {"seed": "the lesson's recipe, slow on CPU", "fast-cpu": "cached early layers",
@@ -42,6 +43,7 @@ FLOAT_MAX = 1e6  # a FloatSpin's, likewise
 FLOAT_TICK = 1e-12  # the nearest a FloatSpin's end comes to an open end of core's range
 DECIMALS = 17  # QDoubleSpinBox rounds to these: enough to keep any setting's value exactly
 DATA_COMBOS = ("device",)  # combos whose value is the item's data, not its text
+PLAN_KEYS = ("epochs", "freeze_epochs", "unfreeze_lr_factor")  # the plan sentence reads these
 
 
 def field_label(key: str) -> str:
@@ -56,14 +58,36 @@ def tooltip(key: str) -> str:
 
 
 def preset_title(name: str) -> str:
-    """Short enough for the form's column; the tooltip has the rest."""
-    return f"{name} ({PRESETS[name]['image_size']} px)"
+    """Short enough for the form's column; the tooltip has the rest. A preset fitted to the
+    data names no figure that fitting may change (what runs is in the fields after Start)."""
+    p = PRESETS[name]
+    return f"{name} (fitted to the data)" if p.get("fit_data") else \
+        f"{name} ({p['image_size']} px)"
 
 
 def preset_tooltip(name: str) -> str:
     p = PRESETS[name]
+    fitted = (" Fitted to the data at Start: a small folder may train at another size, for "
+              "more epochs, with more images validating; the fields then show what runs."
+              if p.get("fit_data") else "")
     return (f"{p['model']}, {p['image_size']} px, {p['epochs']} epochs: "
-            f"{PRESET_NOTES.get(name, '')}")
+            f"{PRESET_NOTES.get(name, '')}.{fitted}")
+
+
+def fitted_note(e, kept: dict) -> str:
+    """The note under Start for a RecipeFitted event: what fitting changed and why, what
+    stayed as the user set it (``kept``: {setting: value}) and how to keep a value."""
+    why = REASONS.get(e.reason, e.reason)
+    if e.trial is not None:
+        why += f": {e.trial.describe()}"
+    rows = "".join(f"<br>{field_label(key)}: {old} → <b>{new}</b>"
+                   for key, old, new in e.changes)
+    shown = ". The fields show what this run uses:" if rows else "."
+    kept = ", ".join(f"{field_label(key)} {value}" for key, value in kept.items())
+    kept = f"<br>Kept as you set them: {kept}." if kept else ""
+    keep = ("<br>Untick <i>Fit to data</i>, or set a field yourself, to train with your own "
+            "values." if rows else "")
+    return f"<b>Fitted to the data</b> ({why}){shown}{rows}{kept}{keep}"
 
 
 def widget_range(key: str) -> tuple[float, float]:
@@ -128,11 +152,20 @@ def make_widget(key: str) -> QWidget:
 
 
 class TrainForm(QWidget):
+    """``by_hand``: the settings the user edited since the last preset (values set by a
+    preset, a reopened run or fitting are not edits); ``fit_keep()`` is what fitting to the
+    data must leave as the user set it. ``freeze_spec`` tells the plan sentence what the
+    frozen phase freezes (the Model tab's ticks)."""
+
     presetApplied = Signal(dict)  # the preset's values, including model/weights
     changed = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.by_hand: set[str] = set()
+        self.freeze_spec = lambda: DEFAULTS["freeze"]
+        self.plan = QLabel(wordWrap=True)  # the freeze plan in words (core.config.freeze_plan)
+        self.plan.setContentsMargins(0, 0, 0, 4)
         self.preset = QComboBox()
         self.preset.addItem("custom", CUSTOM)
         for name in PRESETS:
@@ -146,9 +179,27 @@ class TrainForm(QWidget):
             form.addRow(field_label(key), w)
             signal = getattr(w, "valueChanged", None) or getattr(w, "currentIndexChanged", None) \
                 or w.toggled
-            signal.connect(self._edited)
+            signal.connect(lambda *_, k=key: self._edited(k))
+            if key in PLAN_KEYS:
+                signal.connect(self.update_plan)
+            if key == "freeze_epochs":
+                form.addRow(self.plan)  # the form's whole width, under the epochs it explains
         self.preset.currentIndexChanged.connect(self._preset_chosen)
         self._applying = False
+        self.update_plan()
+
+    def update_plan(self) -> None:
+        v = self.values()
+        self.plan.setText(freeze_plan(v["epochs"], v["freeze_epochs"], self.freeze_spec(),
+                                      v["unfreeze_lr_factor"]))
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self.update_plan()  # the Model tab's ticks may have changed meanwhile
+        super().showEvent(event)
+
+    def fit_keep(self) -> frozenset[str]:
+        """The settings fitting to the data may change that the user set by hand."""
+        return frozenset(self.by_hand & set(FIT_KEYS))
 
     def set_devices(self, found: list[tuple[str, str]]) -> None:
         """What PyTorch found, best first: [(value, description)], e.g. ("cuda:0",
@@ -166,16 +217,19 @@ class TrainForm(QWidget):
         finally:
             self._applying = False
 
-    def _edited(self) -> None:
+    def _edited(self, key: str) -> None:
         if not self._applying:
+            self.by_hand.add(key)
             self.preset.setCurrentIndex(0)  # any edit makes it a custom recipe
             self.changed.emit()
 
     def _preset_chosen(self) -> None:
         name = self.preset.currentData()
         if name and name != CUSTOM:
+            self.by_hand.clear()
             self.set_values(PRESETS[name])
             self.presetApplied.emit(dict(PRESETS[name]))
+            self.update_plan()  # with the preset's freeze, now in the Model tab
 
     def values(self) -> dict:
         out = {}
@@ -193,6 +247,9 @@ class TrainForm(QWidget):
         return out
 
     def set_values(self, values: dict) -> None:
+        """Values that do not come from the user's hand (a preset, a reopened run, fitting):
+        the fields they set are no longer edits."""
+        self.by_hand -= set(values)
         self._applying = True
         try:
             for key, value in values.items():

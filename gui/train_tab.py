@@ -9,15 +9,16 @@ from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QLabel, QMessageBox, QPlainTextEdit,
-                               QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFrame, QGroupBox, QHBoxLayout, QLabel, QMessageBox,
+                               QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSplitter,
+                               QVBoxLayout, QWidget)
 
 from core.frontends.console import eta_text
 from core.events import epoch_line
 from gui.chart_marks import change_marker
 from gui.dialogs import save_with_dialog, show_error, show_info, show_progress
 from gui.elided_label import ElidedLabel
-from gui.train_form import TrainForm, field_label, tooltip
+from gui.train_form import TrainForm, fitted_note, tooltip
 
 
 PAUSED_NOTE = " · paused (after the current batch)"
@@ -27,12 +28,17 @@ class TrainTab(QWidget):
     runFinished = Signal(object)  # FitEnd
     trainingActive = Signal(bool)
     phaseChanged = Signal(object)  # PhaseChanged, for the layer tree
+    recipeFitted = Signal(dict)  # {setting: value the run uses} that fitting changed
 
     def __init__(self, config_provider: Callable[[], object], parent=None):
         super().__init__(parent)
         self.config_provider = config_provider
         # turns an engine error into GUI words (the main window knows what the user chose)
         self.explain: Callable[[str], str] = lambda message: message
+        # the settings fitting to the data leaves as the user set them (the window adds the
+        # Model tab's hand-set ticks); ``kept``: those of the run in progress, with values
+        self.keep_provider: Callable[[], frozenset[str]] = lambda: self.form.fit_keep()
+        self.kept: dict = {}
         self.worker = None
         self.history: list[dict] = []
         self.last_run_dir: str | None = None
@@ -59,6 +65,8 @@ class TrainTab(QWidget):
         self.chart_placeholder.setAlignment(Qt.AlignCenter)
         QVBoxLayout(self.chart_host).addWidget(self.chart_placeholder)
         self._build_layout()
+        self.form.changed.connect(self.fit_note.hide)  # the note spoke of other values
+        self.form.presetApplied.connect(self.fit_note.hide)
         self.start_btn.clicked.connect(self.start)
         self.pause_btn.clicked.connect(self.toggle_pause)
         self.stop_btn.clicked.connect(self.stop)
@@ -71,13 +79,15 @@ class TrainTab(QWidget):
         left = QVBoxLayout()
         box = QGroupBox("Recipe")
         QVBoxLayout(box).addWidget(self.form)
-        left.addWidget(box)
+        recipe = QScrollArea(widgetResizable=True, frameShape=QFrame.NoFrame)
+        recipe.setWidget(box)  # a low window (or a long note below) scrolls the form
+        recipe.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        left.addWidget(recipe, 1)
         left.addLayout(controls)
         left.addWidget(self.fit_note)
-        left.addStretch(1)
         left_w = QWidget()
         left_w.setLayout(left)
-        left_w.setMaximumWidth(380)
+        left_w.setMaximumWidth(400)
         save_png = QPushButton("Save charts…")
         save_csv = QPushButton("Export metrics CSV…")
         save_png.clicked.connect(self.save_charts)
@@ -154,10 +164,12 @@ class TrainTab(QWidget):
         except TransferLabError as exc:
             show_error(self, "Cannot start training", str(exc))
             return
+        keep = self.keep_provider() if config.fit_data else frozenset()
         self.charts.clear()
         self.history = []
         self.log_view.clear()
-        self._launch(TrainingWorker(config))
+        self.kept = {key: getattr(config, key) for key in sorted(keep)}
+        self._launch(TrainingWorker(config, keep=keep))
 
     def resume(self, run_dir: str, config, history: list[dict], batches: list[dict] = (),
                changes: list[dict] | None = None) -> None:
@@ -170,6 +182,7 @@ class TrainTab(QWidget):
             return
         self.show_run(run_dir, history, batches, changes)
         self.append_log(f"Resuming: epochs {len(history) + 1}–{config.epochs}.")
+        self.kept = {}
         self._launch(TrainingWorker(config, run_dir, resume=True))
 
     def _launch(self, w) -> None:
@@ -241,17 +254,12 @@ class TrainTab(QWidget):
         self.append_log(f"Run folder: {event.run_dir}")
 
     def _on_recipe_fitted(self, e) -> None:
-        """The run does not use some of the form's values: say which, and how to keep them."""
-        from core.recipe import REASONS
-
-        why = REASONS.get(e.reason, e.reason)
-        if e.trial is not None:
-            why += f": {e.trial.describe()}"
-        rows = "".join(f"<br>{field_label(key)}: {old} → <b>{new}</b>"
-                       for key, old, new in e.changes)
-        keep = "<br>Untick <i>Fit to data</i> to train with the values above." if rows else ""
-        self.fit_note.setText(f"<b>Fitted to the data</b> ({why}){':' * bool(rows)}{rows}"
-                              f"{keep}")
+        """Fitting changed some of the form's values: the fields show what the run uses, the
+        note what changed and why."""
+        fitted = {key: new for key, _old, new in e.changes}
+        self.form.set_values(fitted)
+        self.recipeFitted.emit(fitted)
+        self.fit_note.setText(fitted_note(e, self.kept))
         self.fit_note.show()
 
     def _on_batch(self, e) -> None:

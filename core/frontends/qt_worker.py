@@ -186,16 +186,18 @@ class TrainingWorker(TaskWorker):
     recipeFitted = Signal(object)
     log = Signal(str)
 
-    def __init__(self, config, run_dir=None, resume: bool = False):
+    def __init__(self, config, run_dir=None, resume: bool = False,
+                 keep: frozenset[str] = frozenset()):
         super().__init__(self._fit)
         self.config, self.run_dir, self.resume = config, run_dir, resume
+        self.keep = frozenset(keep)  # settings fitting to the data leaves as given (Trainer)
         self.trainer = None
 
     def _fit(self, state: TaskState):
         from core.training.trainer import Trainer
 
         self.trainer = Trainer(self.config, [_SignalCallback(self)], state, self.run_dir,
-                               self.resume)
+                               self.resume, keep=self.keep)
         return self.trainer.fit()
 
     def pause(self) -> None:
