@@ -353,8 +353,8 @@ class RunsView(QWidget):
 
     def compare(self, runs) -> None:
         """Overlays the runs' curves (one colour each, legend with run names) and lists the
-        settings that differ between them."""
-        from core.runs.listing import differing_settings
+        settings that differ between them (and the data's review state, the speed choices)."""
+        from core.runs.listing import differing
 
         for plot in (self.acc_plot, self.loss_plot):
             plot.clear()
@@ -366,7 +366,7 @@ class RunsView(QWidget):
                                symbol="o", symbolSize=5, symbolBrush=pen.color())
             self.loss_plot.plot(epochs, [h["train_loss"] for h in r.history], pen=pen,
                                 name=r.name)
-        diff = differing_settings(runs) if len(runs) > 1 else {}
+        diff = differing(runs) if len(runs) > 1 else {}
         live = [" · ".join(change_text(c) for c in self.live_changes(r)) or "none"
                 for r in runs]
         if len(runs) > 1 and len(set(live)) > 1:
@@ -380,7 +380,8 @@ class RunsView(QWidget):
         self.diff.setVerticalHeaderLabels(list(diff))
         for row, values in enumerate(diff.values()):
             for col, value in enumerate(values):
-                self.diff.setItem(row, col, QTableWidgetItem(str(value)))
+                text = "—" if value is None else str(value)  # (not recorded, not set)
+                self.diff.setItem(row, col, QTableWidgetItem(text))
         self.diff.resizeColumnsToContents()
         self.compared.emit([r.name for r in runs])
 

@@ -7,7 +7,7 @@
 - ``lock``: the OS lock one training (or deleting) process holds
 - ``checkpoint``: checkpoint.pt's format (3; 2 converted) and the torch files' saving
 - ``resume``: what a resumed or restarted run may change
-- ``split``: split.json, the images a run trains and validates on
+- ``split``: split.json, the images a run trains and validates on (and their review state)
 - ``evaluations``: evaluation-*.csv/json
 - ``listing``: the list of runs (the Runs view, ``transferlab runs``)
 

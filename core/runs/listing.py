@@ -6,6 +6,8 @@ the one the engine recorded in status.json (core.runs.files.read_status: a "runn
 whose process is gone reads as failed). Runs older than that file get it inferred:
 ``finished`` (every planned epoch is in metrics.csv), ``running`` (files written in the last
 RUNNING_WINDOW_S seconds), ``failed`` (no epoch ever finished), else ``stopped``.
+A summary also carries what the run recorded when it started: its data's review journal state
+(split.json) and its speed choices (decisions.json); ``differing`` is the compare table.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from core.errors import TransferLabError
 from core.runs.record import RunRecord
 
 RUNNING_WINDOW_S = 120
+REVIEW_ROW = "data review state"  # the compare table's row for RunSummary.review_state
+SPEED_ROW = "speed choice: {}"  # ... and for each of the tuner's decisions (decisions.json)
 
 
 @dataclass
@@ -37,6 +41,8 @@ class RunSummary:
     has_checkpoint: bool = False
     config: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
+    review_state: str | None = None  # the data's review journal state when it started
+    decisions: dict = field(default_factory=dict)  # decisions.json: the speed choices made
 
     def to_json(self, history: bool = False) -> dict:
         d = asdict(self)
@@ -51,7 +57,7 @@ _cache: dict[str, tuple[tuple, RunSummary]] = {}
 def _stamp(record: RunRecord) -> tuple:
     p = record.paths
     out = []
-    for path in (p.config, p.metrics, p.checkpoint, p.label, p.model):
+    for path in (p.config, p.metrics, p.checkpoint, p.label, p.model, p.split, p.decisions):
         try:
             out.append(path.stat().st_mtime_ns)
         except OSError:
@@ -91,7 +97,7 @@ def _read(record: RunRecord) -> RunSummary | None:
         str(config.get("model", "?")), Path(str(config.get("data", "?"))).name,
         len(history), _int(config.get("epochs")), max(val) if val else None,
         sum(h["seconds"] for h in history), "", "", record.has_model, record.has_checkpoint,
-        config, history)
+        config, history, record.review_state, record.decisions)
 
 
 def _int(value) -> int:
@@ -137,5 +143,31 @@ def list_runs(roots, state=None) -> list[RunSummary]:
 def differing_settings(runs: list[RunSummary]) -> dict[str, list]:
     """Settings whose value is not the same in every run: {name: [value per run]}."""
     keys = sorted({k for r in runs for k in r.config})
-    table = {k: [r.config.get(k) for r in runs] for k in keys}
+    return _differing({k: [r.config.get(k) for r in runs] for k in keys})
+
+
+def speed_choices(decisions: dict) -> dict[str, str]:
+    """A run's decisions.json as {decision: what it chose}: one value, or the values it chose
+    as what trained changed ("16 → 32": the frozen phase, then the unfrozen one)."""
+    chosen: dict[str, list[str]] = {}
+    for workload in decisions.values():
+        for name, d in (workload.items() if isinstance(workload, dict) else ()):
+            values = chosen.setdefault(name, [])
+            value = str(d.get("choice") if isinstance(d, dict) else d)
+            if not values or values[-1] != value:
+                values.append(value)
+    return {name: " → ".join(values) for name, values in chosen.items()}
+
+
+def differing(runs: list[RunSummary]) -> dict[str, list]:
+    """What the compare table lists: the differing settings, then what the runs recorded
+    when they started (the data's review state, each speed choice) where it differs."""
+    speed = [speed_choices(r.decisions) for r in runs]
+    facts = {REVIEW_ROW: [r.review_state for r in runs]} | {
+        SPEED_ROW.format(name): [s.get(name) for s in speed]
+        for name in sorted({n for s in speed for n in s})}
+    return differing_settings(runs) | _differing(facts)
+
+
+def _differing(table: dict[str, list]) -> dict[str, list]:
     return {k: v for k, v in table.items() if any(x != v[0] for x in v)}

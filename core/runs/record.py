@@ -79,6 +79,16 @@ class RunRecord:
         return SplitRecord.read(self.paths.split)
 
     @property
+    def review_state(self) -> str | None:
+        """The review journal state its data folder had when the run started
+        (core.review.journal.journal_state, kept in split.json): None for a built-in set,
+        an archive, a folder never reviewed, a run older than that record or a damaged one."""
+        try:
+            return self.split.review if self.split is not None else None
+        except TransferLabError:
+            return None
+
+    @property
     def evaluations(self) -> list[Path]:
         """Saved evaluations' metrics JSONs, newest first (core.runs.evaluations)."""
         return self.paths.evaluations()

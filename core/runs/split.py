@@ -7,6 +7,10 @@ A built-in set's (CIFAR) lists the official training images used, as index range
 split's sizes. Resuming the run and evaluating its validation split load the record
 (core.data.assignment) instead of splitting the folder again as it is today, and say which
 recorded files are gone and which files are new (``SplitCheck``).
+
+Version 2 adds ``review``: the review journal state of the data folder when the run started
+(core.review.journal.journal_state; None for a built-in set, an archive or a folder never
+reviewed), so a resume can say the data was reviewed since. Version 1 records read with none.
 """
 from __future__ import annotations
 
@@ -16,17 +20,20 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.catalog import ARCHIVE_SUFFIXES
 from core.data.assignment import ROLES, Assignment
 from core.errors import TransferLabError
+from core.review.journal import journal_state
 
 SPLIT_FORMAT = "transferlab-split"
-SPLIT_VERSION = 1
+SPLIT_VERSION = 2  # 2: "review" (the data's review journal state); 1 reads without it
 SHOWN = 3  # file names quoted in a message
 
 
 def to_record(a: Assignment, source: str) -> dict:
     """The JSON record of ``a`` (``source``: the run's --data)."""
-    body = {"source": source, "classes": list(a.classes), "val_source": a.val_source}
+    body = {"source": source, "classes": list(a.classes), "val_source": a.val_source,
+            "review": review_state(source, a.root)}
     if a.builtin:
         body |= {"builtin": a.builtin, "train_size": a.train_size,
                  "train_ranges": _ranges(a.train_indices)}
@@ -67,6 +74,12 @@ class SplitRecord:
     def builtin(self) -> str:
         return self.body.get("builtin", "")
 
+    @property
+    def review(self) -> str | None:
+        """The data's review journal state when the run started (None: never reviewed, not
+        a folder, or a record older than version 2)."""
+        return self.body.get("review")
+
     def assignment(self) -> Assignment:
         b = self.body
         if self.builtin:
@@ -93,7 +106,12 @@ class SplitRecord:
         changed = [(rel, role) for rel, (size, role) in recorded.items()
                    if rel in now and now[rel] != size]
         new = sorted(rel for rel in now if rel not in recorded)
-        return SplitCheck(True, gone, new, changed)
+        review = None
+        if "review" in self.body:  # (version 1 records did not note it)
+            state = review_state(self.body["source"], root)
+            if state != self.review:
+                review = (self.review, state)
+        return SplitCheck(True, gone, new, changed, review)
 
 
 @dataclass
@@ -103,10 +121,11 @@ class SplitCheck:
     gone: list[tuple[str, str]] = field(default_factory=list)  # (file, role) no longer there
     new: list[str] = field(default_factory=list)  # files the record does not name: not used
     changed: list[tuple[str, str]] = field(default_factory=list)  # (file, role), other size
+    review: tuple[str | None, str | None] | None = None  # (recorded, now) when they differ
 
     @property
     def differs(self) -> bool:
-        return not self.recorded or bool(self.gone or self.new or self.changed)
+        return not self.recorded or bool(self.gone or self.new or self.changed or self.review)
 
     def describe(self, roles=ROLES) -> str:
         """One paragraph for a log line, the CLI or the GUI ("" when all is as recorded).
@@ -126,6 +145,11 @@ class SplitCheck:
         if self.new:
             parts.append(f"{_count(self.new, 'new file')} in the data ({_names(self.new)}) "
                          f"{_are(self.new, 'is', 'are')} not part of the run's split: not used.")
+        if self.review:
+            was, now = (state or "none" for state in self.review)
+            parts.append(f"The data's review journal moved on since the run started (then "
+                         f"{was}, now {now}): the Review relabelled, removed or put back "
+                         f"images since.")
         return " ".join(parts)
 
 
@@ -146,6 +170,15 @@ def load_split(record: SplitRecord | None, cfg, state, weights=None):
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+def review_state(source: str, root: Path | None) -> str | None:
+    """The review journal state of the run's data folder ``root`` (``source``: its --data):
+    None for a built-in set (no root) and an archive (unpacked into the cache: only a
+    folder is reviewed in place)."""
+    if root is None or Path(source).name.endswith(ARCHIVE_SUFFIXES):
+        return None
+    return journal_state(root)
+
 
 def _entries(root: Path, entries) -> list[list]:
     return [[rel, _size(root / rel), label, role] for rel, label, role in entries]
