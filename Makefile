@@ -40,11 +40,20 @@ $(VENV)/.ready-$(REQ_HASH): $(REQ_FILES)
 run: venv
 	$(PY) main.py
 
-# The tests run with the allocator setting the app gives itself (core/allocator.py).
+# The tests run with the allocator setting the app gives itself (core/allocator.py), one
+# worker per core (pytest-xdist). `make test` is the default suite (a few minutes on 2
+# cores); `make test-slow` the slow cases (torchrun jobs, killed processes, the real
+# datasets, every architecture); `make test-all` both, as CI runs them.
+PYTEST = GLIBC_TUNABLES=$$($(PY) -c 'from core.allocator import TUNABLES; print(TUNABLES)') \
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -n auto --dist loadfile
 test: venv
-	GLIBC_TUNABLES=$$($(PY) -c 'from core.allocator import TUNABLES; print(TUNABLES)') \
-		QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests
+	$(PYTEST) -m "not slow" tests
 	$(VENV)/bin/lint-imports
+
+test-slow: venv
+	$(PYTEST) -m slow tests
+
+test-all: test test-slow
 
 # The slow checks, outside the default suite (each prints its figures).
 bench: venv

@@ -44,6 +44,7 @@ def run_train(folder: Path, out: Path, **env_extra) -> str:
 
 
 @glibc_only
+@pytest.mark.slow
 def test_the_cli_restarts_itself_with_the_tuned_allocator(image_folder, tmp_path):
     out = run_train(image_folder, tmp_path / "a")
     assert "glibc malloc tuned" in out

@@ -22,6 +22,8 @@ import torch
 
 from tests.conftest import make_folder
 
+pytestmark = pytest.mark.slow  # torchrun processes: `make test-slow` (CI runs it too)
+
 REPO = Path(__file__).resolve().parents[1]
 WORKER = REPO / "tests" / "dist_worker.py"
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]

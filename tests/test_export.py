@@ -43,7 +43,9 @@ def folder(tmp_path):
     return make_folder(tmp_path / "shapes", classes=3, per_class=5, size=(45, 37))
 
 
-@pytest.mark.parametrize("arch", MODEL_NAMES)
+# one network in the default suite, every one in `make test-slow`
+@pytest.mark.parametrize("arch", [a if a == "efficientnet_lite0" else
+                                  pytest.param(a, marks=pytest.mark.slow) for a in MODEL_NAMES])
 def test_round_trip_every_architecture(arch, tmp_path, folder):
     model = _model_file(tmp_path, arch, folder)
     lines = []

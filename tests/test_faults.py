@@ -24,6 +24,8 @@ from tests.conftest import REPO, make_folder, tiny_config
 sys.path.insert(0, str(REPO / "scripts"))
 import kill_saves  # noqa: E402
 
+pytestmark = pytest.mark.slow  # killed processes and full disks: `make test-slow` (CI runs it too)
+
 
 def digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -84,6 +84,7 @@ def test_model_pt_remembers_the_setting(folder, tmp_path):
                                                          atol=1e-5)
 
 
+@pytest.mark.slow
 def test_the_onnx_export_carries_the_averaging(folder, tmp_path):
     _train(folder, tmp_path / "run", tta=True)
     model = tmp_path / "run" / "model.pt"

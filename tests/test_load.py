@@ -65,6 +65,7 @@ def test_streamed_batches_hold_the_same_pixels_as_decoded_ones(image_folder):
         sub[torch.arange(5)], decoded.images[:5])
 
 
+@pytest.mark.slow
 def test_streamed_training_runs_and_writes_no_decoded_cache(tmp_path, monkeypatch):
     folder = make_folder(tmp_path / "data", per_class=8)
     monkeypatch.setenv(streaming.RAM_LIMIT_ENV, "0.01")

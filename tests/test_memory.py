@@ -54,6 +54,7 @@ def run(folder, tmp_path, name):
     return trainer, [e.message for e in events.of(LogLine)]
 
 
+@pytest.mark.slow
 def test_a_cache_without_room_is_not_kept_and_trains_alike(image_folder, tmp_path,
                                                             monkeypatch):
     from core.training.feature_cache import FeatureCache

@@ -325,6 +325,7 @@ def test_a_resumed_run_keeps_its_fitted_recipe_and_its_framing(tmp_path):
 
 
 # --- the whole default recipe on the real photos -----------------------------------------
+@pytest.mark.slow
 def test_the_default_cpu_preset_reaches_97_percent_on_the_shared_photo_folder(tmp_path):
     """Ants and bees, classes ImageNet names: the trial measures the head alone (started
     from ImageNet's own "ant" and "bee" rows) better than fine-tuning, and it trains."""

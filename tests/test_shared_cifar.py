@@ -1,6 +1,10 @@
 """Training on the real CIFAR-10 images from ../shared (skipped when that copy is absent)."""
+import pytest
+
 from core.config import TrainConfig
 from core.training.trainer import Trainer
+
+pytestmark = pytest.mark.slow  # real CIFAR-10 from ../shared: `make test-slow` (CI runs it too)
 
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
            "truck"]
