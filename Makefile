@@ -45,7 +45,7 @@ run: venv
 # cores); `make test-slow` the slow cases (torchrun jobs, killed processes, the real
 # datasets, every architecture); `make test-all` both, as CI runs them.
 PYTEST = GLIBC_TUNABLES=$$($(PY) -c 'from core.allocator import TUNABLES; print(TUNABLES)') \
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -n auto --dist loadfile
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -n auto --dist loadgroup
 test: venv
 	$(PYTEST) -m "not slow" tests
 	$(VENV)/bin/lint-imports

@@ -25,8 +25,14 @@ def isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(home / "torch"))
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(TEST_THREADS)
     return home
+
+
+# Two threads per test process, one when pytest-xdist runs a worker per core (`make test`):
+# more threads than cores make every operation wait at its barrier for a preempted sibling
+# (README, "Threads"), which made the suite ~2x slower here
+TEST_THREADS = 1 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1 else 2
 
 
 COLORS = [(220, 40, 40), (40, 200, 60), (50, 70, 230), (230, 220, 40)]
@@ -147,3 +153,15 @@ def parity_run(tmp_path_factory):
             assert main(["export", str(tmp / "run" / "model.pt"), "--format", fmt,
                          "--out", str(tmp / "run" / f"model.{fmt}")]) == 0
     return tmp / "run", odd
+
+
+# --- pytest-xdist (make test: -n auto --dist loadgroup) --------------------------------------
+SHARED_RUNS = ("parity_run", "trained_run")  # session fixtures that train (tens of seconds)
+
+
+def pytest_collection_modifyitems(config, items):
+    """A file's tests run in one worker (its module fixtures are made once), and the files
+    that share a trained session fixture run in the same worker, so it trains once."""
+    for item in items:
+        shared = next((f for f in SHARED_RUNS if f in getattr(item, "fixturenames", ())), None)
+        item.add_marker(pytest.mark.xdist_group(shared or Path(str(item.fspath)).stem))

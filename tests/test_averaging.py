@@ -1,6 +1,7 @@
 """Weight EMA (core.training.averaging): validation and model.pt use the average, computed
 here independently in float64; the checkpoint keeps the raw weights; resuming continues the
 average exactly as an uninterrupted run does."""
+import pytest
 import torch
 
 from core.events import EpochEnd
@@ -51,6 +52,7 @@ def test_model_pt_holds_the_average_and_the_checkpoint_the_raw_weights(image_fol
     assert ck["callbacks"]["WeightAveraging"]["step"] == shadow.step
 
 
+@pytest.mark.slow
 def test_resuming_continues_the_saved_average(image_folder, tmp_path):
     cfg = dict(freeze_epochs=0, ema=0.8, lr=3e-3)
     run = tmp_path / "run"

@@ -93,6 +93,7 @@ def _corrupting(writer):
 
 
 @pytest.mark.parametrize("fmt", E.FORMATS)
+@pytest.mark.slow
 def test_a_corrupted_export_fails_and_leaves_no_file(fmt, tmp_path, folder, monkeypatch):
     model = _model_file(tmp_path, "mobilenet_v2", folder)
     monkeypatch.setitem(E.WRITERS, fmt, _corrupting(E.WRITERS[fmt]))
@@ -104,6 +105,7 @@ def test_a_corrupted_export_fails_and_leaves_no_file(fmt, tmp_path, folder, monk
     assert list(out.parent.iterdir()) == []  # neither the file, nor its JSON, nor a temp file
 
 
+@pytest.mark.slow
 def test_a_tampered_onnx_file_fails_verification(tmp_path, folder):
     import onnx
     from onnx import numpy_helper

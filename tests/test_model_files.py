@@ -64,6 +64,7 @@ def test_model_pt_records_the_weights_own_preprocessing(parity_run):
     assert meta["input"]["shape"] == ["batch", 3, 24, 24]
 
 
+@pytest.mark.slow
 def test_export_reports_its_steps_and_stops_when_cancelled(parity_run, tmp_path):
     from core.inference.export import STEP_EXPORT, STEP_IMAGES, STEP_VERIFY, export_model
 

@@ -68,6 +68,7 @@ def test_resume_restores_weights_optimizer_state_and_lr(image_folder, tmp_path):
     assert second.opt.param_groups[0]["lr"] == pytest.approx(lrs[-1])
 
 
+@pytest.mark.slow
 def test_resume_restores_the_lr_of_a_step_schedule(image_folder, tmp_path):
     """epochs 1-2 at lr, 3 at lr*gamma: a resume after epoch 2 must start at the lower LR."""
     run = tmp_path / "r"

@@ -17,6 +17,7 @@ from core.training.trainer import Trainer
 from tests.conftest import REPO, clone_run, tiny_config
 
 
+@pytest.mark.slow
 def test_two_resumes_started_together_train_the_run_once(trained_run, tmp_path):
     run, _ = clone_run(trained_run, tmp_path)
     env = {"TRANSFERLAB_HOME": str(tmp_path / "home"), "TRANSFERLAB_OFFLINE": "1",
