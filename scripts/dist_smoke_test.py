@@ -99,6 +99,9 @@ def main() -> int:
                            lambda p: p.stdout.strip().splitlines()[-1])
             if source != "val" and proc.returncode == 0:
                 answers[f"evaluate {model}"] = _evaluation(run, source, model)
+    report = tmp / "check.json"  # the data doctor (cleanlab, scikit-learn: in the bundle)
+    app.run("check (data doctor)", ["check", str(data), "--json", str(report)],
+            lambda p: report.exists() and p.stdout.strip().splitlines()[0])
     proc = app.run("Inference tab with Grad-CAM",
                    ["--screenshot", str(tmp / "inference.png"), "--tab", "inference",
                     "--predict", str(run / "model.pt"), str(odd / "green" / "cmyk.jpg"),

@@ -116,8 +116,8 @@ class CheckReport:
         if self.unreadable:
             parts.append(f"{len(self.unreadable)} unreadable file"
                          f"{'s' * (len(self.unreadable) != 1)}")
-        if not parts:
-            return "No problems found."
+        if not parts:  # (the set's own flags, such as a tiny class, are listed apart)
+            return "No wrong labels, duplicates, outliers or unreadable files found."
         text = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
         return text[0].upper() + text[1:] + "."
 
