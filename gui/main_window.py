@@ -77,6 +77,9 @@ class MainWindow(QMainWindow):
         self.data_tab.scanned.connect(self._data_scanned)
         self.train_tab.form.changed.connect(self._form_changed)
         self.model_tab.panel.specChanged.connect(lambda _spec: self.undo_notice.retire())
+        # ticks edited by hand change the plan sentence (the Model tab stores them first)
+        self.model_tab.panel.specChanged.connect(
+            lambda _spec: self.train_tab.form.update_plan())
         self.settings = open_settings()
         self.menus = build_menus(self)
         self.restore_settings()
@@ -379,6 +382,7 @@ class MainWindow(QMainWindow):
         self.train_tab.form.set_values(config)
         self.model_tab.set_freeze_spec(config.get("freeze", "backbone"))
         self.model_tab.set_model(config.get("model", "mobilenet_v2"), config.get("weights"))
+        self.train_tab.form.update_plan()  # the plan sentence names the run's frozen layers
 
     # --- settings and closing ---------------------------------------------------------------
     def restore_settings(self) -> None:

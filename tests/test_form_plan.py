@@ -166,3 +166,17 @@ def test_hand_edits_are_remembered_across_sessions(qtbot):
     second = MainWindow()
     qtbot.addWidget(second)
     assert second.train_tab.form.fit_keep() == {"image_size"}
+
+
+def test_a_reopened_run_names_its_own_frozen_layers(window, tmp_path):
+    """Opening a run puts its recipe in the form and its freeze in the Model tab: the plan
+    sentence names that freeze, not the one the Model tab had before."""
+    from core.training.trainer import Trainer
+
+    run = tmp_path / "run"
+    Trainer(tiny_config(make_folder(tmp_path / "d"), freeze="early"), run_dir=run).fit()
+    window.model_tab.set_freeze_spec("backbone")
+    window.train_tab.form.update_plan()
+    assert window.train_tab.form.plan.text().startswith("All layers but the new head")
+    window.open_run(str(run))
+    assert window.train_tab.form.plan.text() == freeze_plan(2, 1, "early", 0.1)
