@@ -171,3 +171,19 @@ def test_a_folder_too_small_to_hold_images_out_keeps_the_preset(tmp_path):
     (fitted,) = events.of(RecipeFitted)
     assert fitted.reason == FINE_TUNE and fitted.trial.held_out == 0
     assert "too few images a class" in fitted.message and trainer.cfg.freeze == cfg.freeze
+
+
+def test_a_tie_of_counts_goes_to_the_candidate_with_the_lower_held_out_loss():
+    """ants/bees, seed 2: both candidates got 60 of 61 held-out photos right; the preset's
+    fine-tuning then validated at 90.8% where the head alone reaches ~98%. The held-out loss
+    breaks the tie; a trial remembered without losses keeps the preset as before."""
+    from core.recipe import TrialResult
+
+    tie = dict(held_out=61, trained_on=184, head_only=60, fine_tune=60)
+    assert TrialResult(**tie, head_only_loss=0.05, fine_tune_loss=0.12).head_only_wins
+    assert not TrialResult(**tie, head_only_loss=0.12, fine_tune_loss=0.05).head_only_wins
+    assert not TrialResult(**tie).head_only_wins  # (remembered before losses were kept)
+    more = dict(tie, fine_tune=61)  # more right wins whatever the losses
+    assert not TrialResult(**more, head_only_loss=0.01, fine_tune_loss=0.5).head_only_wins
+    described = TrialResult(**tie, head_only_loss=0.05, fine_tune_loss=0.12).describe()
+    assert "a tie: held-out loss 0.050 vs 0.120" in described

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -118,9 +119,10 @@ class _Progress(Callback):
 
 
 def score(cfg: TrainConfig, data: Dataset, runtime, state: TaskState,
-          stage: str) -> tuple[int, FitLoop]:
+          stage: str) -> tuple[int, float, FitLoop]:
     """Train ``cfg`` on ``data.train`` as a run would (no run folder): how many ``data.val``
-    images its final weights classify right, and the loop (its feature caches)."""
+    images its final weights classify right, their mean loss, and the loop (its feature
+    caches)."""
     from core.training.trainer import build_network  # it builds every run's network
 
     cfg = replace(cfg, log_every=0)
@@ -136,8 +138,9 @@ def score(cfg: TrainConfig, data: Dataset, runtime, state: TaskState,
     if end.status == "stopped":
         raise Cancelled("Stopped by the user.")
     if end.status != "finished" or not end.history:
-        return 0, loop  # diverged: every held-out image counts as wrong
-    return round(end.history[-1]["val_acc"] * len(data.val.labels) / 100), loop
+        return 0, math.inf, loop  # diverged: every held-out image counts as wrong
+    last = end.history[-1]
+    return round(last["val_acc"] * len(data.val.labels) / 100), last["val_loss"], loop
 
 
 def run_trial(cfg: TrainConfig, fitted: FitPlan, profile: DataProfile,
@@ -152,7 +155,7 @@ def run_trial(cfg: TrainConfig, fitted: FitPlan, profile: DataProfile,
     cached = load_cached(key)
     if cached is not None:
         return cached, {}
-    t0, correct, seeds, sizes = time.perf_counter(), {}, {}, (0, 0)
+    t0, correct, loss, seeds, sizes = time.perf_counter(), {}, {}, {}, (0, 0)
     for i, (name, candidate) in enumerate(configs.items()):
         data, part, held = trial_split(data_for(candidate.image_size), cfg.seed)
         sizes = (len(data.val.labels), len(data.train.labels))
@@ -162,12 +165,13 @@ def run_trial(cfg: TrainConfig, fitted: FitPlan, profile: DataProfile,
                  f"({i + 1}/{len(configs)})")
         log(f"{stage}: {candidate.image_size} px, {candidate.epochs} epochs, freeze "
             f"'{candidate.freeze}' for {candidate.freeze_epochs}")
-        correct[name], loop = score(candidate, data, runtime, state, stage)
+        correct[name], loss[name], loop = score(candidate, data, runtime, state, stage)
         seeds[name] = feature_seed(loop.caches, part, held)
         del loop
         state.check()
     result = TrialResult(sizes[0], sizes[1], correct[HEAD_ONLY], correct[FINE_TUNE],
-                         time.perf_counter() - t0)
+                         time.perf_counter() - t0, head_only_loss=loss[HEAD_ONLY],
+                         fine_tune_loss=loss[FINE_TUNE])
     _save(key, result)
     return result, {k: v for k, v in seeds.items() if v is not None}
 
