@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem
 from gui import review_entries as E
 from gui.review_actions import ReviewActions
 from gui.dialogs import show_progress
+from gui.layouts import STRETCH, column, row
 from gui.review_thumbs import THUMB
 
 MAX_SHOWN = 300  # grid items at once (the most likely first; more appear as these go)
@@ -95,19 +96,9 @@ class ReviewTab(ReviewActions, QWidget):
         self._update_buttons()
 
     def _arrange(self) -> None:
-        actions = QHBoxLayout()
-        for w in (self.relabel_btn, self.relabel_to, self.remove_btn, self.keep_btn):
-            actions.addWidget(w)
-        actions.addStretch(1)
-        actions.addWidget(self.undo_btn)
-        actions.addWidget(self.redo_btn)
-        right = QWidget()
-        col = QVBoxLayout(right)
-        col.setContentsMargins(0, 0, 0, 0)
-        col.addWidget(self.help)
-        col.addWidget(self.grid, 1)
-        col.addLayout(actions)
-        col.addWidget(self.status)
+        actions = row(self.relabel_btn, self.relabel_to, self.remove_btn, self.keep_btn,
+                      STRETCH, self.undo_btn, self.redo_btn)
+        right = column(self.help, (self.grid, 1), actions, self.status)
         split = QSplitter()
         split.addWidget(self.reasons)
         split.addWidget(right)

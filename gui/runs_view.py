@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gui.layouts import STRETCH, column, row
 from gui.plot_style import follow_palette, pg
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
@@ -95,24 +96,11 @@ class RunsView(QWidget):
             bar.addWidget(w)
         lower = QSplitter(Qt.Horizontal)
         lower.addWidget(self.charts)
-        diff_box = QWidget()
-        diff_layout = QVBoxLayout(diff_box)
-        diff_layout.setContentsMargins(0, 0, 0, 0)
-        diff_layout.addWidget(self.diff_note)
-        diff_layout.addWidget(self.diff, 1)
-        lower.addWidget(diff_box)
+        lower.addWidget(column(self.diff_note, (self.diff, 1)))
         split = QSplitter(Qt.Vertical)
         split.addWidget(lower)
-        actions = QHBoxLayout()
-        for button in self.actions.values():
-            actions.addWidget(button)
-        actions.addStretch(1)
-        top = QWidget()
-        top_layout = QVBoxLayout(top)
-        top_layout.setContentsMargins(0, 0, 0, 0)
-        top_layout.addWidget(self.table, 1)
-        top_layout.addLayout(actions)
-        split.insertWidget(0, top)
+        actions = row(*self.actions.values(), STRETCH)
+        split.insertWidget(0, column((self.table, 1), actions))
         v = QVBoxLayout(self)
         v.addLayout(bar)
         v.addWidget(self.message)

@@ -9,13 +9,14 @@ from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QFrame, QGroupBox, QHBoxLayout, QLabel, QMessageBox,
+from PySide6.QtWidgets import (QFrame, QGroupBox, QHBoxLayout, QLabel,
                                QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSplitter,
                                QVBoxLayout, QWidget)
 
 from core.frontends.console import eta_text
 from core.events import epoch_line
 from gui.chart_marks import change_marker
+from gui.checkpoint_offer import CheckpointOffer
 from gui.dialogs import save_with_dialog, show_error, show_info, show_progress
 from gui.elided_label import ElidedLabel
 from gui.train_form import TrainForm, fitted_note, tooltip
@@ -24,7 +25,7 @@ from gui.train_form import TrainForm, fitted_note, tooltip
 PAUSED_NOTE = " · paused (after the current batch)"
 
 
-class TrainTab(QWidget):
+class TrainTab(CheckpointOffer, QWidget):
     runFinished = Signal(object)  # FitEnd
     trainingActive = Signal(bool)
     phaseChanged = Signal(object)  # PhaseChanged, for the layer tree
@@ -360,52 +361,6 @@ class TrainTab(QWidget):
         if last:
             self.status.setText(f"Run {run_dir}: {len(history)} epochs, last val acc "
                                 f"{last['val_acc']:.2f}%")
-
-    # --- the checkpoint a finished run keeps --------------------------------------------------
-    def _checkpoint(self):
-        from core.runs import RunPaths
-
-        paths = RunPaths(self.last_run_dir) if self.last_run_dir else None
-        return paths.checkpoint if paths and paths.model.exists() else None
-
-    def _offer_checkpoint(self) -> bool:
-        """Offer to delete checkpoint.pt once a run is over and model.pt exists."""
-        from core.runs import MODEL_FILE
-        from core.training.loop import format_bytes
-
-        path = self._checkpoint()
-        if self.running or path is None or not path.exists():
-            self.checkpoint_btn.hide()
-            return False
-        self.checkpoint_btn.setText(f"Delete checkpoint ({format_bytes(path.stat().st_size)})")
-        self.checkpoint_btn.setToolTip(
-            f"{path.name} (weights, optimizer and freeze state) is kept so this run can be "
-            f"continued later; {MODEL_FILE} alone serves predictions.")
-        self.checkpoint_btn.show()
-        return True
-
-    def delete_checkpoint(self) -> None:
-        from core.runs import MODEL_FILE
-
-        path = self._checkpoint()
-        if path is None or not path.exists():
-            return
-        self._confirm = box = QMessageBox(
-            QMessageBox.Question, "Delete checkpoint",
-            f"Delete {path}?\n\n{MODEL_FILE} stays, so predictions still work, but this run can "
-            f"no longer be continued.", QMessageBox.Yes | QMessageBox.Cancel, self)
-        box.finished.connect(self._delete_confirmed)
-        box.open()  # not exec(): a running event loop keeps the window alive
-
-    def _delete_confirmed(self, _result) -> None:
-        box, self._confirm = self._confirm, None
-        yes = box.standardButton(box.clickedButton()) == QMessageBox.Yes
-        box.deleteLater()
-        path = self._checkpoint()
-        if yes and path is not None:
-            path.unlink(missing_ok=True)
-            self.append_log(f"Deleted {path}.")
-            self._offer_checkpoint()
 
     def save_charts(self) -> None:
         from core.errors import TransferLabError
