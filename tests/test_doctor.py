@@ -115,3 +115,19 @@ def test_cli_check_of_a_missing_folder_is_one_line(tmp_path, capsys):
     assert main(["check", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: Data folder not found")
+
+
+def test_a_slightly_cropped_thumbnail_in_val_is_leakage(tmp_path):
+    """Small images move their features and hash with a crop as far as a look-alike does;
+    their pixels tell (core.doctor.pixels)."""
+    import pytest
+
+    data = pytest.importorskip("skimage.data", reason="scikit-image (requirements-dev.txt)")
+    root = tmp_path / "thumbs"
+    planted(root, per_class=8)
+    photo = Image.fromarray(data.chelsea()).resize((32, 32), Image.Resampling.BICUBIC)
+    photo.save(root / "train" / "c0" / "cat.png")
+    photo.crop((3, 3, 29, 29)).resize((32, 32)).save(root / "val" / "c0" / "cat-crop.jpg",
+                                                      quality=90)
+    report = run_check(str(root))
+    assert ("val/c0/cat-crop.jpg", "train/c0/cat.png") in [(d.a, d.b) for d in report.leakage]

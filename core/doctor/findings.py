@@ -26,12 +26,12 @@ def duplicates(nb: Neighbours, items: Items, idx: list[int], splits: dict[int, s
     """Pairs, most similar first; of a pair across splits, ``b`` is the training copy (the
     one to remove: the validation set stays as it was), otherwise the later file."""
     out = []
-    for a, b, cos, ham in nb.pairs:
+    for a, b, cos, ham, pix in nb.pairs:
         ia, ib = idx[a], idx[b]
         sa, sb = splits[ia], splits[ib]
         if sa != sb and sa == "train":
             ia, ib, sa, sb = ib, ia, sb, sa
-        sim = max(cos, 1 - ham / 64)
+        sim = max(cos, 1 - ham / 64, pix)
         out.append(Duplicate(items.rels[ia], items.rels[ib], round(min(1.0, sim), 4),
                              sa != sb, sa, sb))
     return sorted(out, key=lambda d: (-d.similarity, d.a, d.b))

@@ -7,14 +7,18 @@ distance over all pairs (numpy's popcount on XOR, in blocks).
 
 A pair is a duplicate when its features agree (cosine >= ``COSINE``), or its hashes do
 (Hamming distance <= ``HAMMING`` of 64 bits: pHash survives re-encoding and resizing), or
-both nearly do (cosine >= ``COSINE_NEAR`` and distance <= ``HAMMING_NEAR``): a slightly
+both nearly do (cosine >= ``COSINE_NEAR`` and distance <= ``HAMMING_NEAR``), or their
+pixels do (core.doctor.pixels: each image and its ``VERIFY_K`` nearest by the features, when
+at cosine ``VERIFY_COSINE`` or more, compared by their edges, zoomed and shifted): a slightly
 cropped photo moves its hash by 4-24 bits and its features to 0.92-0.97, where two unrelated
 photos' hashes differ by 32 bits give or take 4. On the planted ants/bees photos
 (bench/check_planted.py) the features alone found 34 of 40 planted copies, all the missed
 ones cropped; with the hashes, 40. A "near" distance measured on each dataset instead (the
 one only 1 in 1,000 of its pairs come within) lost two of those crops, at 20 and 24 bits. On
 3,000 CIFAR-10 images the rule also flagged 11 pairs of original images: the 5 looked at are
-CIFAR's own near-duplicates.
+CIFAR's own near-duplicates. On 10,040 CIFAR-10 thumbnails the features and hashes found 28 of
+40 planted copies: every cropped one was missed (cosine 0.71-0.90, 10-22 bits), though each
+copy's nearest image was its original; with the pixels, 40 of 40.
 
 An outlier is an image far from its nearest neighbours: the cosine distance to its ``K``-th
 nearest image (Sun et al., "Out-of-distribution detection with deep nearest neighbors",
@@ -32,11 +36,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core.doctor import pixels
+
 DIMS = 128
 COSINE = 0.95
 HAMMING = 8
 COSINE_NEAR, HAMMING_NEAR = 0.90, 24
 K = 10
+VERIFY_K, VERIFY_COSINE = 3, 0.5
 Z = 4.0
 BLANK_SPREAD = 0.02  # pixel standard deviation, share of the full range
 BLOCK = 256
@@ -45,7 +52,7 @@ HASH_BLOCK = 128  # rows of 64-bit hashes XORed with all at once
 
 @dataclass
 class Neighbours:
-    pairs: list[tuple[int, int, float, int]]  # (i, j, cosine, hamming) with i < j
+    pairs: list[tuple[int, int, float, int, float]]  # (i, j, cosine, hamming, pixels), i < j
     knn_all: np.ndarray  # cosine distance to the K-th nearest image
     knn_class: np.ndarray  # ... to the K-th nearest of the same class
     knn: np.ndarray  # (N, K) the K nearest images, nearest first
@@ -67,11 +74,12 @@ def reduce(x: torch.Tensor, dims: int = DIMS) -> torch.Tensor:
 
 
 def search(feats: torch.Tensor, phash: np.ndarray, labels: np.ndarray, state=None,
-           final_dims: int | None = None) -> Neighbours:
+           final_dims: int | None = None, thumbs: np.ndarray | None = None) -> Neighbours:
     """Every pair of images that may be duplicates, and each image's neighbourhood.
     ``final_dims``: how many leading feature columns are the last layer's, which alone
     measure how unusual an image is (a placeholder GIF among photos: 5.9 MADs out on
-    them, 3.1 with the earlier layer's textures beside them)."""
+    them, 3.1 with the earlier layer's textures beside them). ``thumbs``: each image's
+    grey thumbnail (core.doctor.pixels), which confirms a pair by its pixels."""
     n = len(feats)
     full, small = normalised(feats), reduce(feats)
     last = normalised(feats[:, :final_dims]) if final_dims else full
@@ -97,17 +105,31 @@ def search(feats: torch.Tensor, phash: np.ndarray, labels: np.ndarray, state=Non
             if a < b:
                 pairs[(a, b)] = float(full[a] @ full[b])
     hamming = _hash_pairs(phash, HAMMING)  # "near" pairs are among the cosine candidates
+    near = _nearest_pairs(knn, full) if thumbs is not None else set()
+    cands = sorted(set(pairs) | set(hamming) | near)
+    pix = pixels.similarity(thumbs, cands) if thumbs is not None and cands else None
     out = []
-    for (a, b) in sorted(set(pairs) | set(hamming)):
+    for n_pair, (a, b) in enumerate(cands):
         cos = pairs.get((a, b))
         if cos is None:
             cos = float(full[a] @ full[b])
         ham = hamming.get((a, b), _hamming(phash[a], phash[b]))
-        if cos >= COSINE or ham <= HAMMING or (cos >= COSINE_NEAR and ham <= HAMMING_NEAR):
-            out.append((a, b, cos, ham))
+        p = float(pix[n_pair]) if pix is not None else 0.0
+        if cos >= COSINE or ham <= HAMMING or (cos >= COSINE_NEAR and ham <= HAMMING_NEAR) \
+                or p >= pixels.SAME:
+            out.append((a, b, cos, ham, p))
     if state is not None:
         state.report("Comparing images", n, n)
     return Neighbours(out, knn_all, knn_class, knn)
+
+
+def _nearest_pairs(knn: np.ndarray, full: torch.Tensor) -> set[tuple[int, int]]:
+    """(i, j), i < j, for each image and its ``VERIFY_K`` nearest at ``VERIFY_COSINE``+."""
+    k = min(VERIFY_K, knn.shape[1])
+    a = torch.arange(len(knn)).repeat_interleave(k)
+    b = torch.from_numpy(knn[:, :k].reshape(-1))
+    keep = (full[a] * full[b]).sum(1) >= VERIFY_COSINE
+    return {(min(i, j), max(i, j)) for i, j in zip(a[keep].tolist(), b[keep].tolist())}
 
 
 def _kth_distance(full: torch.Tensor, rows: torch.Tensor, sims: torch.Tensor, k: int

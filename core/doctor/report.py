@@ -163,6 +163,10 @@ def format_report(report: CheckReport, show: int = 10) -> str:
         lines.append(f"({info.get('images', 0)} images, features from {info.get('network')}"
                      f", {info.get('computed', 0)} computed now; cross-validated heads "
                      f"{info.get('oos_accuracy', 0):.1%} right; {info.get('seconds', 0):.0f} s)")
+        if info.get("precision"):
+            p = info["precision"]
+            lines.append(f"(the network ran in {'bf16' if p['choice'] == 'bf16' else 'float32'}"
+                         f": {p['reason']}; {p.get('source', '')})")
 
     def section(title: str, rows: list[str], total: int) -> None:
         if total:

@@ -364,5 +364,30 @@ def load_cache(path: Path) -> dict:
         return {"version": CACHE_VERSION}
 
 
+def recall(key: str) -> dict | None:
+    """The decisions this machine kind cached for workload ``key``, or None."""
+    from core.paths import cache_dir
+
+    entry = load_cache(cache_dir() / CACHE_FILE).get(machine_key(), {})
+    return entry.get("workloads", {}).get(key)
+
+
+def remember(key: str, decisions: dict) -> None:
+    """Cache ``decisions`` for workload ``key`` on this machine kind (a read-only or full
+    cache folder only means they are timed again next time)."""
+    from core.paths import cache_dir, write_text_atomic
+
+    path = cache_dir() / CACHE_FILE
+    cache = load_cache(path)
+    model, flags = cpu_kind()
+    slot = cache.setdefault(machine_key(), {"cpu": model, "flags": flags,
+                                            "torch": torch.__version__, "workloads": {}})
+    slot["workloads"][key] = decisions
+    try:
+        write_text_atomic(path, json.dumps(cache, indent=1) + "\n")
+    except OSError:
+        pass
+
+
 # a run's choices live in its folder's decisions.json (core.runs: the run folder's one home)
 load_decisions, save_decisions = read_decisions, write_decisions

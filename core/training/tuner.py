@@ -9,7 +9,6 @@ folder's decisions.json by ``autotune.save_decisions``, and logged with its figu
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -76,22 +75,14 @@ class AutoTuner:
         threads = at.measure_threads(work, self.free)
         if threads:
             torch.set_num_threads(threads["threads"]["choice"])
-        from core.paths import cache_dir, write_text_atomic
-
-        path = cache_dir() / at.CACHE_FILE
-        cache, machine = at.load_cache(path), at.machine_key()
-        entry = cache.get(machine, {}).get("workloads", {}).get(key)
+        entry = at.recall(key)
         if entry:
             return {**entry, **threads}, "cached for this machine"
         why = at.worth_timing(work, self.free)
         if why:
             return {**self._defaults(why), **threads}, "not timed"
         decisions = at.measure(work, self.free)
-        model, flags = at.cpu_kind()
-        slot = cache.setdefault(machine, {"cpu": model, "flags": flags,
-                                          "torch": torch.__version__, "workloads": {}})
-        slot["workloads"][key] = decisions
-        write_text_atomic(path, json.dumps(cache, indent=1) + "\n")
+        at.remember(key, decisions)
         return {**decisions, **threads}, "timed now on this CPU, cached for the next run"
 
     def _defaults(self, why: str) -> dict:
