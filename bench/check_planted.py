@@ -3,6 +3,7 @@
     .venv/bin/python bench/check_planted.py photos [--flip 0.05] [--dups 40]
     .venv/bin/python bench/check_planted.py cifar --images 10000 [--flip 0.05] [--dups 40]
     .venv/bin/python bench/check_planted.py photos --train       # + noisy vs cleaned training
+    .venv/bin/python bench/check_planted.py cifar --images 10000 --with-run  # + check --model
 
 *photos*: the shared ants/bees photos (train/ + val/, 397 readable photos of all sizes: the
 "own folder" case). *cifar*: a class-balanced slice of the shared CIFAR-10 split, 80% train
@@ -20,6 +21,8 @@ the second check of unchanged data loads the cached features). With ``--train``,
 same preset on the noisy copy and on the copy the check cleaned (every label issue moved to
 its suggested class, every leaking training copy removed, through the review session) and
 evaluates both on the *clean* validation images (their true labels): the accuracy gained.
+With ``--with-run``, trains the preset on the noisy copy and checks again with that run's
+network (``check --model``), scored the same way.
 
 Goals (issue 21): photos: label recall >= 0.9 at precision >= 0.8, duplicates recall >= 0.95;
 CIFAR: recall >= 0.8 at precision >= 0.6; check <= 3 min on 10,000 images. The machine is
@@ -139,11 +142,11 @@ def plant_outliers(root: Path, seed: int = 0) -> set[str]:
     return out
 
 
-def timed_check(root: Path):
+def timed_check(root: Path, model: str | None = None):
     from core.doctor.check import run_check
 
     t = time.perf_counter()
-    report = run_check(str(root))
+    report = run_check(str(root), model)
     return report, time.perf_counter() - t
 
 
@@ -188,6 +191,8 @@ def main() -> None:
     ap.add_argument("--flip", type=float, default=0.05)
     ap.add_argument("--dups", type=int, default=40)
     ap.add_argument("--train", action="store_true", help="also train noisy vs cleaned")
+    ap.add_argument("--with-run", action="store_true",
+                    help="also check with a run trained on the noisy copy (--model)")
     ap.add_argument("--preset", default="fast-cpu")
     ap.add_argument("--keep", help="build the planted folder here and keep it")
     args = ap.parse_args()
@@ -208,6 +213,25 @@ def main() -> None:
     score(report, flipped, pairs, odd)
     if args.train:
         train_both(work, root, clean, report, args.preset)
+    if args.with_run:
+        check_with_run(work, root, clean, flipped, pairs, odd, args.preset)
+
+
+def check_with_run(work: Path, noisy: Path, clean: Path, flipped: dict, pairs: set, odd: set,
+                   preset: str) -> None:
+    """``check --model`` with the preset trained on the noisy copy (the run of ``--train``
+    when there is one)."""
+    run = work / "run-noisy"
+    if not (run / "model.pt").exists():
+        t = time.perf_counter()
+        own, true = train_and_score(noisy, run, preset, clean / "val")
+        print(f"train --preset {preset} on the noisy copy: its validation {own:.2f}%, on the "
+              f"clean validation images {true:.2f}% ({time.perf_counter() - t:.0f} s)",
+              flush=True)
+    report, took = timed_check(noisy, str(run / "model.pt"))
+    print(f"check --model (that run's network): {took:.1f} s; "
+          f"{report.info.get('run_images', 0)} images with the run's own probabilities")
+    score(report, flipped, pairs, odd)
 
 
 
