@@ -25,6 +25,7 @@ FINE_ZOOMS = tuple(round(1 + 0.03 * k, 2) for k in range(13))  # 1.0 ... 1.36
 FINE_STEPS = 5  # shifts along each axis, from one edge to the other
 REFINE = 0.75  # a coarse score from which the pair is compared on the fine grid
 SAME = 0.95  # correlation of the edges at which two images are one photo
+AGREE = 0.5  # below it the edges contradict the features' "the same photo"
 CHUNK = 256  # images whose views are made at once
 
 

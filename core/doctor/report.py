@@ -165,8 +165,9 @@ def format_report(report: CheckReport, show: int = 10) -> str:
                      f"{info.get('oos_accuracy', 0):.1%} right; {info.get('seconds', 0):.0f} s)")
         if info.get("precision"):
             p = info["precision"]
+            why = "; ".join(x for x in (p["reason"], p.get("source")) if x)
             lines.append(f"(the network ran in {'bf16' if p['choice'] == 'bf16' else 'float32'}"
-                         f": {p['reason']}; {p.get('source', '')})")
+                         f": {why})")
 
     def section(title: str, rows: list[str], total: int) -> None:
         if total:
