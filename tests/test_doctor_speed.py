@@ -67,7 +67,7 @@ def test_backbone_forward_in_bf16_is_close_to_float32_and_mirror_averages():
     fbf, pbf = net.forward(x, bf16=True)
     assert f32.dtype == fbf.dtype == torch.float32
     assert torch.nn.functional.cosine_similarity(f32, fbf).min() > 0.98
-    net.mirror = True
+    net.fine_tuned = True
     fm, _ = net.forward(x)
     flipped, _ = Backbone("mobilenet_v2", model, pre, "test").forward(x.flip(-1))
     assert torch.allclose(fm, (f32 + flipped) / 2, atol=1e-5)

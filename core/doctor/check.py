@@ -48,7 +48,8 @@ def run_check(source: str, model_file: str | None = None, backbone: str = DEFAUL
     splits = assign_splits(items, idx, val_split, seed)
     labels = np.array([items.labels[i] for i in idx])
     x = feats.feats[idx]
-    nb = search(x, feats.phash[idx], labels, state, net.final_dims, feats.thumbs[idx])
+    nb = search(x, feats.phash[idx], labels, state, net.final_dims, feats.thumbs[idx],
+                feats.stats[idx, 1:3])
     probs, info = _probabilities(feats, idx, labels, len(items.classes), nb, net, state)
     info.update(run_images=_blend_run(probs, feats, items, idx, splits, net),
                 network=net.ident.split("|")[0], val_name=items.val_name, images=len(items),

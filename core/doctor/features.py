@@ -38,7 +38,6 @@ from core.models.staging import stages
 from core.paths import atomic_path, cache_dir
 from core.preprocess import Preprocessing, resize_for_crop
 from core.progress import TaskState
-from core.training.autotune import decision
 
 FEATURE_FORMAT = 3  # 3: + the grey thumbnails
 TOP = 32  # classes of the network's own head kept per image
@@ -55,7 +54,7 @@ class Backbone:
     preprocessing: Preprocessing
     ident: str  # what the cache is keyed by
     classes: list[str] | None = None  # a run's classes: its probabilities are kept too
-    mirror: bool = False  # average over the image and its mirror image
+    fine_tuned: bool = False  # a run's network: sees the mirror image too, at its own size
 
     @classmethod
     def imagenet(cls, name: str = DEFAULT_BACKBONE) -> "Backbone":
@@ -74,7 +73,7 @@ class Backbone:
         st = os.stat(model_file)
         return cls(lm.arch, _ready(lm.model), lm.preprocessing,
                    f"run:{os.path.abspath(model_file)}|{st.st_size}|{st.st_mtime_ns}",
-                   lm.classes, mirror=True)
+                   lm.classes, fine_tuned=True)
 
     @property
     def final_dims(self) -> int:
@@ -86,14 +85,14 @@ class Backbone:
     @torch.no_grad()
     def forward(self, x: torch.Tensor, bf16: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """uint8 (B,3,S,S) -> (features (B,D), the head's probabilities (B,classes)), with
-        ``mirror`` the mean over the image and its mirror image (float32; computed under
+        """uint8 (B,3,S,S) -> (features (B,D), the head's probabilities (B,classes)), for
+        a run's network the mean over the image and its mirror image (float32; computed under
         bf16 autocast when ``bf16``)."""
         pre = self.preprocessing
         x = to_model_input(x, x.shape[-1], pre.mean, pre.std)
         with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
             f, p = self._taps(x)
-            if self.mirror:
+            if self.fine_tuned:
                 f2, p2 = self._taps(x.flip(-1))
                 f, p = (f.float() + f2.float()) / 2, (p.float() + p2.float()) / 2
         return f.float(), p.float()
@@ -154,8 +153,8 @@ def feature_size(median_side: int | None, pre: Preprocessing, own: bool = False
 
 def _cache_path(items: Items, backbone: Backbone, size: int, crop: float):
     where = str(items.root) if items.root is not None else items.source
-    key = hashlib.sha256(f"{FEATURE_FORMAT}|{backbone.ident}|{backbone.mirror}|{size}|{crop}|"
-                         f"{where}".encode())
+    key = hashlib.sha256(f"{FEATURE_FORMAT}|{backbone.ident}|{backbone.fine_tuned}|{size}|"
+                         f"{crop}|{pixels.SIDE}|{where}".encode())
     return cache_dir() / "features" / f"{key.hexdigest()[:24]}.pt"
 
 
@@ -217,7 +216,7 @@ def compute(items: Items, backbone: Backbone, state: TaskState | None = None) ->
     """Features of every item, from the cache where its file is unchanged."""
     state = state or TaskState()
     size, crop = feature_size(_sample_side(items), backbone.preprocessing,
-                              own=backbone.classes is not None)
+                              own=backbone.fine_tuned)
     path = _cache_path(items, backbone, size, crop)
     cached = _load_cache(path)
     keys = [items.stat_key(i) for i in range(len(items))]
@@ -271,24 +270,25 @@ def _compute_rows(items, backbone, f: Features, todo: list[int], size: int, crop
             state.check()
             state.report(stage, b * BATCH, len(todo))
             decoded = ahead.result()
-            if f.precision is None:
-                f.precision = _precision(backbone, decoded, size, len(todo))
+            if f.precision is None:  # (None again when this batch has no readable image)
+                f.precision = _precision(backbone, decoded, size, len(todo) - b * BATCH)
             if b + 1 < len(batches):
                 ahead = pool.submit(lambda nb=batches[b + 1]: [_decode(items, i, size, crop)
                                                               for i in nb])
-            _store(backbone, f, batch, decoded, f.precision["choice"] == "bf16")
+            _store(backbone, f, batch, decoded,
+                   f.precision is not None and f.precision["choice"] == "bf16")
             if (b + 1) % (SAVE_EVERY // BATCH) == 0:
                 save()
     state.report(stage, len(todo), len(todo))
 
 
-def _precision(backbone: Backbone, decoded: list, size: int, todo: int) -> dict:
+def _precision(backbone: Backbone, decoded: list, size: int, todo: int) -> dict | None:
     """float32 or bf16 for this network and size on this CPU (core.doctor.speed), timed on
-    the first decoded batch when not yet known."""
+    a decoded batch when not yet known; None when the batch has no readable image."""
     good = [d[0] for d in decoded if not isinstance(d, str)]
     if not good:
-        return decision("32", "no readable image in the first batch")
-    key = speed.workload_key(backbone.arch, size, BATCH, 1 + backbone.mirror)
+        return None
+    key = speed.workload_key(backbone.arch, size, BATCH, 1 + backbone.fine_tuned)
     return speed.choose_precision(backbone.forward, torch.stack(good), key, todo)
 
 

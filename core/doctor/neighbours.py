@@ -19,9 +19,10 @@ one only 1 in 1,000 of its pairs come within) lost two of those crops, at 20 and
 CIFAR's own near-duplicates. On 10,040 CIFAR-10 thumbnails the features and hashes found 28 of
 40 planted copies: every cropped one was missed (cosine 0.71-0.90, 10-22 bits), though each
 copy's nearest image was its original; with the pixels, 40 of 40. The features' verdict
-stands only where the pixels do not contradict it (``pixels.AGREE``): images of one flat
-colour with different noise are one texture to the network (cosine 0.95-0.98) but share no
-edges (0.1-0.16); every planted copy, photo or thumbnail, scored 0.8 or more.
+stands only where the pixels do not contradict it (``pixels.AGREE``), between images of one
+shape: images of one flat colour with different noise are one texture to the network
+(cosine 0.95-0.98) but share no edges (0.1-0.16); every planted copy, photo or thumbnail,
+scored 0.83 or more.
 
 An outlier is an image far from its nearest neighbours: the cosine distance to its ``K``-th
 nearest image (Sun et al., "Out-of-distribution detection with deep nearest neighbors",
@@ -77,12 +78,14 @@ def reduce(x: torch.Tensor, dims: int = DIMS) -> torch.Tensor:
 
 
 def search(feats: torch.Tensor, phash: np.ndarray, labels: np.ndarray, state=None,
-           final_dims: int | None = None, thumbs: np.ndarray | None = None) -> Neighbours:
+           final_dims: int | None = None, thumbs: np.ndarray | None = None,
+           sizes: np.ndarray | None = None) -> Neighbours:
     """Every pair of images that may be duplicates, and each image's neighbourhood.
     ``final_dims``: how many leading feature columns are the last layer's, which alone
     measure how unusual an image is (a placeholder GIF among photos: 5.9 MADs out on
     them, 3.1 with the earlier layer's textures beside them). ``thumbs``: each image's
-    grey thumbnail (core.doctor.pixels), which confirms a pair by its pixels."""
+    grey thumbnail (core.doctor.pixels), which confirms a pair by its pixels; ``sizes``:
+    each image's (width, height)."""
     n = len(feats)
     full, small = normalised(feats), reduce(feats)
     last = normalised(feats[:, :final_dims]) if final_dims else full
@@ -110,21 +113,38 @@ def search(feats: torch.Tensor, phash: np.ndarray, labels: np.ndarray, state=Non
     hamming = _hash_pairs(phash, HAMMING)  # "near" pairs are among the cosine candidates
     near = _nearest_pairs(knn, full) if thumbs is not None else set()
     cands = sorted(set(pairs) | set(hamming) | near)
-    pix = pixels.similarity(thumbs, cands) if thumbs is not None and cands else None
-    out = []
-    for n_pair, (a, b) in enumerate(cands):
-        cos = pairs.get((a, b))
-        if cos is None:
-            cos = float(full[a] @ full[b])
-        ham = hamming.get((a, b), _hamming(phash[a], phash[b]))
-        p = float(pix[n_pair]) if pix is not None else None
-        by_features = cos >= COSINE or (cos >= COSINE_NEAR and ham <= HAMMING_NEAR)
-        if ham <= HAMMING or (p is not None and p >= pixels.SAME) or (
-                by_features and (p is None or p >= pixels.AGREE)):
-            out.append((a, b, cos, ham, p or 0.0))
+    out = _confirmed(cands, pairs, hamming, full, phash, thumbs, sizes)
     if state is not None:
         state.report("Comparing images", n, n)
     return Neighbours(out, knn_all, knn_class, knn)
+
+
+def _confirmed(cands: list[tuple[int, int]], cosines: dict, hamming: dict,
+               full: torch.Tensor, phash: np.ndarray, thumbs: np.ndarray | None,
+               sizes: np.ndarray | None) -> list[tuple[int, int, float, int, float]]:
+    """The candidate pairs that are duplicates, with (cosine, Hamming distance, pixels).
+    The pixels are compared where the hash has not settled it; they overrule the
+    features' "the same photo" only between images of one shape (a square crop of a wide
+    photo is the same photo, but its squeezed thumbnail is not the other's)."""
+    cos = [cosines.get(c) for c in cands]
+    cos = [float(full[a] @ full[b]) if v is None else v for v, (a, b) in zip(cos, cands)]
+    ham = [hamming.get(c, _hamming(phash[c[0]], phash[c[1]])) for c in cands]
+    verify = [k for k, h in enumerate(ham) if h > HAMMING] if thumbs is not None else []
+    pix = np.full(len(cands), np.nan)
+    pix[verify] = pixels.similarity(thumbs, [cands[k] for k in verify])
+    out = []
+    for k, (a, b) in enumerate(cands):
+        p = pix[k]
+        by_features = cos[k] >= COSINE or (cos[k] >= COSINE_NEAR and ham[k] <= HAMMING_NEAR)
+        vetoed = p < pixels.AGREE and (sizes is None or _same_shape(sizes[a], sizes[b]))
+        if ham[k] <= HAMMING or p >= pixels.SAME or (by_features and not vetoed):
+            out.append((a, b, cos[k], ham[k], 0.0 if np.isnan(p) else float(p)))
+    return out
+
+
+def _same_shape(a, b, within: float = 0.1) -> bool:
+    """Whether two (width, height) have the same aspect ratio, within 10%."""
+    return abs(np.log((a[0] * b[1]) / max(a[1] * b[0], 1e-9))) <= np.log1p(within)
 
 
 def _nearest_pairs(knn: np.ndarray, full: torch.Tensor) -> set[tuple[int, int]]:

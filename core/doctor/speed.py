@@ -8,9 +8,12 @@ first real batch, in interleaved rounds by the training tuner's rule
 (core.training.autotune.timed_choice: medians, a 10% margin before leaving float32), and the
 choice is cached per CPU kind and torch version in the same autotune.json, so a second check
 on this machine (and every check after) runs as the first did. A check with few images to
-compute keeps float32: timing would cost more than it saves.
+compute keeps float32: timing would cost more than it saves. The figures are seconds an image
+(the median of the rounds).
 """
 from __future__ import annotations
+
+import statistics
 
 import torch
 
@@ -40,7 +43,7 @@ def choose_precision(forward, sample: torch.Tensor, key: str, todo: int) -> dict
         return at.decision("32", f"only {todo} images to compute: not worth timing")
     label, why, samples = at.timed_choice("32", {
         "32": lambda: forward(sample, False), "bf16": lambda: forward(sample, True)})
-    figures = {k: round(sorted(v)[len(v) // 2] / len(sample), 5) for k, v in samples.items()}
+    figures = {k: round(statistics.median(v) / len(sample), 5) for k, v in samples.items()}
     record = at.decision(label, f"{why} ({units})", figures)
     at.remember(key, {"precision": record})
     return dict(record, source="timed now on this CPU")
