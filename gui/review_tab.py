@@ -184,6 +184,8 @@ class ReviewTab(ReviewActions, QWidget):
         if self.model_file:
             self.status.setText(f"Features and predictions from the run "
                                 f"{self.model_file} (trained on this dataset).")
+        elif report.label_advice():
+            self.status.setText(report.label_advice())
         why = report.editable or (session.read_only if session else "")
         self.banner.setText(f"Reviewed read-only: {why}." if why else "")
         self.banner.setVisible(bool(why))

@@ -134,3 +134,18 @@ def test_a_slightly_cropped_thumbnail_in_val_is_leakage(tmp_path):
                                                       quality=90)
     report = run_check(str(root))
     assert ("val/c0/cat-crop.jpg", "train/c0/cat.png") in [(d.a, d.b) for d in report.leakage]
+
+
+def test_label_suggestions_on_a_weak_signal_come_with_a_caution():
+    from core.doctor.report import WEAK_SIGNAL, CheckReport, LabelIssue, format_report
+
+    report = CheckReport("data", "/data", ["a", "b"], {"train": [5, 5]})
+    report.label_issues = [LabelIssue("train/a/1.jpg", "a", "b", 0.9, "train")]
+    report.info = {"oos_accuracy": WEAK_SIGNAL - 0.11, "network": "imagenet:efficientnet_lite0"}
+    advice = report.label_advice()
+    assert "74%" in advice and "--model" in advice and advice in format_report(report)
+    assert report.to_json()["summary"]["label_advice"] == advice
+    report.info["oos_accuracy"] = WEAK_SIGNAL + 0.05  # a strong signal: no caution
+    assert report.label_advice() == ""
+    report.info.update(oos_accuracy=0.5, network="run:/runs/x/model.pt")  # already a run
+    assert report.label_advice() == ""
