@@ -242,11 +242,12 @@ def cleaned_copy(noisy: Path, dest: Path, report) -> Path:
 
     shutil.copytree(noisy, dest, ignore=shutil.ignore_patterns(".transferlab-review"))
     s = ReviewSession(dest)
-    if report.label_issues:
-        s.relabel([(i.rel, i.given, i.suggested) for i in report.label_issues],
-                  new_names=True)
-    if report.leakage:
-        s.remove(sorted({d.b for d in report.leakage}))
+    removed = sorted({d.b for d in report.leakage})
+    if removed:  # first: a relabel moves (and may rename) the file
+        s.remove(removed)
+    moves = [(i.rel, i.given, i.suggested) for i in report.label_issues if i.rel not in removed]
+    if moves:
+        s.relabel(moves, new_names=True)
     s.close()
     return dest
 
