@@ -55,3 +55,16 @@ def test_a_cached_run_reports_each_phase(tmp_path):
     assert last_of[3].eta_s == 0
     assert "for this epoch" in eta_text(batches[0])
     assert eta_text(batches[-1]) == "ETA 00:00"
+
+
+def test_the_clock_restarts_when_the_cache_filling_epoch_ends():
+    clock = EtaClock()
+    never = lambda e: False  # noqa: E731
+    for b in range(4):  # the filling epoch: 10 s a batch, its estimate reaches its own end
+        left, scope = clock.batch_done(10.0 * (b + 1), 10.0, 0, b, 4, 3, True, never)
+    assert scope == ev.ETA_CACHE and left == 0
+    t = 40.0
+    for b in range(3):  # later epochs run at 1 s a batch: the slow rate is forgotten
+        t += 1.0
+        left, scope = clock.batch_done(t, 1.0, 1, b, 4, 3, False, never)
+    assert scope == ev.ETA_RUN and left == pytest.approx((2 * 4 - 3) * 1.0)

@@ -18,12 +18,26 @@ WARM_UP = 1  # a phase's first batches are slower (allocations, lazy set-up): ra
 
 class EtaClock:
     def __init__(self):
+        self._fills_cache = False  # whether the phase measured fills the prefix cache
         self.restart()
 
     def restart(self) -> None:
         """A new phase: forget the rate measured so far."""
         self._t0: float | None = None
         self._batches = 0
+
+    def batch_done(self, now: float, batch_seconds: float, epoch: int, batch: int,
+                   batches: int, epochs: int, fills_cache: bool, unfrozen_at
+                   ) -> tuple[float, str]:
+        """(seconds left, events.ETA_* scope) after 0-based ``batch`` of ``batches`` in
+        0-based ``epoch``; the epoch that fills the frozen-prefix cache (``fills_cache``)
+        is a phase of its own, so the clock restarts when that changes."""
+        if fills_cache != self._fills_cache:
+            self._fills_cache = fills_cache
+            self.restart()
+        end, scope = phase_end(epoch, epochs, fills_cache, unfrozen_at)
+        left = (end - epoch) * batches - (batch + 1)
+        return self.seconds_left(now, batch_seconds, left), scope
 
     def seconds_left(self, now: float, batch_seconds: float, batches_left: int) -> float:
         """After a batch that ended at ``now`` (taking ``batch_seconds``): the time the

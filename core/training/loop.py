@@ -28,7 +28,7 @@ from core.runs.files import history_row
 from core.training.device import Precision, strided_depthwise_in_fp32
 from core.training.distributed import Distributed
 from core.training.feature_cache import PrefixCaches, random_shift
-from core.training.eta import EtaClock, phase_end
+from core.training.eta import EtaClock
 from core.training.optim import build_optimizer, lr_at, set_lr, unfrozen
 from core.training.runtime import Network, Runtime
 
@@ -70,7 +70,6 @@ class FitLoop:
         self.micro_batch, self.channels_last = cfg.micro_batch, cfg.channels_last
         self.memory_notes: list[str] = []  # fallbacks the memory plan took, logged at start
         self.eta = EtaClock()  # time left, from the current phase's measured speed
-        self._eta_fills_cache = False
         dev = runtime.device
         where = self._images_device(data, dev)
         self.train_images, self.train_labels = (data.train.images.to(where),
@@ -387,12 +386,9 @@ class FitLoop:
         self._batch_log.append({"epoch": epoch + 1, "batch": i + 1, "batches": n, "loss": loss,
                                "lr": lr})
         fills_cache = self.caches is not None and epoch == self._cache_epoch
-        if fills_cache != self._eta_fills_cache:  # the first epoch after the cache filled
-            self._eta_fills_cache = fills_cache
-            self.eta.restart()
-        end, scope = phase_end(epoch, self.cfg.epochs, fills_cache,
-                               lambda e: unfrozen(self.cfg, e))
-        eta = self.eta.seconds_left(time.perf_counter(), seconds, (end - epoch) * n - (i + 1))
+        eta, scope = self.eta.batch_done(time.perf_counter(), seconds, epoch, i, n,
+                                         self.cfg.epochs, fills_cache,
+                                         lambda e: unfrozen(self.cfg, e))
         self.emit(ev.BatchEnd(epoch + 1, self.cfg.epochs, i + 1, n, loss, lr,
                               images / max(seconds, 1e-9), eta, scope))
 
