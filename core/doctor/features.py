@@ -2,10 +2,10 @@
 
 For every image: the network's pooled features at two depths (the last layer before the
 head, and the last one at 1/16 of the input's side: textures and parts that the last layer
-has already pooled away); a 64-bit perceptual
-hash (imagehash's pHash) that survives re-encoding and resizing; a small grey thumbnail that
-tells a cropped copy from a look-alike (core.doctor.pixels); the pixels' spread (a blank
-frame has almost none) and the image's own size. With a trained run's model, also its
+has already pooled away); a 64-bit perceptual hash (imagehash's pHash) that survives
+re-encoding and resizing; a small grey thumbnail that tells a cropped copy from a look-alike
+(core.doctor.pixels); the pixels' spread (a blank frame has almost none) and the image's own
+size. With a trained run's model, also its
 class probabilities. A run's network sees each image and its mirror image (features and
 probabilities averaged, as the run validates with test-time flips); the ImageNet backbone
 sees the image alone: the mirror's average doubled the time for one point of the

@@ -2,7 +2,8 @@
 
 Computing the features is most of a check's time (10,000 CIFAR-10 thumbnails at 128 px: ~220
 of 248 s in float32 on a 2-core Sapphire Rapids). Where the CPU has bf16 units, bf16 autocast
-may be faster (there 1.7x: 39 -> 66 images/s, features within cosine 0.999 of float32's) or
+may be faster (there 1.69x with the mirror image's pass, 1.27x for the image alone: 0.0103 ->
+0.0081 s an image; features within cosine 0.999 of float32's) or
 slower (an AVX2-only CPU ran bf16 3x slower: ../shared/notes), so the two are timed on the
 first real batch, in interleaved rounds by the training tuner's rule
 (core.training.autotune.timed_choice: medians, a 10% margin before leaving float32), and the
