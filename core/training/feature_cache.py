@@ -11,6 +11,8 @@ Where the store lives is asked once, for the train and validation caches togethe
 first features show their size (``placement``: bytes -> device, or None when there is no
 room, core.data.memory). Without room the caches keep nothing and compute the frozen
 prefix on every use: the same features (up to the store's float16 rounding), more time.
+The prefix runs with its BatchNorm folded into its convolutions (core.models.folding: the
+same features up to rounding, 1.2-1.5x faster).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import torch
 from torch import nn
 
 from core.data.batches import BatchLoader
+from core.models.folding import FoldedStages
 from core.models.staging import Stage, run
 
 
@@ -27,6 +30,8 @@ class FeatureCache:
     def __init__(self, prefix: list[Stage], n: int, variants: int, placement=None,
                  autocast=None):
         self.prefix = prefix
+        # the prefix's BatchNorm folded into its convolutions (it does not train)
+        self.folded = FoldedStages(prefix)
         self.variants = variants  # 2 with flips: the image and its mirror
         self.filled = torch.zeros(n, dtype=torch.bool)
         self.store: torch.Tensor | None = None
@@ -42,7 +47,7 @@ class FeatureCache:
             if isinstance(stage.fn, nn.Module):
                 stage.fn.eval()
         with self.autocast() if self.autocast else contextlib.nullcontext():
-            return run(self.prefix, x)
+            return self.folded(x)
 
     @property
     def nbytes(self) -> int:
