@@ -3,7 +3,8 @@
     .venv/bin/python bench/autotune.py [--repeat 3] [--workload fast-cpu|seed|all]
 
 Prints the CPU kind (model name and the flags that change kernels) and its peaks (float32
-and bf16 matrix products, memory copy), then, per workload, every stage's candidates (seconds
+and bf16 matrix products, memory copy) and fast-cpu's cached prefix plain and with its
+BatchNorm folded (float32 and bf16), then, per workload, every stage's candidates (seconds
 a batch: median, spread, ratio to the default) and the choice, exactly as a training run
 would time them (core.training.autotune.measure; nothing is read from or written to the
 cache). ``--repeat N`` decides N times to show how stable the choice is on a busy machine.
@@ -45,6 +46,40 @@ def peaks(torch) -> None:
         print(f"  {threads} thread(s): float32 matmul {fp32:6.0f} GFLOP/s, bf16 matmul "
               f"{bf16:6.0f} GFLOP/s, memory copy {copy:5.1f} GB/s")
     torch.set_num_threads(max(1, threads))
+
+
+def prefix_table(torch, reps: int = 5) -> None:
+    """fast-cpu's cached prefix (the first epoch's cache fill): plain stages against their
+    BatchNorm folded into the convolutions (core.models.folding), float32 and bf16, timed in
+    interleaved rounds (median seconds for 64 images)."""
+    from core.models import build_model, head_path
+    from core.models.folding import fold_stages
+    from core.models.layers import LayerTree
+    from core.models.staging import frozen_prefix, run, stages
+
+    model, _, _ = build_model("efficientnet_lite0", "imagenet", None)
+    model.eval()
+    tree = LayerTree(model)
+    tree.apply_spec("early,depthwise:5", head_path(model), "efficientnet_lite0")
+    st = stages("efficientnet_lite0", model)
+    prefix = st[:frozen_prefix(tree, st)]
+    x = torch.randn(64, 3, 176, 176).contiguous(memory_format=torch.channels_last)
+    folded, n = fold_stages(prefix, x[:2])
+    runs = {(name, bf16): (stage_list, bf16) for name, stage_list in
+            (("plain", prefix), (f"folded ({n} BatchNorm)", folded)) for bf16 in (False, True)}
+    times: dict = {key: [] for key in runs}
+    with torch.no_grad():
+        for _ in range(reps + 1):  # (the first round warms up)
+            for key, (stage_list, bf16) in runs.items():
+                start = time.perf_counter()
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    run(stage_list, x)
+                times[key].append(time.perf_counter() - start)
+    print("  the cached prefix (cache fill), 64 images at 176 px, channels_last:")
+    for (name, bf16), t in times.items():
+        med = statistics.median(t[1:])
+        print(f"    {name:22s} {'bf16' if bf16 else 'float32':7s} median {med:6.3f} s "
+              f"= {64 / med:6.1f} img/s")
 
 
 def fast_cpu(torch):
@@ -108,6 +143,8 @@ def main() -> None:
     print(f"CPU: {model}; flags: {' '.join(flags)}; {torch.get_num_threads()} threads; "
           f"torch {torch.__version__}")
     peaks(torch)
+    if args.workload in ("fast-cpu", "all"):
+        prefix_table(torch)
     threads = torch.get_num_threads()
     names = ("fast-cpu", "seed") if args.workload == "all" else (args.workload,)
     chosen: dict[str, list[str]] = {}
