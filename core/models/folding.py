@@ -11,13 +11,16 @@ prints it per machine). The features change only by rounding (float32: ~1e-6 rel
 
 ``FoldedStages`` serves a list of stages whose parameters do not train: the folded copy is
 made from the current weights and remade when any parameter or buffer changes (each
-tensor's version counter, so an in-place load counts). Which convolution feeds which
+tensor's version counter, so an in-place load counts; a write through ``.data`` does not
+count, so nothing that changes these weights may write that way: core.training.averaging
+swaps in place). Which convolution feeds which
 BatchNorm is found by tracing one pass (a BatchNorm whose input is a convolution's output
 tensor), and the copy is used only when it gives the original's output on that input
 (float32); otherwise the original stages serve, unchanged.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import torch
@@ -62,7 +65,7 @@ def _pairs(root: nn.Module, sample: torch.Tensor, stages: list[Stage]) -> list[t
         elif isinstance(m, nn.BatchNorm2d):
             handles.append(m.register_forward_pre_hook(bn_in))
     try:
-        with torch.no_grad(), torch.autocast(sample.device.type, enabled=False):
+        with _exact(sample.device.type):
             run(stages, sample)
     finally:
         for h in handles:
@@ -90,6 +93,19 @@ def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Module:
     return nn.Sequential(*rest) if rest else nn.Identity()
 
 
+@contextlib.contextmanager
+def _exact(device_type: str):
+    """float32 as float32 for the check (CUDA's default TF32 convolutions would round both
+    passes to 10-bit mantissas and reject every fold)."""
+    cudnn, matmul = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with torch.no_grad(), torch.autocast(device_type, enabled=False):
+            yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = cudnn, matmul
+
+
 def _replace(root: nn.Module, old: nn.Module, new: nn.Module) -> None:
     for parent in root.modules():
         for name, child in parent.named_children():
@@ -99,8 +115,11 @@ def _replace(root: nn.Module, old: nn.Module, new: nn.Module) -> None:
 
 def fold_stages(stages: list[Stage], sample: torch.Tensor) -> tuple[list[Stage], int]:
     """(a folded copy of ``stages``, how many BatchNorm layers it folded); the stages
-    themselves, and 0, when nothing folds or the copy's output on ``sample`` differs."""
+    themselves, and 0, when any of them is in train mode (a BatchNorm there would use and
+    update batch statistics), nothing folds, or the copy's output on ``sample`` differs."""
     root = nn.ModuleList([s.fn for s in stages if isinstance(s.fn, nn.Module)])
+    if len(sample) == 0 or any(m.training for m in root.modules() if m is not root):
+        return stages, 0
     copied = copy.deepcopy(root).eval()
     it = iter(copied)
     out = [Stage(s.path, next(it) if isinstance(s.fn, nn.Module) else s.fn) for s in stages]
@@ -111,7 +130,7 @@ def fold_stages(stages: list[Stage], sample: torch.Tensor) -> tuple[list[Stage],
         _replace(copied, bn, _fold(conv, bn))
     it = iter(copied)  # (a stage that was itself a BatchNorm is now its replacement)
     out = [Stage(s.path, next(it) if isinstance(s.fn, nn.Module) else s.fn) for s in stages]
-    with torch.no_grad(), torch.autocast(sample.device.type, enabled=False):
+    with _exact(sample.device.type):
         want, got = run(stages, sample).float(), run(out, sample).float()
     if want.shape != got.shape or \
             (want - got).abs().max() > TOLERANCE * max(1.0, want.abs().max().item()):
@@ -137,7 +156,7 @@ class FoldedStages:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         key = _versions(self.stages)
-        if key != self._key:
+        if key != self._key and len(x):
             self._fast, self.folded = fold_stages(self.stages, x[:2])
             self._key = key
         return run(self._fast, x)

@@ -52,12 +52,12 @@ class WeightAveraging(TrainingCallback):
     @torch.no_grad()
     def on_validation_start(self, loop) -> None:
         self.raw = [p.detach().clone() for p in self.params]
-        torch._foreach_copy_([p.data for p in self.params], self.average)
+        torch._foreach_copy_(self.params, self.average)  # (in place: versions move)
 
     @torch.no_grad()
     def on_validation_end(self, loop, event) -> None:
         if self.raw is not None:
-            torch._foreach_copy_([p.data for p in self.params], self.raw)
+            torch._foreach_copy_(self.params, self.raw)
             self.raw = None
 
     def on_fit_done(self, loop, event) -> None:

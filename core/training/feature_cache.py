@@ -28,10 +28,10 @@ from core.models.staging import Stage, run
 
 class FeatureCache:
     def __init__(self, prefix: list[Stage], n: int, variants: int, placement=None,
-                 autocast=None):
+                 autocast=None, folded: FoldedStages | None = None):
         self.prefix = prefix
         # the prefix's BatchNorm folded into its convolutions (it does not train)
-        self.folded = FoldedStages(prefix)
+        self.folded = folded or FoldedStages(prefix)
         self.variants = variants  # 2 with flips: the image and its mirror
         self.filled = torch.zeros(n, dtype=torch.bool)
         self.store: torch.Tensor | None = None
@@ -132,9 +132,12 @@ class PrefixCaches:
         self.placement = placement  # total bytes of both caches -> device or None (no room)
         self._where: tuple | None = None  # (device or None,): decided once, for both
         place = self._place if placement is not None else None
-        self.train = FeatureCache(stage_list[:k], n_train, 2 if flip else 1, place, autocast)
+        folded = FoldedStages(stage_list[:k])  # (one folded copy for both)
+        self.train = FeatureCache(stage_list[:k], n_train, 2 if flip else 1, place, autocast,
+                                  folded)
         # with test-time flip averaging, validation needs the mirror images' features too
-        self.val = FeatureCache(stage_list[:k], n_val, 2 if tta else 1, place, autocast)
+        self.val = FeatureCache(stage_list[:k], n_val, 2 if tta else 1, place, autocast,
+                                folded)
 
     def _place(self, nbytes: int, cache: FeatureCache):
         """One decision for both caches, on their total size (from this cache's bytes per
