@@ -42,7 +42,14 @@ def _norm_types() -> tuple[type, ...]:
 
 
 def _foldable(bn: nn.Module) -> bool:
-    return type(bn) in _norm_types() and not bn.training and bn.running_mean is not None
+    """(Only eval-mode stages reach here: fold_stages returns early for any in train mode.)"""
+    return type(bn) in _norm_types() and bn.running_mean is not None
+
+
+def _with_modules(stages: list[Stage], modules: nn.ModuleList) -> list[Stage]:
+    """``stages`` with their modules, in order, taken from ``modules`` (the copy)."""
+    it = iter(modules)
+    return [Stage(s.path, next(it) if isinstance(s.fn, nn.Module) else s.fn) for s in stages]
 
 
 def _pairs(root: nn.Module, sample: torch.Tensor, stages: list[Stage]) -> list[tuple]:
@@ -121,15 +128,12 @@ def fold_stages(stages: list[Stage], sample: torch.Tensor) -> tuple[list[Stage],
     if len(sample) == 0 or any(m.training for m in root.modules() if m is not root):
         return stages, 0
     copied = copy.deepcopy(root).eval()
-    it = iter(copied)
-    out = [Stage(s.path, next(it) if isinstance(s.fn, nn.Module) else s.fn) for s in stages]
-    pairs = _pairs(copied, sample, out)
+    pairs = _pairs(copied, sample, _with_modules(stages, copied))
     if not pairs:
         return stages, 0
     for conv, bn in pairs:
         _replace(copied, bn, _fold(conv, bn))
-    it = iter(copied)  # (a stage that was itself a BatchNorm is now its replacement)
-    out = [Stage(s.path, next(it) if isinstance(s.fn, nn.Module) else s.fn) for s in stages]
+    out = _with_modules(stages, copied)  # (a stage that was a BatchNorm: its replacement)
     with _exact(sample.device.type):
         want, got = run(stages, sample).float(), run(out, sample).float()
     if want.shape != got.shape or \
