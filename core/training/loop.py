@@ -17,7 +17,7 @@ from core import events as ev
 from core.config import TrainConfig
 from core.data.batches import BatchLoader
 from core.data.datasets import Dataset
-from core.data.memory import cache_room, format_bytes, gpu_fits
+from core.data.memory import format_bytes
 from core.errors import StopTraining
 from core.models.flip_average import FlipAverage, flip_average
 from core.inference.metrics import EvalResult, evaluate
@@ -30,16 +30,10 @@ from core.training.distributed import Distributed
 from core.training.feature_cache import PrefixCaches, random_shift
 from core.training.eta import EtaClock
 from core.training.optim import build_optimizer, lr_at, set_lr, unfrozen
+from core.training.placement import cache_device, held_bytes, images_device
 from core.training.runtime import Network, Runtime
 
 __all__ = ["FitLoop", "Network", "Runtime", "format_bytes"]
-
-
-def _held_bytes(images) -> int:
-    """Host memory a decoded split holds (a streamed one holds a batch at a time)."""
-    if torch.is_tensor(images) and images.device.type == "cpu":
-        return images.numel() * images.element_size()
-    return 0
 
 
 class FitLoop:
@@ -71,25 +65,10 @@ class FitLoop:
         self.memory_notes: list[str] = []  # fallbacks the memory plan took, logged at start
         self.eta = EtaClock()  # time left, from the current phase's measured speed
         dev = runtime.device
-        where = self._images_device(data, dev)
+        where = images_device(data, dev, self.memory_notes)
         self.train_images, self.train_labels = (data.train.images.to(where),
                                                 data.train.labels.to(dev))
         self.val_images, self.val_labels = data.val.images.to(where), data.val.labels.to(dev)
-
-    def _images_device(self, data: Dataset, dev: torch.device) -> torch.device:
-        """A GPU holds the decoded images when they take at most half its free memory;
-        otherwise they stay in host RAM and each batch moves (core.data.memory)."""
-        if dev.type != "cuda":
-            return dev
-        nbytes = _held_bytes(data.train.images) + _held_bytes(data.val.images)
-        free, _ = torch.cuda.mem_get_info(dev)
-        if gpu_fits(nbytes, free):
-            return dev
-        self.memory_notes.append(
-            f"The decoded images ({format_bytes(nbytes)}) would take more than half of the "
-            f"GPU's free memory ({format_bytes(free)}): they stay in host RAM and each batch "
-            f"is moved to the GPU.")
-        return torch.device("cpu")
 
     # --- plumbing -----------------------------------------------------------------------
     def emit(self, event) -> None:
@@ -195,25 +174,9 @@ class FitLoop:
             self.caches.set_layout(channels_last)
 
     def _placement(self, nbytes: int) -> torch.device | None:
-        """Where the frozen-prefix cache (both splits, ``nbytes``) lives: the GPU when it
-        takes at most half its free memory, else host RAM when this process's budget has
-        room (core.data.memory), else nowhere (the prefix runs every epoch)."""
-        dev, gpu_full = self.rt.device, ""
-        if dev.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(dev)
-            if gpu_fits(nbytes, free):
-                return dev
-            gpu_full = f"more than half of the GPU's free memory ({format_bytes(free)})"
-        why = cache_room(nbytes, _held_bytes(self.train_images) + _held_bytes(self.val_images))
-        if not why:
-            if gpu_full:
-                self.log(f"The feature cache ({format_bytes(nbytes)}) would take {gpu_full}: "
-                         f"it is kept in host RAM.")
-            return torch.device("cpu")
-        where = f"on the GPU it would take {gpu_full}; in host RAM " if gpu_full else ""
-        self.log(f"The frozen layers' outputs are not cached ({where}{why}): they are computed "
-                 f"again every epoch.")
-        return None
+        """Where the frozen-prefix cache (both splits, ``nbytes``) lives (or None: nowhere)."""
+        return cache_device(nbytes, self.rt.device,
+                            held_bytes(self.train_images) + held_bytes(self.val_images), self.log)
 
     # --- the loop -----------------------------------------------------------------------
     def loaders(self) -> tuple[BatchLoader, BatchLoader]:
