@@ -142,6 +142,11 @@ class TrainConfig:
                          "and why)", facts="core.recipe")
     crop: float | None = opt(None, "share of a photo's shorter side kept by the centre crop",
                              range=Range(0.5, 1), none_means="from the data")
+    skip_easy: float = opt(0.0, "share of the training images each epoch after the first "
+                           "leaves out, drawn mostly from those learned best at their last "
+                           "visit (time saved where a step changes least; "
+                           "core.training.sampling); 0: every image every epoch",
+                           range=Range(0, 0.9))
     feature_shift: int = opt(0, "random shift of the cached feature maps, in cells "
                              "(augmentation)", range=Range(0, 8))
     ema: float = opt(0.0, "decay of a weight average that validation and model.pt use (e.g. "

@@ -102,6 +102,19 @@ def test_two_processes_train_like_one(folder, tmp_path, toggle):
         assert "User unfroze layer4" in proc.stdout
 
 
+def test_two_processes_skip_the_images_one_process_skips(folder, tmp_path):
+    """--skip-easy: each rank records the losses of its shares; the tables are summed, so
+    both ranks draw the same images, the ones a single process draws."""
+    cfg = config(folder, epochs=3, freeze_epochs=1, skip_easy=0.5)
+    one = run_worker(cfg, tmp_path / "one", tmp_path / "p1")
+    two = run_worker(cfg, tmp_path / "two", tmp_path / "p2", nproc=2,
+                     torchrun=["--standalone"])
+    assert_parity(load(tmp_path / "p1", 0), [load(tmp_path / "p2", r) for r in (0, 1)])
+    visits = [line for line in one.stdout.splitlines() if " visits " in line]
+    assert len(visits) == 2 and "of 27 training images" in visits[0]
+    assert visits == [line for line in two.stdout.splitlines() if " visits " in line]
+
+
 def test_uneven_shares_still_count_every_validation_image_once(tmp_path):
     """3 processes, 9 validation images in a batch: shares of 3; 27 train images in global
     batches of 8 cut evenly (7, 7, 7, 6: shares 3/2/2 and 2/2/2), as one process cuts them."""

@@ -39,14 +39,17 @@ class BatchLoader:
     """Iterates (inputs, labels) over decoded images in seeded, per-epoch shuffled order.
 
     ``share``: a function that picks this process's part of each batch (see
-    core.training.distributed); ``device``: where batches go (default: the images').
+    core.training.distributed); ``device``: where batches go (default: the images');
+    ``visit``: the indices of the images this pass goes over (default: all of them; see
+    core.training.sampling).
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
                  image_size: int, mean, std, *, shuffle: bool = False, flip: bool = False,
                  seed: int = 0, channels_last: bool = True, share=None, device=None,
-                 interpolation: str = "bilinear"):
+                 interpolation: str = "bilinear", visit: torch.Tensor | None = None):
         self.images, self.labels = images, labels
+        self.visit = visit
         # where batches are made: the images' device, or a GPU they did not fit on (each
         # batch is then cut in host RAM and moved)
         self.device = torch.device(device) if device is not None else images.device
@@ -65,7 +68,7 @@ class BatchLoader:
         (memory), and the cut depends on N and the batch size only: the same steps for
         one process or any number of them (core.training.distributed shares each batch).
         (Batch sizes of 1-2 would still leave 1-image batches: there, fewer batches.)"""
-        n = len(self.labels)
+        n = self.count
         if not self.shuffle or n == 0:
             return list(range(0, n, self.batch_size)) + [n]
         count = -(-n // self.batch_size)
@@ -77,6 +80,11 @@ class BatchLoader:
     def __len__(self) -> int:
         return len(self._bounds()) - 1
 
+    @property
+    def count(self) -> int:
+        """Images one pass goes over."""
+        return len(self.labels) if self.visit is None else len(self.visit)
+
     def indices(self):
         """(indices, flip mask or None) per batch, for callers that fetch inputs themselves
         (the frozen-prefix cache). Indices are CPU tensors into ``images``; with ``share``,
@@ -86,8 +94,10 @@ class BatchLoader:
 
     def shares(self):
         """(indices, flip mask or None, size of the whole global batch) per batch."""
-        n = len(self.labels)
+        n = self.count
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        if self.visit is not None:
+            order = self.visit[order]
         bounds = self._bounds()
         for start, end in zip(bounds, bounds[1:]):
             idx = order[start:end]

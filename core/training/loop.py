@@ -47,7 +47,10 @@ class FitLoop:
             cpu = torch.device("cpu")
             runtime = Runtime(cpu, Precision("32", cpu), Distributed())
         self.rt = runtime
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        # per image: the step averages them; callbacks may read them (``batch_losses``)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing,
+                                             reduction="none")
+        self._batch_losses = self._visit = None
         self._history: list[dict] = []
         self._batch_log: list[dict] = []  # every batch's loss, for reopening a run's charts
         self.opt = self.caches = None
@@ -99,6 +102,12 @@ class FitLoop:
     start_epoch = property(lambda self: self._start_epoch, doc="the first epoch of this fit")
     history = property(lambda self: list(self._history), doc="one metrics row per epoch")
     batch_log = property(lambda self: list(self._batch_log), doc="one row per batch")
+    batch_losses = property(lambda self: self._batch_losses,
+                            doc="(indices, loss of each) of this rank's share of the last batch")
+
+    def set_visits(self, visit: torch.Tensor | None) -> None:
+        """The training images the coming epochs go over (None: all; core.training.sampling)."""
+        self._visit = visit
 
     def restore(self, epochs_done: int, history: list[dict], batch_log: list[dict],
                 state_dict: dict, optimizer: dict | None) -> None:
@@ -186,7 +195,8 @@ class FitLoop:
                       device=self.rt.device,
                       share=dist.share if dist.enabled else None)
         train = BatchLoader(self.train_images, self.train_labels, cfg.batch_size,
-                            shuffle=True, flip=cfg.flip, seed=cfg.seed + self.epoch, **common)
+                            shuffle=True, flip=cfg.flip, seed=cfg.seed + self.epoch,
+                            visit=self._visit, **common)
         val = BatchLoader(self.val_images, self.val_labels, max(cfg.batch_size, 64), **common)
         return train, val
 
@@ -235,7 +245,7 @@ class FitLoop:
         event = ev.EpochEnd(epoch + 1, cfg.epochs, self.phase, train_loss, train_acc,
                             result.loss, result.accuracy, lr_at(cfg, epoch),
                             time.perf_counter() - started,
-                            len(self.data.train.labels) / max(seconds, 1e-9))
+                            train_loader.count / max(seconds, 1e-9))
         self._history.append(history_row(event))
         if self.caches is not None and self.caches.kept and epoch == self._cache_epoch:
             where = "GPU memory" if self.caches.device.type == "cuda" else "RAM"
@@ -324,18 +334,22 @@ class FitLoop:
         parts = self.chunks(len(idx))
         # each share's mean loss counts n_share/n_global of the batch; DDP averages over ranks
         scale = rt.dist.world / n_global
+        losses = []
         for j, part in enumerate(parts):
             y = loader.targets(idx[part])
             last = j == len(parts) - 1
             # DDP: gradients are exchanged once per step, on the last micro-batch
             with _no_sync(self.trained, not last), rt.precision.autocast():
                 out = self._forward(loader, idx[part], None if flips is None else flips[part])
-                loss = self.criterion(out.float(), y)
+                per_image = self.criterion(out.float(), y)
+                loss = per_image.mean()
+            losses.append(per_image.detach())
             with _no_sync(self.trained, not last):
                 rt.precision.backward(loss * (len(y) * scale))
             stats += torch.stack([loss.detach().double() * len(y),
                                   (out.detach().argmax(1) == y).sum().double(),
                                   stats.new_tensor(float(len(y)))])
+        self._batch_losses = (idx, torch.cat(losses))
         stats = rt.dist.all_reduce_(stats).cpu()
         if not torch.isfinite(stats[0]):
             raise StopTraining(

@@ -36,6 +36,7 @@ from core.training.freezing import FreezeSchedule
 from core.training.loop import FitLoop, Network, Runtime
 from core.training.ood_calibration import OodCalibration
 from core.training.averaging import WeightAveraging
+from core.training.sampling import EasySkipping
 from core.training.torchrun import job_id
 from core.training.tuner import make_tuner
 
@@ -138,11 +139,12 @@ class Trainer:
         # weight averaging after checkpointing: model.pt gets the average, the checkpoint both
         averaging = [WeightAveraging(cfg.ema)] if cfg.ema else []
         checkpointing = Checkpointing(self.store, self.resume, *averaging)
+        skipping = [EasySkipping(cfg.skip_easy, cfg.seed)] if cfg.skip_easy else []
         # the out-of-distribution score is calibrated on model.pt before checkpointing marks
         # the run finished (core.inference.ood); checkpointing restores a resume first
         loop = FitLoop(cfg, self.net, self.data,
                        [OodCalibration(), checkpointing, self.freeze, *averaging,
-                        *self.observers], self.state, rt, run_dir=str(self.store.dir))
+                        *skipping, *self.observers], self.state, rt, run_dir=str(self.store.dir))
         loop.feature_seed, self.feature_seed = self.feature_seed, None
         return loop
 
