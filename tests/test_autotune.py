@@ -13,6 +13,7 @@ import torch
 from core.events import EventCollector, LogLine
 from core.runs.layout import DECISIONS_FILE
 from core.training import autotune as at
+from core.training.callbacks import TrainingCallback
 from core.training.trainer import Trainer
 from tests.conftest import tiny_config
 
@@ -140,3 +141,29 @@ def test_channels_last_trains_as_the_plain_layout_does(image_folder, tmp_path):
     for key in a:
         if a[key].is_floating_point():
             assert torch.allclose(a[key], b[key], rtol=1e-4, atol=1e-5), key
+
+
+class ThreadsSeen(TrainingCallback):
+    """The threads decision in force during each epoch's first batch."""
+
+    def __init__(self):
+        self.by_epoch = {}
+
+    def on_train_batch_end(self, loop, epoch, batch):
+        if batch == 1:
+            self.by_epoch[epoch] = (loop.rt.decisions.get("threads"), torch.get_num_threads())
+
+
+@pytest.mark.skipif(torch.get_num_threads() < 2, reason="one thread: nothing to choose")
+def test_threads_are_timed_again_at_each_epoch(image_folder, tmp_path, always_time,
+                                               isolated_home):
+    """The load of a run's first seconds need not hold for the whole run (a start beside a
+    passing job chose 1 thread for a 30-minute run): each epoch times the threads anew."""
+    seen = ThreadsSeen()
+    cfg = tiny_config(image_folder, epochs=3, freeze_epochs=5, batch_size=16)
+    trainer = Trainer(cfg, [seen], run_dir=tmp_path / "r")
+    assert trainer.fit().status == "finished"
+    decisions = [seen.by_epoch[e][0] for e in range(3)]
+    assert all(d is not None and d["figures"] for d in decisions)
+    assert decisions[0] is not decisions[1] and decisions[1] is not decisions[2]
+    assert all(seen.by_epoch[e][1] == d["choice"] for e, d in enumerate(decisions))

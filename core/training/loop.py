@@ -233,6 +233,8 @@ class FitLoop:
 
     def _run_epoch(self, epoch: int) -> None:
         cfg = self.cfg
+        if self.rt.tuner is not None:
+            self.rt.tuner.recheck_threads(self)
         train_loader, val_loader = self.loaders()
         started = time.perf_counter()
         train_loss, train_acc = self._train_one_epoch(epoch, train_loader)

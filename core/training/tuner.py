@@ -40,6 +40,7 @@ class AutoTuner:
     def __init__(self, free: at.Free, run_dir, writer: bool, recorded: dict):
         self.free, self.run_dir, self.writer = free, run_dir, writer
         self.recorded = dict(recorded)  # workload key -> decisions, as decisions.json holds
+        self._threads_epoch: int | None = None  # the epoch whose start last timed threads
 
     def decide(self, loop) -> dict:
         loop.set_bn_modes()  # (what the epoch does first: decides whether BatchNorm trains)
@@ -62,6 +63,23 @@ class AutoTuner:
                      (f" [{figures} a batch]" if figures else ""))
         return decisions
 
+    def recheck_threads(self, loop) -> None:
+        """At an epoch's start: the thread count timed again (it answers for the load of
+        the moment, so a start under a passing load need not cost the whole run)."""
+        if not self.free.threads or loop.epoch == self._threads_epoch or \
+                _images_ahead(loop) < at.MIN_IMAGES:
+            return
+        self._threads_epoch = loop.epoch
+        before = torch.get_num_threads()
+        threads = at.measure_threads(workload(loop), self.free).get("threads")
+        if threads is None:  # (one core: nothing to choose)
+            return
+        torch.set_num_threads(threads["choice"])
+        loop.rt.decisions = {**(loop.rt.decisions or {}), "threads": threads}
+        if threads["choice"] != before:
+            loop.log(f"Threads {before} -> {threads['choice']}, timed again at the start of "
+                     f"epoch {loop.epoch + 1}: {threads['reason']}")
+
     def _find(self, loop, key: str) -> tuple[dict, str]:
         """(decisions, where they came from): this run's record, else the machine's cache
         (threads timed now), else a measurement, else the defaults with the reason."""
@@ -73,6 +91,7 @@ class AutoTuner:
                                   f"defaults"), "not timed"
         work = workload(loop)
         threads = at.measure_threads(work, self.free)
+        self._threads_epoch = loop.epoch
         if threads:
             torch.set_num_threads(threads["threads"]["choice"])
         entry = at.recall(key)
