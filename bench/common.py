@@ -48,9 +48,9 @@ def extract_slice(dest: Path, n_train: int, n_val: int) -> Path:
 def setting_value(key: str, text: str):
     """A TrainConfig setting given on a bench command line ("image_size", "160"), as the
     setting's own type (true/yes/1 for booleans)."""
-    from core.config import TrainConfig
+    from core.config import value_type
 
-    kind = type(getattr(TrainConfig(), key))
+    kind, _ = value_type(key)  # (the type, also of a setting whose default is None)
     return text.lower() in ("1", "true", "yes") if kind is bool else kind(text)
 
 
