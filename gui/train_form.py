@@ -26,18 +26,18 @@ FIELD_LABELS = {"freeze_epochs": "Frozen epochs", "lr": "Learning rate",
                 "limit": "Train images", "bn_policy": "BatchNorm stats", "flip": "Augment",
                 "ema": "Weight average", "tta": "Test-time flips",
                 "head_init": "New head starts", "fit_data": "Fit to data", "device": "Device",
-                "freeze": "Frozen layers"}
+                "freeze": "Frozen layers", "skip_easy": "Skip learned images"}
 # The form's settings, in order (the Model tab sets model, weights and freeze).
 FORM_KEYS = ("epochs", "freeze_epochs", "lr", "unfreeze_lr_factor", "backbone_lr_factor",
              "weight_decay", "optimizer", "scheduler", "batch_size", "image_size", "val_split",
-             "limit", "flip", "label_smoothing", "ema", "tta", "head_init", "fit_data",
-             "bn_policy", "seed", "device", "precision")
+             "limit", "flip", "label_smoothing", "ema", "tta", "skip_easy", "head_init",
+             "fit_data", "bn_policy", "seed", "device", "precision")
 CHECK_TEXTS = {"flip": "random horizontal flips", "tta": "image + its mirror",
                "fit_data": "small folders: measured"}
 STEPS = {"batch_size": 8, "image_size": 16, "limit": 500, "lr": 1e-4, "weight_decay": 0.01,
          "unfreeze_lr_factor": 0.05, "backbone_lr_factor": 0.05, "val_split": 0.05,
-         "label_smoothing": 0.05, "ema": 0.001}
-ZERO_TEXTS = {"ema": "off"}  # what a 0 means, shown in its place
+         "label_smoothing": 0.05, "ema": 0.001, "skip_easy": 0.1}
+ZERO_TEXTS = {"ema": "off", "skip_easy": "off"}  # what a 0 means, shown in its place
 INT_MAX = 2**31 - 1  # a QSpinBox's largest value: "no upper limit"
 FLOAT_MAX = 1e6  # a FloatSpin's, likewise
 FLOAT_TICK = 1e-12  # the nearest a FloatSpin's end comes to an open end of core's range

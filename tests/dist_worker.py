@@ -50,7 +50,13 @@ def main() -> int:
     p.add_argument("--toggle-path", default="features.18")
     p.add_argument("--kill-at")
     p.add_argument("--kill-rank", type=int, default=1)
+    p.add_argument("--skip-from", type=int, help="training images from which --skip-easy "
+                   "skips (the tests' folders are tiny)")
     args = p.parse_args()
+    if args.skip_from is not None:
+        from core.training import sampling
+
+        sampling.MIN_IMAGES = args.skip_from
     cfg = TrainConfig.from_dict(json.loads(args.config))
     box = []
     observers = [TestHooks(args, box)]

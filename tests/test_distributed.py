@@ -106,8 +106,8 @@ def test_two_processes_skip_the_images_one_process_skips(folder, tmp_path):
     """--skip-easy: each rank records the losses of its shares; the tables are summed, so
     both ranks draw the same images, the ones a single process draws."""
     cfg = config(folder, epochs=3, freeze_epochs=1, skip_easy=0.5)
-    one = run_worker(cfg, tmp_path / "one", tmp_path / "p1")
-    two = run_worker(cfg, tmp_path / "two", tmp_path / "p2", nproc=2,
+    one = run_worker(cfg, tmp_path / "one", tmp_path / "p1", "--skip-from", "0")
+    two = run_worker(cfg, tmp_path / "two", tmp_path / "p2", "--skip-from", "0", nproc=2,
                      torchrun=["--standalone"])
     assert_parity(load(tmp_path / "p1", 0), [load(tmp_path / "p2", r) for r in (0, 1)])
     visits = [line for line in one.stdout.splitlines() if " visits " in line]

@@ -6,6 +6,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from core.config import PRESETS
 from gui.main_window import MainWindow
 from tests.conftest import REPO, make_folder
 
@@ -240,8 +241,10 @@ def test_fast_cpu_preset_carries_its_freeze_plan(qtbot):
     form = w.train_tab.form
     form.preset.setCurrentIndex(form.preset.findData("fast-cpu"))
     config = w.build_config()
+    preset = PRESETS["fast-cpu"]
     assert (config.model, config.freeze, config.image_size) == (
-        "efficientnet_lite0", "early,depthwise:5", 176)
+        preset["model"], "early,depthwise:5", preset["image_size"])
+    assert config.skip_easy == preset["skip_easy"] > 0  # a form field, not dropped
     assert config.backbone_lr_factor == pytest.approx(0.2) and config.scheduler == "cosine"
     assert config.ema == pytest.approx(0.998) and config.tta  # form fields, not dropped
 

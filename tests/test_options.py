@@ -12,8 +12,8 @@ from dataclasses import fields
 
 import pytest
 
-from core.config import (DEFAULTS, OPTIONS, TrainConfig, flag, help_text, value_problem,
-                         value_type)
+from core.config import (DEFAULTS, OPTIONS, PRESETS, TrainConfig, flag, help_text,
+                         value_problem, value_type)
 from core.errors import TransferLabError
 from core.frontends.cli import build_parser, main
 from core.frontends.config_flags import config_from_args
@@ -124,7 +124,7 @@ def test_flags_override_presets_and_only_typed_flags_count():
                                       "--no-tta", "--limit", "none"])
     cfg = config_from_args(args)
     assert cfg.epochs == 4 and cfg.tta is False and cfg.limit is None
-    assert cfg.model == "efficientnet_lite0"  # the preset's, not the default
+    assert cfg.model == PRESETS["fast-cpu"]["model"] != DEFAULTS["model"]  # the preset's
     assert cfg.fit_data is False  # --epochs is a setting fitting would change
 
 

@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from core.data.batches import BatchLoader
+from core.events import EventCollector, LogLine
+from core.training import sampling
 from core.training.callbacks import TrainingCallback
 from core.training.sampling import EasySkipping, visit_chances
 from core.training.trainer import Trainer
@@ -70,13 +72,20 @@ def folder(tmp_path_factory):
     return make_folder(tmp_path_factory.mktemp("skip") / "pets")
 
 
+def let_tiny_folders_skip(mp) -> None:
+    """The tests' folders are tiny; runs on fewer than MIN_IMAGES images do not skip."""
+    mp.setattr(sampling, "MIN_IMAGES", 0)
+
+
 @pytest.fixture(scope="module")
 def straight(folder, tmp_path_factory):
     """A 3-epoch run that skips, and what each of its epochs visited."""
     visits = Visits()
     trainer = Trainer(tiny_config(folder, **SKIPPING), [visits],
                       run_dir=tmp_path_factory.mktemp("straight") / "run")
-    return trainer, trainer.fit(), visits
+    with pytest.MonkeyPatch.context() as mp:
+        let_tiny_folders_skip(mp)
+        return trainer, trainer.fit(), visits
 
 
 def test_a_run_skips_easy_images_after_its_first_epoch(straight):
@@ -94,10 +103,22 @@ def test_a_run_skips_easy_images_after_its_first_epoch(straight):
     assert row["images_per_s"] * row["seconds"] < n
 
 
-def test_a_resumed_run_visits_the_images_the_whole_run_would_have(folder, straight, tmp_path):
+def test_a_resumed_run_visits_the_images_the_whole_run_would_have(folder, straight, tmp_path,
+                                                                  monkeypatch):
+    let_tiny_folders_skip(monkeypatch)
     Trainer(tiny_config(folder, **{**SKIPPING, "epochs": 2}), run_dir=tmp_path / "b").fit()
     resumed = Visits()
     Trainer(tiny_config(folder, **SKIPPING), [resumed], run_dir=tmp_path / "b",
             resume=True).fit()
     assert list(resumed.by_epoch) == [2]
     assert resumed.indices(2) == straight[2].indices(2)
+
+
+def test_a_small_folder_visits_every_image_every_epoch(folder, tmp_path):
+    visits, events = Visits(), EventCollector()
+    trainer = Trainer(tiny_config(folder, **SKIPPING), [visits, events], run_dir=tmp_path)
+    trainer.fit()
+    n = len(trainer.data.train.labels)
+    assert all(sorted(visits.indices(e)) == list(range(n)) for e in range(3))
+    log = [e.message for e in events.of(LogLine)]
+    assert f"Every epoch visits all {n} training images" in "\n".join(log)

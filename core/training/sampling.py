@@ -21,6 +21,12 @@ import torch
 
 from core.training.callbacks import TrainingCallback
 
+# Below this many training images every epoch visits every image: such an epoch takes
+# seconds to a minute on a CPU, so there is little to save, and with few images a class
+# each one carries more of what the run learns (a small photo folder's head-only run, or its
+# trial, would then be decided by a draw)
+MIN_IMAGES = 5_000
+
 
 def visit_chances(loss: torch.Tensor, skip: float) -> torch.Tensor:
     """Each image's chance of a visit, from its last loss (NaN: never visited)."""
@@ -56,6 +62,11 @@ class EasySkipping(TrainingCallback):
 
     def on_epoch_start(self, loop, epoch: int) -> None:
         n = len(loop.train_labels)
+        if n < MIN_IMAGES:
+            if epoch == loop.start_epoch:
+                loop.log(f"Every epoch visits all {n:,} training images (skipping the easy "
+                         f"ones starts at {MIN_IMAGES:,}: an epoch this short saves little)")
+            return
         if self.loss is None or len(self.loss) != n:
             self.loss = torch.full((n,), float("nan"))
         self._fresh, self._seen = torch.zeros(n), torch.zeros(n)
@@ -67,6 +78,8 @@ class EasySkipping(TrainingCallback):
                      f"(skip {self.skip:g})")
 
     def on_train_batch_end(self, loop, epoch: int, batch: int) -> None:
+        if self._fresh is None:  # (too few images to skip any)
+            return
         idx, losses = loop.batch_losses
         self._fresh[idx] = losses.float().cpu()
         self._seen[idx] = 1.0
@@ -74,6 +87,8 @@ class EasySkipping(TrainingCallback):
     def on_validation_start(self, loop) -> None:
         """After the epoch's batches: every rank's records, summed (each image was in one
         rank's share), update the table."""
+        if self._fresh is None:
+            return
         dist = loop.rt.dist
         if dist.enabled:  # (on the device: NCCL reduces GPU tensors only)
             both = dist.all_reduce_(torch.stack([self._fresh, self._seen]).to(loop.rt.device))
