@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from core.config import PRESETS
 from core.frontends.cli import build_parser, config_from_args, main
 from core.version import PROVENANCE_KEY, __version__, made_by
 from tests.conftest import make_folder
@@ -67,7 +68,7 @@ def test_preset_then_file_then_flags(tmp_path):
     settings.write_text(json.dumps({"epochs": 7, "lr": 0.01, "image_size": 96,
                                     PROVENANCE_KEY: {"transferlab": "0.0.1"}}))
     cfg = parse("--preset", "fast-cpu", "--config", str(settings), "--lr", "0.02")
-    assert cfg.model == "efficientnet_lite0"  # the preset's (the file does not name one)
+    assert cfg.model == PRESETS["fast-cpu"]["model"]  # the preset's (the file names none)
     assert (cfg.epochs, cfg.image_size) == (7, 96)  # the file's, over the preset's
     assert cfg.lr == 0.02  # the flag's, over the file's
     assert cfg.fit_data is True  # the file is a recipe, not a flag: the preset's fitting stays

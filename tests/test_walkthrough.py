@@ -10,6 +10,7 @@ import sys
 import pytest
 from PySide6.QtCore import QItemSelectionModel, Qt
 
+from core.config import PRESETS
 from core.progress import ProgressEvent
 from tests.conftest import make_folder, make_image
 from tests.test_evaluate import hand_eval, run  # noqa: F401 - fixtures
@@ -101,7 +102,7 @@ def test_a_preset_over_hand_set_ticks_says_so_and_undoes(window, qtbot):
     assert mt.ticked_by_hand and mine != "backbone"
     form.preset.setCurrentIndex(form.preset.findData("fast-cpu"))
     assert not notice.isHidden() and "replaced your own layer ticks" in notice.label.text()
-    assert notice.action.isEnabled() and mt.model_name() == "efficientnet_lite0"
+    assert notice.action.isEnabled() and mt.model_name() == PRESETS["fast-cpu"]["model"]
     qtbot.mouseClick(notice.button, Qt.MouseButton.LeftButton)
     assert notice.isHidden() and not notice.action.isEnabled()
     assert (mt.model_name(), mt.freeze_spec, mt.ticked_by_hand) == ("mobilenet_v2", mine, True)
