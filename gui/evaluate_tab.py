@@ -2,23 +2,20 @@
 confused pair) for that cell's images sorted by loss; "Top losses" over the whole set; Export.
 
 Evaluation and export run in TaskWorkers; this tab only presents results (core's Evaluation).
+The image list under the matrix, with its thumbnails, is gui.loss_images.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QListWidget,
                                QListWidgetItem, QProgressBar, QPushButton, QSplitter,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from gui.dialogs import show_progress
 from gui.heat_map import HeatMap
-from gui.image_utils import decoded_image
-
-THUMB = 72
-MAX_THUMBS = 200  # a cell with more images lists the highest-loss ones
+from gui.loss_images import MAX_THUMBS, LossImages
 
 
 class EvaluateTab(QWidget):
@@ -33,7 +30,6 @@ class EvaluateTab(QWidget):
         self.data_folder: str | None = None
         self.evaluation = None
         self.worker = None
-        self.thumbs = None  # the worker decoding the listed images' thumbnails
         self.torch_ready = False
         self._build()
 
@@ -59,12 +55,7 @@ class EvaluateTab(QWidget):
         self.pairs = QListWidget()
         self.top_button = QPushButton("Top losses")
         self.images_title = QLabel("")
-        self.images = QListWidget()
-        self.images.setViewMode(QListWidget.IconMode)
-        self.images.setIconSize(QSize(THUMB, THUMB))
-        self.images.setResizeMode(QListWidget.Adjust)
-        self.images.setGridSize(QSize(THUMB + 110, THUMB + 48))
-        self.images.setWordWrap(True)
+        self.images = LossImages()
         for b in (self.run_button, self.export_button):
             b.setEnabled(False)
         self.cancel_button.setEnabled(False)
@@ -350,53 +341,15 @@ class EvaluateTab(QWidget):
                               "Top losses: wrong and most confident about it")
 
     def _list_images(self, results, title: str) -> None:
-        self.images.clear()
         n = len(results)
         self.images_title.setText(f"{title}: {n} image{'' if n == 1 else 's'}, highest loss "
                                   f"first" if title else "")
-        for r in results[:MAX_THUMBS]:
-            item = QListWidgetItem(f"{Path(r.path).name}\n"
-                                   f"{r.predicted} {r.p_predicted:.2f} · {r.true} {r.p_true:.2f}")
-            item.setData(Qt.UserRole, r.path)
-            item.setToolTip(f"{r.path}\nloss {r.loss:.3f}")
-            self.images.addItem(item)
-        self._load_thumbnails([r.path for r in results[:MAX_THUMBS]])
+        self.images.show_results(results)
         if title:
             self.listed.emit(title)
-
-    def _load_thumbnails(self, paths: list[str]) -> None:
-        """Decoded in a worker (200 photos would hold the window for seconds), with core's
-        decoder: what the model sees, transparent areas on white."""
-        from core.frontends.qt_worker import PartialTaskWorker
-
-        if self.thumbs is not None:
-            self.thumbs.stop()
-            self.thumbs = None
-        if not paths:
-            return
-
-        def task(state):
-            for start in range(0, len(paths), 8):
-                state.check()
-                w.emit_partial([(start + i, decoded_image(p, THUMB))
-                                for i, p in enumerate(paths[start:start + 8])])
-
-        self.thumbs = w = PartialTaskWorker(task)
-        w.partial.connect(self._thumbnails_ready)
-        w.start()
-
-    def _thumbnails_ready(self, batch) -> None:  # a bound method: runs in the GUI thread
-        for row, image in batch:
-            item = self.images.item(row)
-            if item is not None and not image.isNull():
-                pixmap = QPixmap.fromImage(image)
-                if max(image.width(), image.height()) < THUMB:  # CIFAR's 32 px: pixelated
-                    pixmap = pixmap.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
-                                           Qt.TransformationMode.FastTransformation)
-                item.setIcon(QIcon(pixmap))
 
     def _open_image(self, item) -> None:
         self.openImage.emit(item.data(Qt.UserRole), self.model_file)
 
     def listed_paths(self) -> list[str]:
-        return [self.images.item(i).data(Qt.UserRole) for i in range(self.images.count())]
+        return self.images.paths()

@@ -4,24 +4,22 @@ A selected run can be opened, resumed, evaluated, exported (the main window does
 renamed (a label: the folder keeps its name) or deleted after a confirmation.
 
 Listing reads files, so it runs in a TaskWorker; the summaries come from core.runs.listing.
+The comparison pane (curves, differing settings) is gui.run_compare.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from gui.layouts import STRETCH, column, row
-from gui.plot_style import follow_palette, pg
+from gui.run_compare import RunComparison, change_text
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QInputDialog,
                                QLabel, QLineEdit, QMenu, QMessageBox, QPushButton, QSplitter,
-                               QTableView, QTableWidget, QTableWidgetItem, QVBoxLayout,
-                               QWidget)
+                               QTableView, QVBoxLayout, QWidget)
 
 COLUMNS = ("run", "date", "model", "data", "epochs", "best val acc", "wall time", "status",
            "lr", "batch", "image size", "freeze")
-COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf")
 
 
 class RunsView(QWidget):
@@ -78,27 +76,15 @@ class RunsView(QWidget):
             self.actions[key] = button
         self.table.setContextMenuPolicy(Qt.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
-        follow_palette()
-        self.charts = pg.GraphicsLayoutWidget()
-        self.acc_plot = self.charts.addPlot(title="validation accuracy (%)")
-        self.loss_plot = self.charts.addPlot(title="train loss")
-        for plot in (self.acc_plot, self.loss_plot):
-            plot.setLabel("bottom", "epoch")
-            plot.addLegend()
-        self.diff = QTableWidget(0, 0)
-        self.diff_note = QLabel("Select two or more runs to compare them.")
-        self.diff_note.setWordWrap(True)
+        self.comparison = RunComparison()
         self._layout()
 
     def _layout(self) -> None:
         bar = QHBoxLayout()
         for w in (self.filter, self.refresh_button, self.add_button):
             bar.addWidget(w)
-        lower = QSplitter(Qt.Horizontal)
-        lower.addWidget(self.charts)
-        lower.addWidget(column(self.diff_note, (self.diff, 1)))
         split = QSplitter(Qt.Vertical)
-        split.addWidget(lower)
+        split.addWidget(self.comparison)
         actions = row(*self.actions.values(), STRETCH)
         split.insertWidget(0, column((self.table, 1), actions))
         v = QVBoxLayout(self)
@@ -340,41 +326,10 @@ class RunsView(QWidget):
         self.deleted_note = " ".join(notes)
 
     def compare(self, runs) -> None:
-        """Overlays the runs' curves (one colour each, legend with run names) and lists the
-        settings that differ between them (and the data's review state, the speed choices)."""
-        from core.runs.listing import differing
-
-        for plot in (self.acc_plot, self.loss_plot):
-            plot.clear()
-            plot.legend.clear()
-        for i, r in enumerate(runs):
-            pen = pg.mkPen(COLOURS[i % len(COLOURS)], width=2)
-            epochs = [h["epoch"] for h in r.history]  # 1-based
-            self.acc_plot.plot(epochs, [h["val_acc"] for h in r.history], pen=pen, name=r.name,
-                               symbol="o", symbolSize=5, symbolBrush=pen.color())
-            self.loss_plot.plot(epochs, [h["train_loss"] for h in r.history], pen=pen,
-                                name=r.name)
-        diff = differing(runs) if len(runs) > 1 else {}
-        live = [" · ".join(change_text(c) for c in self.live_changes(r)) or "none"
-                for r in runs]
-        if len(runs) > 1 and len(set(live)) > 1:
-            diff["freeze changes during the run"] = live
-        self.diff_note.setText(compare_note(len(runs), len(diff)))
-        self.diff.setVisible(bool(diff))  # no empty grid under "Same settings"
-        self.diff.clear()
-        self.diff.setRowCount(len(diff))
-        self.diff.setColumnCount(len(runs))
-        self.diff.setHorizontalHeaderLabels([r.name for r in runs])
-        self.diff.setVerticalHeaderLabels(list(diff))
-        for row, values in enumerate(diff.values()):
-            for col, value in enumerate(values):
-                text = "—" if value is None else str(value)  # (not recorded, not set)
-                self.diff.setItem(row, col, QTableWidgetItem(text))
-        self.diff.resizeColumnsToContents()
+        """Overlays the runs' curves and lists the settings that differ between them (and the
+        data's review state, the speed choices)."""
+        self.comparison.show_runs(runs, self.live_changes)
         self.compared.emit([r.name for r in runs])
-
-    def curve_names(self) -> list[str]:
-        return [item.name() for item in self.acc_plot.listDataItems()]
 
 
 def freeze_text(spec, changes: list[dict]) -> str:
@@ -382,19 +337,6 @@ def freeze_text(spec, changes: list[dict]) -> str:
     if not changes:
         return "" if spec is None else str(spec)
     return f"{spec}, then {len(changes)} live change{'s' if len(changes) > 1 else ''}"
-
-
-def change_text(change: dict) -> str:
-    return f"epoch {change['epoch']}, batch {change['batch']}: {change['message']}"
-
-
-def compare_note(selected: int, differing: int) -> str:
-    if selected < 2:
-        return "Select two or more runs to compare them."
-    if not differing:
-        return (f"Same settings: the {selected} runs used the same recipe and made the same "
-                f"freeze changes during training.")
-    return f"{differing} setting{'s differ' if differing > 1 else ' differs'}:"
 
 
 def _duration(seconds: float) -> str:

@@ -68,3 +68,16 @@ def test_the_clock_restarts_when_the_cache_filling_epoch_ends():
         t += 1.0
         left, scope = clock.batch_done(t, 1.0, 1, b, 4, 3, False, never)
     assert scope == ev.ETA_RUN and left == pytest.approx((2 * 4 - 3) * 1.0)
+
+
+def test_later_epochs_that_leave_images_out_are_counted_with_their_own_batches():
+    """A run that skips learned images (core.training.sampling) has 10 batches in its first
+    epoch and about 5 in each later one: after the first epoch's 4th batch at 1 s a batch,
+    6 + 2 * 5 batches are left, not 6 + 2 * 10."""
+    clock = EtaClock()
+    never = lambda e: False  # noqa: E731
+    for b in range(4):
+        left, scope = clock.batch_done(float(b + 1), 1.0, 0, b, 10, 3, False, never, 5)
+    assert scope == ev.ETA_RUN and left == pytest.approx(6 + 2 * 5)
+    left, _ = EtaClock().batch_done(1.0, 1.0, 0, 3, 10, 3, False, never)  # none left out
+    assert left == pytest.approx(6 + 2 * 10)

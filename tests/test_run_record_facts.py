@@ -114,12 +114,12 @@ def test_the_compare_table_shows_a_differing_review_state_and_speed_choice(qtbot
         view.set_roots([str(root)])
     with qtbot.waitSignal(view.compared):
         view.table.selectAll()
-    names = [view.diff.horizontalHeaderItem(c).text() for c in range(view.diff.columnCount())]
-    rows = {view.diff.verticalHeaderItem(r).text(): r for r in range(view.diff.rowCount())}
+    names = [view.comparison.diff.horizontalHeaderItem(c).text() for c in range(view.comparison.diff.columnCount())]
+    rows = {view.comparison.diff.verticalHeaderItem(r).text(): r for r in range(view.comparison.diff.rowCount())}
     assert REVIEW_ROW in rows and SPEED_ROW.format("micro_batch") in rows
 
     def cell(row: str, run: str) -> str:
-        return view.diff.item(rows[row], names.index(run)).text()
+        return view.comparison.diff.item(rows[row], names.index(run)).text()
 
     assert (cell(REVIEW_ROW, "reviewed"), cell(REVIEW_ROW, "plain")) == \
         (journal_state(data), "—")

@@ -58,11 +58,11 @@ def test_runs_view_lists_and_overlays_two_runs(qtbot, runs):
     with qtbot.waitSignal(view.compared) as compared:
         view.table.selectAll()
     assert sorted(compared.args[0]) == ["run-a", "run-b"]
-    assert sorted(view.curve_names()) == ["run-a", "run-b"]
-    curves = {c.name(): c.getData()[0].tolist() for c in view.acc_plot.listDataItems()}
+    assert sorted(view.comparison.curve_names()) == ["run-a", "run-b"]
+    curves = {c.name(): c.getData()[0].tolist() for c in view.comparison.acc_plot.listDataItems()}
     assert curves == {"run-a": [1], "run-b": [1, 2]}
-    rows = [view.diff.verticalHeaderItem(i).text() for i in range(view.diff.rowCount())]
+    rows = [view.comparison.diff.verticalHeaderItem(i).text() for i in range(view.comparison.diff.rowCount())]
     assert rows == ["epochs", "lr"]
     view.table.selectionModel().select(view.proxy.index(0, 0), QItemSelectionModel.Deselect
                                        | QItemSelectionModel.Rows)
-    assert view.curve_names() == ["run-a"] and view.diff.rowCount() == 0
+    assert view.comparison.curve_names() == ["run-a"] and view.comparison.diff.rowCount() == 0

@@ -27,16 +27,19 @@ class EtaClock:
         self._batches = 0
 
     def batch_done(self, now: float, batch_seconds: float, epoch: int, batch: int,
-                   batches: int, epochs: int, fills_cache: bool, unfrozen_at
-                   ) -> tuple[float, str]:
+                   batches: int, epochs: int, fills_cache: bool, unfrozen_at,
+                   later_batches: int | None = None) -> tuple[float, str]:
         """(seconds left, events.ETA_* scope) after 0-based ``batch`` of ``batches`` in
         0-based ``epoch``; the epoch that fills the frozen-prefix cache (``fills_cache``)
-        is a phase of its own, so the clock restarts when that changes."""
+        is a phase of its own, so the clock restarts when that changes. ``later_batches``:
+        how many batches each later epoch has (default ``batches``; fewer when later epochs
+        leave learned images out, core.training.sampling)."""
         if fills_cache != self._fills_cache:
             self._fills_cache = fills_cache
             self.restart()
         end, scope = phase_end(epoch, epochs, fills_cache, unfrozen_at)
-        left = (end - epoch) * batches - (batch + 1)
+        later = batches if later_batches is None else later_batches
+        left = batches - (batch + 1) + (end - epoch - 1) * later
         return self.seconds_left(now, batch_seconds, left), scope
 
     def seconds_left(self, now: float, batch_seconds: float, batches_left: int) -> float:

@@ -51,6 +51,7 @@ class FitLoop:
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing,
                                              reduction="none")
         self._batch_losses = self._visit = None
+        self._later_share = 1.0  # the share of the training images later epochs visit
         self._history: list[dict] = []
         self._batch_log: list[dict] = []  # every batch's loss, for reopening a run's charts
         self.opt = self.caches = None
@@ -105,9 +106,10 @@ class FitLoop:
     batch_losses = property(lambda self: self._batch_losses,
                             doc="(indices, loss of each) of this rank's share of the last batch")
 
-    def set_visits(self, visit: torch.Tensor | None) -> None:
-        """The training images the coming epochs go over (None: all; core.training.sampling)."""
-        self._visit = visit
+    def set_visits(self, visit: torch.Tensor | None, later_share: float = 1.0) -> None:
+        """The training images the coming epochs go over (None: all; core.training.sampling),
+        and the share of them the epochs after it are expected to visit (for the ETA)."""
+        self._visit, self._later_share = visit, later_share
 
     def restore(self, epochs_done: int, history: list[dict], batch_log: list[dict],
                 state_dict: dict, optimizer: dict | None) -> None:
@@ -365,9 +367,10 @@ class FitLoop:
         self._batch_log.append({"epoch": epoch + 1, "batch": i + 1, "batches": n, "loss": loss,
                                "lr": lr})
         fills_cache = self.caches is not None and epoch == self._cache_epoch
+        later = n if self._visit is not None else max(1, round(n * self._later_share))
         eta, scope = self.eta.batch_done(time.perf_counter(), seconds, epoch, i, n,
                                          self.cfg.epochs, fills_cache,
-                                         lambda e: unfrozen(self.cfg, e))
+                                         lambda e: unfrozen(self.cfg, e), later)
         self.emit(ev.BatchEnd(epoch + 1, self.cfg.epochs, i + 1, n, loss, lr,
                               images / max(seconds, 1e-9), eta, scope))
 

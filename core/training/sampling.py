@@ -71,7 +71,7 @@ class EasySkipping(TrainingCallback):
             self.loss = torch.full((n,), float("nan"))
         self._fresh, self._seen = torch.zeros(n), torch.zeros(n)
         visit = self.visits(epoch)
-        loop.set_visits(visit)
+        loop.set_visits(visit, later_share=1.0 - self.skip)  # the mean of rank ** beta
         if visit is not None:
             loop.log(f"Epoch {epoch + 1} visits {len(visit):,} of {n:,} training images: "
                      f"those learned best at their last visit are left out more often "
