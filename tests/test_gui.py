@@ -205,6 +205,8 @@ def test_layer_tree_follows_the_schedule_and_live_toggles(window, qtbot, tmp_pat
     tab = window.train_tab
     batches, finished = [], []
     tab.runFinished.connect(finished.append)  # before start: a fast run cannot slip past
+    active = []
+    tab.trainingActive.connect(active.append)
     tab.start()
     tab.worker.batchEnd.connect(batches.append)
     qtbot.waitUntil(lambda: len(batches) >= 2, timeout=60_000)
@@ -219,7 +221,9 @@ def test_layer_tree_follows_the_schedule_and_live_toggles(window, qtbot, tmp_pat
     unfreeze = [s for s in seen if s[0].startswith("Epoch 2: backbone unfrozen")]
     assert unfreeze and unfreeze[0][1] == 0  # the tree showed everything trainable
     assert "User unfroze features.18" in tab.log_view.toPlainText()
-    assert mt.panel.tree.frozen_spec() == "features"  # back to the plan after the run
+    # back to the plan once the run's thread has ended (after runFinished: awaited)
+    qtbot.waitUntil(lambda: active[-1:] == [False], timeout=30_000)
+    assert mt.panel.tree.frozen_spec() == "features"
 
 
 def test_tree_edits_before_a_run_become_its_freeze_spec(window, qtbot, image_folder):

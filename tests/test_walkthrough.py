@@ -196,12 +196,12 @@ def test_compare_says_same_settings_and_lists_live_freeze_changes(qtbot, runs, t
             view.table.selectionModel().select(view.proxy.index(i, 0),
                                                QItemSelectionModel.Select
                                                | QItemSelectionModel.Rows)
-        return [view.diff.verticalHeaderItem(i).text() for i in range(view.diff.rowCount())]
+        return [view.comparison.diff.verticalHeaderItem(i).text() for i in range(view.comparison.diff.rowCount())]
 
     assert compare("run-a", "run-a-again") == []
-    assert view.diff_note.text().startswith("Same settings")
+    assert view.comparison.note.text().startswith("Same settings")
     assert compare("run-a", "run-a-live") == ["freeze changes during the run"]
-    cells = [view.diff.item(0, c).text() for c in range(2)]
+    cells = [view.comparison.diff.item(0, c).text() for c in range(2)]
     assert "none" in cells and any("epoch 1, batch 3: User unfroze features.17" in c
                                    for c in cells)
     freeze = {view.proxy.index(i, 0).data(): view.proxy.index(i, 11).data()
