@@ -24,9 +24,23 @@ from common import peak_rss_gb, require_shared, setting_value
 TRAIN_IMAGES = 45_000  # the shared split's training part (10% held out)
 
 
-def lesson_frozen_rate(threads: int) -> float:
+LESSON_REPEATS = 3
+
+
+def lesson_frozen_rate(threads: int, repeats: int = LESSON_REPEATS) -> float:
     """The lesson's loop, one frozen epoch on 320 images, in its own process with the system
-    allocator (as the lesson runs): bench/vs_lesson.py's baseline."""
+    allocator (as the lesson runs): bench/vs_lesson.py's baseline. The median of ``repeats``
+    processes: one such epoch read 9.5 img/s and 17.2 an hour later on one idle VM, so a
+    single reading can move a ratio by half."""
+    import statistics
+
+    rates = [_lesson_once(threads) for _ in range(repeats)]
+    print(f"  lesson's frozen epoch: {', '.join(f'{r:.1f}' for r in rates)} img/s "
+          f"(median {statistics.median(rates):.1f})", flush=True)
+    return statistics.median(rates)
+
+
+def _lesson_once(threads: int) -> float:
     import json
     import subprocess
     import sys
@@ -58,8 +72,8 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY:VALUE",
                     help="change a setting of the preset, e.g. --set image_size:160")
     ap.add_argument("--no-lesson", action="store_true",
-                    help="skip the lesson's frozen-epoch baseline (320 images, before and "
-                    "after the run, ~1 min each)")
+                    help="skip the lesson's frozen-epoch baseline (320 images, the median of "
+                    "3 processes before and after the run, ~1.5 min each)")
     args = ap.parse_args()
     from core.allocator import ensure_tuned
 

@@ -12,7 +12,7 @@ Each candidate starts from a fresh TRANSFERLAB_HOME, so its wall time includes u
 decoding, as in bench/time_to_accuracy.py; the held-out
 slice is then scored through the prediction path (core.inference.evaluate, model.pt), the way
 the project's unseen test split is scored. Prints, per candidate: wall time, the ratio to the
-lesson's frozen epoch measured in the same run (before and after all candidates), validation
+lesson's frozen epoch measured in the same run (before the first candidate and after each), validation
 and held-out accuracy with their 95% intervals, and how far apart the two are.
 """
 from __future__ import annotations
@@ -81,6 +81,25 @@ def run_candidate(name: str, changes: dict, pool: Path, unseen: Path, args) -> d
     return row
 
 
+def report(rows: list[dict], lesson: list[float]) -> None:
+    from core.uncertainty import AccuracyInterval
+
+    train = 45_000 - VAL_IMAGES
+    print(f"\n{'candidate':22s}{'min':>6s}{'lesson img/s':>14s}{'x lesson':>10s}  "
+          f"{'validation %':>16s}  {'held-out slice %':>16s}{'val - held':>11s}")
+    for i, r in enumerate(rows):
+        rates = "-" if not lesson else f"{lesson[i]:.1f}/{lesson[i + 1]:.1f}"
+        ratio = "-" if not lesson else \
+            f"{r['wall'] / (train / ((lesson[i] + lesson[i + 1]) / 2)):.2f}"
+        val = AccuracyInterval.from_percent(r["val"], VAL_IMAGES)
+        held = AccuracyInterval.from_percent(r["unseen"], r["n_unseen"])
+        print(f"{r['name']:22s}{r['wall'] / 60:6.1f}{rates:>14s}{ratio:>10s}  "
+              f"{val.describe():>16s}  {held.describe():>16s}{r['val'] - r['unseen']:+11.2f}")
+    if lesson:
+        print(f"lesson's frozen epoch (img/s, before and after each candidate; its {train} "
+              f"images take {train / max(lesson) / 60:.1f}-{train / min(lesson) / 60:.1f} min)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--candidate", action="append",
@@ -98,27 +117,18 @@ def main() -> None:
     ensure_tuned()  # the engine runs as the app runs it (core/allocator.py)
     import torch
 
-    from core.uncertainty import AccuracyInterval
-
     torch.set_num_threads(args.threads)
     work = args.work or Path(tempfile.gettempdir()) / f"tl-unseen-{args.held_out}"
     pool, unseen = cut(work, args.held_out)
-    before = None if args.no_lesson else lesson_frozen_rate(args.threads)
-    rows = [run_candidate(*parse_variant(text), pool, unseen, args)
-            for text in args.candidate or DEFAULT_CANDIDATES]
-    after = None if args.no_lesson else lesson_frozen_rate(args.threads)
-    train = 45_000 - VAL_IMAGES
-    print(f"\n{'candidate':22s}{'min':>6s}{'x lesson':>10s}  {'validation %':>16s}  "
-          f"{'held-out slice %':>16s}{'val - held':>11s}")
-    for r in rows:
-        ratio = "-" if before is None else f"{r['wall'] / (train / ((before + after) / 2)):.2f}"
-        val = AccuracyInterval.from_percent(r["val"], VAL_IMAGES)
-        held = AccuracyInterval.from_percent(r["unseen"], r["n_unseen"])
-        print(f"{r['name']:22s}{r['wall'] / 60:6.1f}{ratio:>10s}  {val.describe():>16s}  "
-              f"{held.describe():>16s}{r['val'] - r['unseen']:+11.2f}")
-    if before is not None:
-        print(f"lesson's frozen epoch: {before:.1f} img/s before, {after:.1f} after (its "
-              f"{train} images: {train / before / 60:.1f} / {train / after / 60:.1f} min)")
+    # the lesson is timed before the first candidate and after each one: a candidate's ratio
+    # is to the mean of the two readings around it (this VM's speed drifts within an hour)
+    lesson = [] if args.no_lesson else [lesson_frozen_rate(args.threads)]
+    rows = []
+    for text in args.candidate or DEFAULT_CANDIDATES:
+        rows.append(run_candidate(*parse_variant(text), pool, unseen, args))
+        if lesson:
+            lesson.append(lesson_frozen_rate(args.threads))
+    report(rows, lesson)
     print("(± : half the 95% Wilson interval of each figure; two figures closer than their "
           "intervals are not told apart by these images)")
 
