@@ -23,6 +23,7 @@ class RunComparison(QSplitter):
         self.loss_plot = self.charts.addPlot(title="train loss")
         for plot in (self.acc_plot, self.loss_plot):
             plot.setLabel("bottom", "epoch")
+            plot.getAxis("left").setWidth(48)  # room for "92.5": left alone, it showed no labels
             plot.addLegend()
         self.diff = QTableWidget(0, 0)
         self.note = QLabel(compare_note(0, 0))
