@@ -5,6 +5,8 @@ What differs comes from core.runs.listing.differing; this pane only draws it.
 """
 from __future__ import annotations
 
+import math
+
 from gui.layouts import column
 from gui.plot_style import follow_palette, pg
 from PySide6.QtCore import Qt
@@ -14,13 +16,24 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#7f7f7f", "#bcbd22", "#17becf")
 
 
+class EpochAxis(pg.AxisItem):
+    """Whole epochs only (a run's rows are per epoch: "1.5" named no row), at most ~8 labels."""
+
+    def tickValues(self, minVal, maxVal, size):
+        lo, hi = math.ceil(minVal), math.floor(maxVal)
+        step = max(1, math.ceil((hi - lo + 1) / 8))
+        return [(step, [float(v) for v in range(lo, hi + 1, step)])]
+
+
 class RunComparison(QSplitter):
     def __init__(self, parent=None):
         super().__init__(Qt.Horizontal, parent)
         follow_palette()
         self.charts = pg.GraphicsLayoutWidget()
-        self.acc_plot = self.charts.addPlot(title="validation accuracy (%)")
-        self.loss_plot = self.charts.addPlot(title="train loss")
+        self.acc_plot = self.charts.addPlot(
+            title="validation accuracy (%)", axisItems={"bottom": EpochAxis("bottom")})
+        self.loss_plot = self.charts.addPlot(
+            title="train loss", axisItems={"bottom": EpochAxis("bottom")})
         for plot in (self.acc_plot, self.loss_plot):
             plot.setLabel("bottom", "epoch")
             plot.getAxis("left").setWidth(48)  # room for "92.5": left alone, it showed no labels

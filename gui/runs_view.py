@@ -194,7 +194,8 @@ class RunsView(QWidget):
         self._reselect(keep)
         note = getattr(self, "deleted_note", "")
         self.deleted_note = ""
-        self.message.setText(f"{len(self.runs)} run{'' if len(self.runs) == 1 else 's'}" + (f". {note}" if note else ""))
+        n = len(self.runs)
+        self.message.setText(f"{n} run{'' if n == 1 else 's'}" + (f". {note}" if note else ""))
         self.listed.emit(len(self.runs))
 
     def _reselect(self, paths: set[str]) -> None:

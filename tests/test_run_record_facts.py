@@ -114,12 +114,13 @@ def test_the_compare_table_shows_a_differing_review_state_and_speed_choice(qtbot
         view.set_roots([str(root)])
     with qtbot.waitSignal(view.compared):
         view.table.selectAll()
-    names = [view.comparison.diff.horizontalHeaderItem(c).text() for c in range(view.comparison.diff.columnCount())]
-    rows = {view.comparison.diff.verticalHeaderItem(r).text(): r for r in range(view.comparison.diff.rowCount())}
+    diff = view.comparison.diff
+    names = [diff.horizontalHeaderItem(c).text() for c in range(diff.columnCount())]
+    rows = {diff.verticalHeaderItem(r).text(): r for r in range(diff.rowCount())}
     assert REVIEW_ROW in rows and SPEED_ROW.format("micro_batch") in rows
 
     def cell(row: str, run: str) -> str:
-        return view.comparison.diff.item(rows[row], names.index(run)).text()
+        return diff.item(rows[row], names.index(run)).text()
 
     assert (cell(REVIEW_ROW, "reviewed"), cell(REVIEW_ROW, "plain")) == \
         (journal_state(data), "—")

@@ -61,8 +61,20 @@ def test_runs_view_lists_and_overlays_two_runs(qtbot, runs):
     assert sorted(view.comparison.curve_names()) == ["run-a", "run-b"]
     curves = {c.name(): c.getData()[0].tolist() for c in view.comparison.acc_plot.listDataItems()}
     assert curves == {"run-a": [1], "run-b": [1, 2]}
-    rows = [view.comparison.diff.verticalHeaderItem(i).text() for i in range(view.comparison.diff.rowCount())]
+    diff = view.comparison.diff
+    rows = [diff.verticalHeaderItem(i).text() for i in range(diff.rowCount())]
     assert rows == ["epochs", "lr"]
     view.table.selectionModel().select(view.proxy.index(0, 0), QItemSelectionModel.Deselect
                                        | QItemSelectionModel.Rows)
     assert view.comparison.curve_names() == ["run-a"] and view.comparison.diff.rowCount() == 0
+
+
+def test_compared_curves_are_labelled_in_whole_epochs(qtbot):
+    """A run's rows are per epoch: the compare charts label 1, 2, 3, never 1.5."""
+    from gui.run_compare import EpochAxis
+
+    axis = EpochAxis("bottom")
+    assert axis.tickValues(0.8, 4.2, 400) == [(1, [1.0, 2.0, 3.0, 4.0])]
+    (step, values), = axis.tickValues(1, 60, 400)
+    assert step == 8 and values[0] == 1 and len(values) <= 8
+

@@ -196,7 +196,8 @@ def test_compare_says_same_settings_and_lists_live_freeze_changes(qtbot, runs, t
             view.table.selectionModel().select(view.proxy.index(i, 0),
                                                QItemSelectionModel.Select
                                                | QItemSelectionModel.Rows)
-        return [view.comparison.diff.verticalHeaderItem(i).text() for i in range(view.comparison.diff.rowCount())]
+        diff = view.comparison.diff
+        return [diff.verticalHeaderItem(i).text() for i in range(diff.rowCount())]
 
     assert compare("run-a", "run-a-again") == []
     assert view.comparison.note.text().startswith("Same settings")
