@@ -12,8 +12,8 @@ Each candidate starts from a fresh TRANSFERLAB_HOME, so its wall time includes u
 decoding, as in bench/time_to_accuracy.py; the held-out
 slice is then scored through the prediction path (core.inference.evaluate, model.pt), the way
 the project's unseen test split is scored. Prints, per candidate: wall time, the ratio to the
-lesson's frozen epoch measured in the same run (before the first candidate and after each), validation
-and held-out accuracy with their 95% intervals, and how far apart the two are.
+lesson's frozen epoch measured in the same run (before the first candidate and after each),
+validation and held-out accuracy with their 95% intervals, and how far apart the two are.
 """
 from __future__ import annotations
 
