@@ -57,11 +57,12 @@ class EpochCut(Callback):
         self.calls.append([])
 
 
-def test_cached_epochs_skip_the_prefix_and_learn_the_same(image_folder, tmp_path):
+@pytest.mark.parametrize("flip", [False, True])
+def test_cached_epochs_skip_the_prefix_and_learn_the_same(image_folder, tmp_path, flip):
     results = {}
     for cache in (True, False):
         events = EventCollector()
-        cfg = tiny(image_folder, cache_frozen=cache)
+        cfg = tiny(image_folder, cache_frozen=cache, flip=flip)
         data = load_dataset(cfg.data, cfg.image_size, cfg.val_split, cfg.seed)
         net = build_network(cfg, data)  # handed in, instrumented
         calls = count_calls(net.model.features[0])
@@ -73,20 +74,38 @@ def test_cached_epochs_skip_the_prefix_and_learn_the_same(image_folder, tmp_path
     cached, plain = results[True], results[False]
     images = 27 + 9  # train and validation, every epoch without the cache
     assert plain[1] == [images] * 3
-    assert cached[1][0] >= images and cached[1][1:] == [0, 0]  # epoch 1 only (+ the fold's
-    # own check of its copy on two images)
+    assert cached[1][0] >= images  # epoch 1 computes each image once (+ the fold's own
+    # check of its copy on two images)
+    if flip:  # later epochs compute only an orientation not drawn before, at most once each
+        assert sum(cached[1][1:]) <= 27 and int(cached[2].caches.train.filled.sum()) == \
+            27 + sum(cached[1][1:])
+    else:
+        assert cached[1][1:] == [0, 0]
     for a, b in zip(cached[0].history, plain[0].history):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=2e-2)
         assert a["val_acc"] == pytest.approx(b["val_acc"], abs=12.0)  # one of 9 images
 
 
-def test_flips_cache_both_orientations(image_folder, tmp_path):
+def test_flips_cache_each_orientation_when_first_drawn(image_folder, tmp_path):
     trainer = Trainer(tiny(image_folder, flip=True, epochs=1), run_dir=tmp_path / "r")
     trainer.fit()
-    store = trainer.caches.train.store
-    assert store.shape[:2] == (27, 2)
-    assert store.dtype == torch.float32  # random weights: values too small for float16
-    assert bool(trainer.caches.train.filled.all())
+    cache = trainer.caches.train
+    assert cache.store.shape[:2] == (27, 2)
+    assert cache.store.dtype == torch.float32  # random weights: values too small for float16
+    # one epoch draws one orientation an image: that one is computed, the other is not
+    assert cache.filled.sum(1).tolist() == [1] * 27
+    prefix = trainer.net.stage_list[:trainer.caches.k]
+    train, _ = trainer.loop.loaders()
+    idx = torch.arange(27)
+    for variant in (0, 1):
+        rows = idx[cache.filled[:, variant]]
+        with torch.no_grad():
+            for stage in prefix:
+                if isinstance(stage.fn, torch.nn.Module):
+                    stage.fn.eval()
+            direct = run(prefix, train.inputs(rows, torch.full((len(rows),), bool(variant))))
+        # (the cache runs the prefix with its BatchNorm folded: the same up to rounding)
+        assert (cache.store[rows, variant] - direct).abs().max() <= 1e-4 * direct.abs().max()
 
 
 def test_unfreezing_a_cached_layer_drops_the_cache(image_folder, tmp_path):

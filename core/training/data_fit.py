@@ -42,10 +42,11 @@ LABELS = {FINE_TUNE: "fine-tuning", HEAD_ONLY: "the head alone"}
 
 @dataclass(frozen=True)
 class FeatureSeed:
-    """What a trial's frozen prefix computed for every training image (and its mirror), in
+    """What a trial's frozen prefix computed for the training images (and their mirrors), in
     the order of the training split: the run that follows starts with it in its cache."""
     k: int  # the prefix's stages
     store: torch.Tensor  # (training images, variants, ...)
+    filled: torch.Tensor  # (training images, variants): which of them the trial computed
 
 
 def trial_split(data: Dataset, seed: int) -> tuple[Dataset, torch.Tensor, torch.Tensor]:
@@ -60,18 +61,20 @@ def trial_split(data: Dataset, seed: int) -> tuple[Dataset, torch.Tensor, torch.
 
 
 def feature_seed(caches, part: torch.Tensor, held: torch.Tensor) -> FeatureSeed | None:
-    """The trial's train and held-out caches as one for the whole training split, when both
-    are complete and hold the same variants (flips and test-time flips alike)."""
+    """The trial's train and held-out caches as one for the whole training split (what each
+    computed: caches fill lazily, per image and orientation), when both hold the same
+    variants (flips and test-time flips alike)."""
     if caches is None or caches.train.store is None or caches.val.store is None \
-            or caches.train.variants != caches.val.variants \
-            or not (caches.train.filled.all() and caches.val.filled.all()):
+            or caches.train.variants != caches.val.variants:
         return None
     a, b = caches.train.store, caches.val.store
     store = torch.empty((len(part) + len(held), *a.shape[1:]),
                         dtype=torch.promote_types(a.dtype, b.dtype), device=a.device)
     store[part.to(a.device)] = a.to(store.dtype)
     store[held.to(a.device)] = b.to(a.device, store.dtype)
-    return FeatureSeed(caches.k, store)
+    filled = torch.empty(store.shape[:2], dtype=torch.bool)
+    filled[part], filled[held] = caches.train.filled, caches.val.filled
+    return FeatureSeed(caches.k, store, filled)
 
 
 def cache_key(configs: dict[str, TrainConfig], profile: DataProfile) -> str | None:

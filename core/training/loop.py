@@ -171,7 +171,7 @@ class FitLoop:
             self.caches.set_layout(self.channels_last)
             seed, self.feature_seed = self.feature_seed, None  # good for one start only
             if seed is not None and seed.k == k:
-                self.caches.train.seed(seed.store)
+                self.caches.train.seed(seed.store, seed.filled)
             cut = self.net.stage_list[k - 1].path or "pool"
             self.log(f"Caching the frozen layers up to {cut} ({k} stages): epochs after the "
                      f"first skip them")
