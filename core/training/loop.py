@@ -164,7 +164,7 @@ class FitLoop:
             return
         self.caches = None
         if k:
-            self._cache_epoch = self.epoch  # the epoch that fills the cache
+            self._cache_epoch = self.epoch  # the epoch that fills most of the cache
             self.caches = PrefixCaches(self.net.stage_list, k, len(self.train_labels),
                                        len(self.val_labels), cfg.flip, self._placement,
                                        lambda: self.rt.precision.forward_autocast(), tta=cfg.tta)
@@ -173,8 +173,9 @@ class FitLoop:
             if seed is not None and seed.k == k:
                 self.caches.train.seed(seed.store, seed.filled)
             cut = self.net.stage_list[k - 1].path or "pool"
-            self.log(f"Caching the frozen layers up to {cut} ({k} stages): epochs after the "
-                     f"first skip them")
+            once = "image and orientation, the first time it is drawn" if cfg.flip else "image"
+            self.log(f"Caching the frozen layers up to {cut} ({k} stages): computed once per "
+                     f"{once}, then reused")
 
     def set_layout(self, channels_last: bool) -> None:
         """Activations (batches, cached features) and weights in channels_last or not."""
