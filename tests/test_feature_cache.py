@@ -97,12 +97,10 @@ def test_flips_cache_each_orientation_when_first_drawn(image_folder, tmp_path):
     prefix = trainer.net.stage_list[:trainer.caches.k]
     train, _ = trainer.loop.loaders()
     idx = torch.arange(27)
+    trainer.net.model.eval()  # the prefix as the cache runs it (frozen BatchNorm)
     for variant in (0, 1):
         rows = idx[cache.filled[:, variant]]
         with torch.no_grad():
-            for stage in prefix:
-                if isinstance(stage.fn, torch.nn.Module):
-                    stage.fn.eval()
             direct = run(prefix, train.inputs(rows, torch.full((len(rows),), bool(variant))))
         # (the cache runs the prefix with its BatchNorm folded: the same up to rounding)
         assert (cache.store[rows, variant] - direct).abs().max() <= 1e-4 * direct.abs().max()
