@@ -9,9 +9,9 @@ a batch: median, spread, ratio to the default) and the choice, exactly as a trai
 would time them (core.training.autotune.measure; nothing is read from or written to the
 cache). ``--repeat N`` decides N times to show how stable the choice is on a busy machine.
 
-Workloads: ``fast-cpu`` = the preset's training step after the cached prefix
-(EfficientNet-Lite0, ImageNet weights, 176 px, batch 64, early layers and 5x5 depthwise
-filters frozen, BatchNorm statistics fixed); ``seed`` = the lesson's unfrozen phase
+Workloads: ``fast-cpu`` = the preset's training step after the cached prefix (its network,
+ImageNet weights, image size, batch and frozen layers as core.config.PRESETS["fast-cpu"]
+says, BatchNorm statistics fixed); ``seed`` = the lesson's unfrozen phase
 (MobileNetV2, 224 px, batch 64, everything trains; random weights, same shapes: slow).
 """
 from __future__ import annotations
@@ -48,22 +48,31 @@ def peaks(torch) -> None:
     torch.set_num_threads(max(1, threads))
 
 
+def preset():
+    """fast-cpu's network, image size, batch, freeze and optimizer (the preset's one home)."""
+    from core.config import PRESETS
+
+    p = PRESETS["fast-cpu"]
+    return p["model"], p["image_size"], p["batch_size"], p["freeze"], p["optimizer"]
+
+
 def prefix_table(torch, reps: int = 5) -> None:
     """fast-cpu's cached prefix (the first epoch's cache fill): plain stages against their
     BatchNorm folded into the convolutions (core.models.folding), float32 and bf16, timed in
-    interleaved rounds (median seconds for 64 images)."""
+    interleaved rounds (median seconds for one batch)."""
     from core.models import build_model, head_path
     from core.models.folding import fold_stages
     from core.models.layers import LayerTree
     from core.models.staging import frozen_prefix, run, stages
 
-    model, _, _ = build_model("efficientnet_lite0", "imagenet", None)
+    arch, size, batch, freeze, _ = preset()
+    model, _, _ = build_model(arch, "imagenet", None)
     model.eval()
     tree = LayerTree(model)
-    tree.apply_spec("early,depthwise:5", head_path(model), "efficientnet_lite0")
-    st = stages("efficientnet_lite0", model)
+    tree.apply_spec(freeze, head_path(model), arch)
+    st = stages(arch, model)
     prefix = st[:frozen_prefix(tree, st)]
-    x = torch.randn(64, 3, 176, 176).contiguous(memory_format=torch.channels_last)
+    x = torch.randn(batch, 3, size, size).contiguous(memory_format=torch.channels_last)
     folded, n = fold_stages(prefix, x[:2])
     runs = {(name, bf16): (stage_list, bf16) for name, stage_list in
             (("plain", prefix), (f"folded ({n} BatchNorm)", folded)) for bf16 in (False, True)}
@@ -75,11 +84,12 @@ def prefix_table(torch, reps: int = 5) -> None:
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                     run(stage_list, x)
                 times[key].append(time.perf_counter() - start)
-    print("  the cached prefix (cache fill), 64 images at 176 px, channels_last:")
+    print(f"  the cached prefix (cache fill), {arch}, {batch} images at {size} px, "
+          "channels_last:")
     for (name, bf16), t in times.items():
         med = statistics.median(t[1:])
         print(f"    {name:22s} {'bf16' if bf16 else 'float32':7s} median {med:6.3f} s "
-              f"= {64 / med:6.1f} img/s")
+              f"= {batch / med:6.1f} img/s")
 
 
 def fast_cpu(torch):
@@ -88,21 +98,23 @@ def fast_cpu(torch):
     from core.models.staging import StageStack, frozen_prefix, run, stages
     from core.training.autotune import Workload
 
-    model, _, _ = build_model("efficientnet_lite0", "imagenet", None)
+    arch, size, batch, freeze, optimizer = preset()
+    model, _, _ = build_model(arch, "imagenet", None)
     from core.models import replace_head
 
     replace_head(model, 10)
     tree = LayerTree(model)
-    tree.apply_spec("early,depthwise:5", head_path(model), "efficientnet_lite0")
-    st = stages("efficientnet_lite0", model)
+    tree.apply_spec(freeze, head_path(model), arch)
+    st = stages(arch, model)
     k = frozen_prefix(tree, st)
     model.train()
     apply_bn_policy(model, "eval")
-    images = torch.randn(64, 3, 176, 176, generator=torch.Generator().manual_seed(0))
+    images = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         feats = run(st[:k], images.contiguous(memory_format=torch.channels_last))
-    y = torch.randint(0, 10, (64,), generator=torch.Generator().manual_seed(1))
-    return Workload(StageStack(st[k:]), feats.float(), y, "adamw", False, 135_000, model, images)
+    y = torch.randint(0, 10, (batch,), generator=torch.Generator().manual_seed(1))
+    return Workload(StageStack(st[k:]), feats.float(), y, optimizer, False, 135_000, model,
+                    images)
 
 
 def seed(torch):
