@@ -159,9 +159,13 @@ def parity_run(tmp_path_factory):
 SHARED_RUNS = ("parity_run", "trained_run")  # session fixtures that train (tens of seconds)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """A file's tests run in one worker (its module fixtures are made once), and the files
-    that share a trained session fixture run in the same worker, so it trains once."""
+    that share a trained session fixture run in the same worker, so it trains once. First
+    among the hooks, so the marks exist when pytest-xdist's own hook turns them into groups
+    (it writes Node._nodeid, which pytest 9.2 no longer reads: pytest-xdist issue 1386, the
+    reason requirements-dev.txt holds pytest at 9.1.1)."""
     for item in items:
         shared = next((f for f in SHARED_RUNS if f in getattr(item, "fixturenames", ())), None)
         item.add_marker(pytest.mark.xdist_group(shared or Path(str(item.fspath)).stem))
