@@ -48,30 +48,35 @@ def peaks(torch) -> None:
     torch.set_num_threads(max(1, threads))
 
 
-def preset():
-    """fast-cpu's network, image size, batch, freeze and optimizer (the preset's one home)."""
+def preset_network():
+    """fast-cpu's network as the preset builds it (core.config.PRESETS, the preset's one
+    home), with a 10-class head and its freeze applied: (preset, model, stages, the number
+    of frozen leading stages the cache computes)."""
     from core.config import PRESETS
+    from core.models import build_model, head_path, replace_head
+    from core.models.layers import LayerTree
+    from core.models.staging import frozen_prefix, stages
 
     p = PRESETS["fast-cpu"]
-    return p["model"], p["image_size"], p["batch_size"], p["freeze"], p["optimizer"]
+    model, _, _ = build_model(p["model"], "imagenet", None)
+    replace_head(model, 10)
+    tree = LayerTree(model)
+    tree.apply_spec(p["freeze"], head_path(model), p["model"])
+    st = stages(p["model"], model)
+    return p, model, st, frozen_prefix(tree, st)
 
 
 def prefix_table(torch, reps: int = 5) -> None:
     """fast-cpu's cached prefix (the first epoch's cache fill): plain stages against their
     BatchNorm folded into the convolutions (core.models.folding), float32 and bf16, timed in
     interleaved rounds (median seconds for one batch)."""
-    from core.models import build_model, head_path
     from core.models.folding import fold_stages
-    from core.models.layers import LayerTree
-    from core.models.staging import frozen_prefix, run, stages
+    from core.models.staging import run
 
-    arch, size, batch, freeze, _ = preset()
-    model, _, _ = build_model(arch, "imagenet", None)
+    p, model, st, k = preset_network()
+    arch, size, batch = p["model"], p["image_size"], p["batch_size"]
     model.eval()
-    tree = LayerTree(model)
-    tree.apply_spec(freeze, head_path(model), arch)
-    st = stages(arch, model)
-    prefix = st[:frozen_prefix(tree, st)]
+    prefix = st[:k]
     x = torch.randn(batch, 3, size, size).contiguous(memory_format=torch.channels_last)
     folded, n = fold_stages(prefix, x[:2])
     runs = {(name, bf16): (stage_list, bf16) for name, stage_list in
@@ -93,28 +98,20 @@ def prefix_table(torch, reps: int = 5) -> None:
 
 
 def fast_cpu(torch):
-    from core.models import build_model, head_path
-    from core.models.layers import LayerTree, apply_bn_policy
-    from core.models.staging import StageStack, frozen_prefix, run, stages
+    from core.models.layers import apply_bn_policy
+    from core.models.staging import StageStack, run
     from core.training.autotune import Workload
 
-    arch, size, batch, freeze, optimizer = preset()
-    model, _, _ = build_model(arch, "imagenet", None)
-    from core.models import replace_head
-
-    replace_head(model, 10)
-    tree = LayerTree(model)
-    tree.apply_spec(freeze, head_path(model), arch)
-    st = stages(arch, model)
-    k = frozen_prefix(tree, st)
+    p, model, st, k = preset_network()
+    size, batch = p["image_size"], p["batch_size"]
     model.train()
     apply_bn_policy(model, "eval")
     images = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         feats = run(st[:k], images.contiguous(memory_format=torch.channels_last))
     y = torch.randint(0, 10, (batch,), generator=torch.Generator().manual_seed(1))
-    return Workload(StageStack(st[k:]), feats.float(), y, optimizer, False, 135_000, model,
-                    images)
+    return Workload(StageStack(st[k:]), feats.float(), y, p["optimizer"], False, 135_000,
+                    model, images)
 
 
 def seed(torch):
