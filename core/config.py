@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from functools import cache
 from typing import Callable
 
-from core.catalog import DATASETS, MODEL_NAMES
+from core.catalog import DATASETS, MODEL_NAMES, MODELS
 from core.errors import TransferLabError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -134,6 +134,9 @@ class TrainConfig:
                            "runs small ones faster); 0: the whole batch at once",
                            range=AT_LEAST_0)
     label_smoothing: float = opt(0.0, "label smoothing of the training loss", range=SHARE)
+    drop_path: float = opt(0.0, "stochastic depth: the chance that the last residual block is "
+                           "skipped in a training step (earlier blocks less); timm networks "
+                           "only; 0: off", range=Range(0, 0.5))
     head_init: str = opt("random", "how the new head starts: random, or imagenet (each "
                          "class's row starts as the ImageNet class its training images look "
                          "most like)", choices=HEAD_INITS)
@@ -174,6 +177,10 @@ class TrainConfig:
             problem = value_problem(name, getattr(self, name))
             if problem:
                 raise TransferLabError(f"{flag(name)} must be {problem}.")
+        timm_models = [m.name for m in MODELS if m.family == "timm"]
+        if self.drop_path and self.model in MODEL_NAMES and self.model not in timm_models:
+            raise TransferLabError(f"{flag('drop_path')} works with {', '.join(timm_models)}, "
+                                   f"not {self.model}; set it to 0 or choose one of those.")
         return self
 
     def effective_bn_policy(self) -> str:

@@ -120,3 +120,38 @@ def test_imagenet_efficientnet_recognises_a_real_cat_photo(tmp_path):
     [every] = predict_paths(lm, [photo], topk=1000)  # the whole distribution sums to 1
     assert sum(p for _, p in every.topk) == pytest.approx(1, abs=1e-4)
     assert [c for c, _ in every.topk[:5]] == top
+
+
+def test_drop_path_skips_blocks_only_while_training_and_adds_no_weights():
+    torch.manual_seed(0)
+    plain, _, _ = build_model("efficientnet_lite0", "none", 3)
+    dropped, _, _ = build_model("efficientnet_lite0", "none", 3, drop_path=0.3)
+    assert set(plain.state_dict()) == set(dropped.state_dict())
+    dropped.load_state_dict(plain.state_dict())  # model.pt of either loads into the other
+    x = torch.randn(4, 3, 64, 64)
+    plain.eval(), dropped.eval()
+    with torch.no_grad():
+        assert torch.equal(plain(x), dropped(x))
+        dropped.train()
+        plain.train()
+        torch.manual_seed(1)
+        a = dropped(x)
+        torch.manual_seed(2)
+        assert not torch.allclose(a, dropped(x))  # blocks were skipped at random
+        torch.manual_seed(1)
+        p1 = plain(x)
+        torch.manual_seed(2)
+        assert torch.allclose(p1, plain(x))  # without it, training mode is deterministic
+
+
+def test_drop_path_on_a_torchvision_network_is_refused_with_what_to_do():
+    with pytest.raises(TransferLabError, match="drop_path needs a timm network"):
+        build_model("mobilenet_v2", "none", 3, drop_path=0.1)
+
+
+def test_a_config_with_drop_path_on_a_torchvision_network_is_refused_before_training():
+    from core.config import TrainConfig
+
+    TrainConfig(model="efficientnet_lite1", drop_path=0.1).validate()
+    with pytest.raises(TransferLabError, match="--drop-path works with efficientnet_lite0"):
+        TrainConfig(model="resnet18", drop_path=0.1).validate()

@@ -20,12 +20,18 @@ from core.models.heads import head_path, replace_head  # noqa: F401 - re-exporte
 ModelSpec = ModelEntry  # what the registry hands out: core.catalog's plain entry
 
 
-def build_architecture(spec: ModelSpec) -> nn.Module:
-    """The bare network with its original 1000-class head and random weights."""
+def build_architecture(spec: ModelSpec, drop_path: float = 0.0) -> nn.Module:
+    """The bare network with its original 1000-class head and random weights;
+    ``drop_path`` > 0 skips each residual block of a timm network at random while it trains
+    (stochastic depth, rising to that rate in the last block; no weights of its own, so
+    model.pt loads into a network built without it)."""
     if spec.family == "timm":
         import timm
 
-        return timm.create_model(spec.source_name, pretrained=False)
+        return timm.create_model(spec.source_name, pretrained=False, drop_path_rate=drop_path)
+    if drop_path:
+        raise TransferLabError(f"drop_path needs a timm network, not {spec.name} "
+                               "(torchvision's); set it to 0 or choose an efficientnet_lite.")
     import torchvision
 
     return torchvision.models.get_model(spec.source_name, weights=None)
@@ -57,14 +63,16 @@ def build_model(
     weights: str = "imagenet",
     num_classes: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    drop_path: float = 0.0,
 ) -> tuple[nn.Module, Preprocessing, W.WeightsInfo]:
     """Build ``name`` with ``weights`` ("imagenet", "none" or a file path).
 
     ``num_classes=None`` keeps the original 1000-class ImageNet head (plain prediction).
-    Missing ImageNet weights raise; they never silently become random ones.
+    Missing ImageNet weights raise; they never silently become random ones. ``drop_path``:
+    see build_architecture.
     """
     spec = get_spec(name)
-    model = build_architecture(spec)
+    model = build_architecture(spec, drop_path)
     preprocessing = imagenet_preprocessing(spec)
     info = W.load_weights(spec, model, weights, progress)
     if num_classes is not None:

@@ -48,7 +48,8 @@ def build_network(cfg: TrainConfig, data: Dataset, state: TaskState | None = Non
     it, ``start_head=False``, when a checkpoint's weights replace them)."""
     state = state or TaskState()
     model, pre, info = build_model(cfg.model, cfg.weights, None,
-                                   state.download_progress("Downloading weights"))
+                                   state.download_progress("Downloading weights"),
+                                   drop_path=cfg.drop_path)
     log(f"{cfg.model}: weights {info.kind} ({info.source}); BatchNorm statistics: "
         f"{cfg.effective_bn_policy()}")
     # the weights' own preprocessing, framed as the data were decoded (the squares' side)
