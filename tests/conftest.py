@@ -75,7 +75,10 @@ def window(qtbot):
     from gui.main_window import MainWindow
 
     w = MainWindow()
-    qtbot.addWidget(w)
+    # pytest-qt closes its widgets before fixtures tear down: shut the tasks down first, or
+    # a test that fails mid-run leaves training going and closing asks "Stop training and
+    # quit?" in a modal box nobody answers (the whole suite hung once that way)
+    qtbot.addWidget(w, before_close_func=lambda w: w.shutdown())
     w.show()
     with qtbot.waitSignal(w.torchReady, timeout=60_000):
         w.start_loading_torch()

@@ -85,7 +85,7 @@ def test_model_changes_build_in_a_worker_and_stale_builds_are_dropped(window, qt
     built_on_gui = []
     real = registry.build_architecture
     monkeypatch.setattr(registry, "build_architecture",
-                        lambda spec: (built_on_gui.append(on_gui_thread()), real(spec))[1])
+                        lambda spec, *a: (built_on_gui.append(on_gui_thread()), real(spec, *a))[1])
     mt = window.model_tab
     qtbot.waitUntil(lambda: mt.panel.tree is not None and mt.structure_worker is None,
                     timeout=60_000)
