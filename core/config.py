@@ -153,7 +153,9 @@ class TrainConfig:
     feature_shift: int = opt(0, "random shift of the cached feature maps, in cells "
                              "(augmentation)", range=Range(0, 8))
     ema: float = opt(0.0, "decay of a weight average that validation and model.pt use (e.g. "
-                     "0.998; 0: off); the checkpoint keeps both", range=SHARE)
+                     "0.998; 0: off), warmed up as (1+t)/(10+t) at step t while that is "
+                     "lower (0.998 from step 4,490 on); the checkpoint keeps both",
+                     range=SHARE)
     tta: bool = opt(False, "test-time flips: validate and predict on each image and its "
                     "mirror image (model.pt remembers it)")
     seed: int = opt(0, "seed of the validation split, the initial head and the batch order",
