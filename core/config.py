@@ -27,6 +27,9 @@ PRECISIONS = ("auto", "32", "bf16", "16-mixed")  # see core.training.device
 DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?|mps"
 HEAD_INITS = ("random", "imagenet")  # see core.models.head_init
 SEED_MAX = 2**31 - 1  # what every seeded generator (and a Qt spin box) accepts
+# the weight average's decay at step t (1-based) is min(decay, (1 + t) / (EMA_WARMUP + t))
+# (core.training.averaging.ema_decay)
+EMA_WARMUP = 10
 
 
 @dataclass(frozen=True)
@@ -153,8 +156,10 @@ class TrainConfig:
     feature_shift: int = opt(0, "random shift of the cached feature maps, in cells "
                              "(augmentation)", range=Range(0, 8))
     ema: float = opt(0.0, "decay of a weight average that validation and model.pt use (e.g. "
-                     "0.998; 0: off), warmed up as (1+t)/(10+t) at step t while that is "
-                     "lower (0.998 from step 4,490 on); the checkpoint keeps both",
+                     f"0.998; 0: off), warmed up as (1+t)/({EMA_WARMUP}+t) at step t while "
+                     f"that is lower (0.998 from step "
+                     f"{round((EMA_WARMUP * 0.998 - 1) / (1 - 0.998)):,} on); the checkpoint "
+                     "keeps both",
                      range=SHARE)
     tta: bool = opt(False, "test-time flips: validate and predict on each image and its "
                     "mirror image (model.pt remembers it)")

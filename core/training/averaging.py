@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import torch
 
+from core.config import EMA_WARMUP
 from core.training.callbacks import TrainingCallback
 
 
 def ema_decay(decay: float, step: int) -> float:
-    """The decay at ``step`` (1-based): warmed up as (1 + t) / (10 + t), so the first steps,
-    when the weights move most, do not drag the pretrained start along for long."""
-    return min(decay, (1 + step) / (10 + step))
+    """The decay at ``step`` (1-based): warmed up as (1 + t) / (EMA_WARMUP + t), so the first
+    steps, when the weights move most, do not drag the pretrained start along for long."""
+    return min(decay, (1 + step) / (EMA_WARMUP + step))
 
 
 class WeightAveraging(TrainingCallback):
