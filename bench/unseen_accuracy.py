@@ -2,7 +2,7 @@
 validation split and on a second held-out slice that nothing ever trains or validates on.
 
     .venv/bin/python bench/unseen_accuracy.py [--candidate NAME=key:value,key:value ...]
-        [--held-out 5000] [--threads 2] [--no-lesson]
+        [--seeds 0,1,2] [--held-out 5000] [--threads 2] [--no-lesson]
 
 The 50,000 images are cut once (by file name, the same every time): the last ``--held-out``
 of them (a tenth of each class) are the second held-out slice, unseen by every candidate; the
@@ -14,6 +14,11 @@ slice is then scored through the prediction path (core.inference.evaluate, model
 the project's unseen test split is scored. Prints, per candidate: wall time, the ratio to the
 lesson's frozen epoch measured in the same run (before the first candidate and after each),
 validation and held-out accuracy with their 95% intervals, and how far apart the two are.
+
+``--seeds`` runs each candidate once per seed (the seed draws the validation split, the new
+head's start and the batch order) and then prints each candidate's mean over its seeds and
+the spread. The seed alone moves one recipe by about as much as the changes tried here (see
+the README's Speed section): compare candidates seed by seed (same seed, same split).
 """
 from __future__ import annotations
 
@@ -81,6 +86,28 @@ def run_candidate(name: str, changes: dict, pool: Path, unseen: Path, args) -> d
     return row
 
 
+def both_slices(row: dict) -> float:
+    """Accuracy over the validation split and the held-out slice together (all their images)."""
+    return (row["val"] * VAL_IMAGES + row["unseen"] * row["n_unseen"]) / \
+        (VAL_IMAGES + row["n_unseen"])
+
+
+def report_seeds(rows: list[dict]) -> None:
+    """Each candidate's mean over its seeds, and how far its seeds lie apart."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["recipe"], []).append(r)
+    print(f"\n{'candidate':22s}{'seeds':>6s}{'validation %':>14s}{'held-out %':>12s}"
+          f"{'both slices %':>15s}{'min-max':>14s}")
+    for name, group in groups.items():
+        both = [both_slices(r) for r in group]
+        val, held = (sum(r[key] for r in group) / len(group) for key in ("val", "unseen"))
+        print(f"{name:22s}{len(group):6d}{val:14.2f}{held:12.2f}"
+              f"{sum(both) / len(both):15.2f}{f'{min(both):.2f}-{max(both):.2f}':>14s}")
+    print("(means over the seeds; min-max: the spread of one recipe over both slices from the "
+          "seed alone)")
+
+
 def report(rows: list[dict], lesson: list[float]) -> None:
     from core.uncertainty import AccuracyInterval
 
@@ -111,7 +138,10 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="train on fewer images (a quick "
                     "try of the script, not a comparison)")
     ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--seeds", default=None, help="comma-separated seeds: each candidate runs "
+                    "once per seed (default: the preset's seed, once)")
     args = ap.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [None]
     from core.allocator import ensure_tuned
 
     ensure_tuned()  # the engine runs as the app runs it (core/allocator.py)
@@ -125,12 +155,19 @@ def main() -> None:
     lesson = [] if args.no_lesson else [lesson_frozen_rate(args.threads)]
     rows = []
     for text in args.candidate or DEFAULT_CANDIDATES:
-        rows.append(run_candidate(*parse_variant(text), pool, unseen, args))
-        if lesson:
-            lesson.append(lesson_frozen_rate(args.threads))
+        name, changes = parse_variant(text)
+        for seed in seeds:
+            run = name if seed is None else f"{name}@s{seed}"
+            extra = {} if seed is None else {"seed": seed}
+            rows.append(dict(run_candidate(run, {**changes, **extra}, pool, unseen, args),
+                             recipe=name))
+            if lesson:
+                lesson.append(lesson_frozen_rate(args.threads))
     report(rows, lesson)
     print("(± : half the 95% Wilson interval of each figure; two figures closer than their "
           "intervals are not told apart by these images)")
+    if len(seeds) > 1:
+        report_seeds(rows)
 
 
 if __name__ == "__main__":
