@@ -45,6 +45,7 @@ class TrainTab(CheckpointOffer, QWidget):
         self.last_run_dir: str | None = None
         self.batches_per_epoch = 1
         self.n_val = 0  # the run's validation images (RunStarted)
+        self._last_epoch = None  # the run's last EpochEnd, once it has come
         self._ready, self.data_chosen, self.val_source = False, False, None
         self.form = TrainForm()
         self.start_btn = QPushButton("Start training")
@@ -187,6 +188,7 @@ class TrainTab(CheckpointOffer, QWidget):
         self._launch(TrainingWorker(config, run_dir, resume=True))
 
     def _launch(self, w) -> None:
+        self._last_epoch = None
         self.checkpoint_btn.hide()
         self.fit_note.hide()
         self.worker = w
@@ -219,7 +221,10 @@ class TrainTab(CheckpointOffer, QWidget):
             self.worker.pause()
             self.pause_btn.setText("Resume")
             self.append_log("Paused (takes effect after the current batch).")
-            self.status.setText(self.status.text() + PAUSED_NOTE)
+            if self._last_epoch is not None:  # all epochs ended: it holds before the end
+                self._show_paused_after_last_epoch(self._last_epoch)
+            else:
+                self.status.setText(self.status.text() + PAUSED_NOTE)
 
     def stop(self) -> None:
         if self.running:
@@ -277,9 +282,14 @@ class TrainTab(CheckpointOffer, QWidget):
         row = history_row(e)
         self.history.append(row)
         self.charts.add_epoch(row)
-        if e.epoch == e.epochs and self.worker is not None and self.worker.state.paused:
-            self.status.setText(f"Paused after the last epoch ({e.epoch}/{e.epochs}, saved): "
-                                f"Resume or Stop ends the run.")
+        if e.epoch == e.epochs:
+            self._last_epoch = e
+            if self.worker is not None and self.worker.state.paused:
+                self._show_paused_after_last_epoch(e)
+
+    def _show_paused_after_last_epoch(self, e) -> None:
+        self.status.setText(f"Paused after the last epoch ({e.epoch}/{e.epochs}, saved): "
+                            f"Resume or Stop ends the run.")
 
     def _on_phase(self, e) -> None:
         marker = change_marker(e.reason, e.epoch, e.batch, self.batches_per_epoch)

@@ -8,7 +8,7 @@ import shutil
 import sys
 
 import pytest
-from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtCore import QItemSelectionModel, QObject, Qt, Signal
 
 from core.config import PRESETS
 from core.progress import ProgressEvent
@@ -114,20 +114,28 @@ def test_a_preset_over_hand_set_ticks_says_so_and_undoes(window, qtbot):
 
 
 # --- item 8: Pause clicked in the last epoch holds the run -------------------------------------
+class _PauseButton(QObject):
+    """Clicks Pause in the GUI thread, from the training thread, and waits for the click."""
+
+    clicked = Signal()
+
+
 def test_a_pause_in_the_last_epoch_holds_the_run(window, qtbot, tmp_path):
     folder = make_folder(tmp_path / "data", classes=2, per_class=8)
     setup_run(window, qtbot, folder, epochs=2, freeze_epochs=1)
     tab = window.train_tab
+    button = _PauseButton()
+    button.clicked.connect(tab.toggle_pause, Qt.ConnectionType.BlockingQueuedConnection)
     tab.start()
     worker = tab.worker
 
     def pause_after_the_last_epoch(name, payload):  # in the training thread: after its last
         if name == "epochEnd" and payload.epoch == payload.epochs:  # pause check ran
-            worker.state.pause()
+            button.clicked.emit()  # the GUI has the epoch's end first (queued before)
 
     worker._runner.event.connect(pause_after_the_last_epoch, Qt.ConnectionType.DirectConnection)
     qtbot.waitUntil(lambda: waiting_in(worker.state, "wait_if_paused"), timeout=120_000)
-    qtbot.waitUntil(lambda: len(tab.history) == 2, timeout=10_000)
+    assert len(tab.history) == 2 and tab.pause_btn.text() == "Resume"
     assert tab.running and tab.status.text().startswith("Paused after the last epoch")
     with qtbot.waitSignal(tab.runFinished, timeout=30_000) as finished:
         tab.toggle_pause()  # Resume: the run ends as a finished one
