@@ -25,7 +25,7 @@ BN_POLICIES = ("auto", "frozen-eval", "eval", "train")  # see core.models.layers
 SCHEDULERS = ("step", "cosine", "none")
 PRECISIONS = ("auto", "32", "bf16", "16-mixed")  # see core.training.device
 DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?|mps"
-HEAD_INITS = ("random", "imagenet")  # see core.models.head_init
+HEAD_INITS = ("random", "imagenet", "probe", "zero")  # core.models.head_init, .probe_head
 SEED_MAX = 2**31 - 1  # what every seeded generator (and a Qt spin box) accepts
 # the weight average's decay at step t (1-based) is min(decay, (1 + t) / (EMA_WARMUP + t))
 # (core.training.averaging.ema_decay)
@@ -140,9 +140,11 @@ class TrainConfig:
     drop_path: float = opt(0.0, "stochastic depth: the chance that the last residual block is "
                            "skipped in a training step (earlier blocks less); timm networks "
                            "only; 0: off", range=Range(0, 0.5))
-    head_init: str = opt("random", "how the new head starts: random, or imagenet (each "
+    head_init: str = opt("random", "how the new head starts: random; imagenet (each "
                          "class's row starts as the ImageNet class its training images look "
-                         "most like)", choices=HEAD_INITS)
+                         "most like); probe (a linear probe of the pretrained features, "
+                         "fitted on a sample of the training images before the first step); "
+                         "or zero", choices=HEAD_INITS)
     fit_data: bool = opt(False, "fit the recipe to the data: {FIT_RULE}. Settings fitting "
                          "changes, given by name, stay as given (the log says what changed "
                          "and why)", facts="core.recipe")

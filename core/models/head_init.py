@@ -71,8 +71,13 @@ def imagenet_head(model: nn.Module, head: str) -> nn.Linear | None:
 
 def sample(labels: torch.Tensor, classes: int, seed: int) -> torch.Tensor:
     """Seeded indices of up to SAMPLE images, the same number from each class."""
+    return per_class_sample(labels, classes, seed, max(4, min(32, SAMPLE // classes)))
+
+
+def per_class_sample(labels: torch.Tensor, classes: int, seed: int, per_class: int
+                     ) -> torch.Tensor:
+    """Seeded indices of ``per_class`` images of each class (all of a smaller class's)."""
     g = torch.Generator().manual_seed(seed)
-    per_class = max(4, min(32, SAMPLE // classes))
     picks = []
     for c in range(classes):
         idx = (labels == c).nonzero().flatten()

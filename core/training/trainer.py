@@ -10,6 +10,7 @@ Every setting is checked before the run folder is made: a mistake leaves nothing
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -22,6 +23,7 @@ from core.data.batches import to_model_input
 from core.models import build_model, head_path, imagenet_preprocessing, replace_head
 from core.models.head_init import replace_from_imagenet, weights_identity
 from core.models.layers import LayerTree, parse_spec
+from core.models.probe_head import start_as_probe
 from core.models.staging import stages
 from core.progress import TaskState
 from core.runs.layout import RunPaths, new_run_dir
@@ -55,22 +57,42 @@ def build_network(cfg: TrainConfig, data: Dataset, state: TaskState | None = Non
     # the weights' own preprocessing, framed as the data were decoded (the squares' side)
     pre = pre.for_training(cfg.image_size, data.crop, data.train.images.shape[-1])
     head = head_path(model)
-    start = None
-    if start_head and cfg.head_init == "imagenet" and info.kind == "imagenet":
+    if start_head:
+        new_head(cfg, model, head, pre, data, info, state, log)
+    else:
+        replace_head(model, len(data.classes))
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return Network(cfg.model, model, head, pre, LayerTree(model), stages(cfg.model, model))
+
+
+def new_head(cfg: TrainConfig, model, head: str, pre, data: Dataset, info,
+             state: TaskState, log) -> None:
+    """Replace ``model``'s head by one for ``data``'s classes, started as ``head_init`` says
+    (the ImageNet rows only with ImageNet weights; random when they do not match)."""
+    to_input = partial(to_model_input, image_size=cfg.image_size, mean=pre.mean,
+                       std=pre.std, channels_last=False, interpolation=pre.interpolation)
+    if cfg.head_init == "imagenet" and info.kind == "imagenet":
         state.report("Matching classes to ImageNet", 0, 0)
-        to_input = partial(to_model_input, image_size=cfg.image_size, mean=pre.mean,
-                           std=pre.std, channels_last=False, interpolation=pre.interpolation)
         start = replace_from_imagenet(model, head, data.train.images, data.train.labels,
                                       data.classes, to_input, cfg.seed,
                                       f"{cfg.model}|{weights_identity(cfg.weights)}|"
                                       f"{info.source}|{pre.to_dict()}")
-    if start is None:
-        replace_head(model, len(data.classes))
-    else:
-        log(start.describe())
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    return Network(cfg.model, model, head, pre, LayerTree(model), stages(cfg.model, model))
+        if start is not None:
+            log(start.describe())
+            return
+    replace_head(model, len(data.classes))
+    layer = model.get_submodule(head)
+    if cfg.head_init == "zero":
+        torch.nn.init.zeros_(layer.weight)
+        torch.nn.init.zeros_(layer.bias)
+        log("the new head starts at zero")
+    elif cfg.head_init == "probe":
+        t0 = time.perf_counter()
+        probe = start_as_probe(model, head, data.train.images, data.train.labels,
+                               len(data.classes), to_input, cfg.seed,
+                               state.download_progress("Fitting the head to the features"))
+        log(f"{probe.describe()} ({time.perf_counter() - t0:.0f} s)")
 
 
 def resolve_runtime(cfg: TrainConfig, dist: Distributed | None = None) -> Runtime:
