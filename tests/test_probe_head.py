@@ -44,6 +44,17 @@ def test_the_probe_start_classifies_images_it_never_saw():
     assert model.training  # left in the mode it came in
 
 
+def test_a_probe_of_three_images_starts_without_measuring_itself():
+    from core.models.probe_head import STRENGTHS, start_as_probe
+
+    model = Colours(3)
+    labels = torch.arange(3)
+    start = start_as_probe(model, "fc", coloured(labels), labels, 3, to_input)
+    assert start.held_accuracy is None and start.strength == STRENGTHS[1]
+    assert (model(to_input(coloured(labels))).argmax(1) == labels).all()
+    assert "held-out" not in start.describe()
+
+
 def test_a_sample_takes_the_same_number_from_each_class():
     from core.models.head_init import per_class_sample
 

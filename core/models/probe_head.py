@@ -31,12 +31,14 @@ BATCH = 64
 class ProbeStart:
     images: int
     strength: float
-    held_accuracy: float  # of the probe fitted on 3/4 of the sample, on the other quarter
+    # of the probe fitted on 3/4 of the sample, on the other quarter (None: too few images)
+    held_accuracy: float | None
 
     def describe(self) -> str:
+        held = "" if self.held_accuracy is None else \
+            f"; {self.held_accuracy:.1%} right on a held-out quarter of them"
         return (f"the new head starts as a linear probe of the pretrained features "
-                f"({self.images} images, L2 {self.strength:g}; {self.held_accuracy:.1%} "
-                f"right on a held-out quarter of them)")
+                f"({self.images} images, L2 {self.strength:g}{held})")
 
 
 @torch.no_grad()
@@ -79,10 +81,13 @@ def fit_logistic(x: torch.Tensor, y: torch.Tensor, classes: int, strength: float
 
 
 def choose_strength(x: torch.Tensor, y: torch.Tensor, classes: int, seed: int
-                    ) -> tuple[float, float]:
-    """(the strength with the lowest held-out loss, that probe's held-out accuracy)."""
+                    ) -> tuple[float, float | None]:
+    """(the strength with the lowest held-out loss, that probe's held-out accuracy); the
+    middle strength, unmeasured, for a sample too small to hold a quarter out."""
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     cut = len(y) // 4
+    if cut == 0:
+        return STRENGTHS[len(STRENGTHS) // 2], None
     held, part = order[:cut], order[cut:]
     best = None
     for s in STRENGTHS:
