@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -86,15 +87,22 @@ def per_class_sample(labels: torch.Tensor, classes: int, seed: int, per_class: i
 
 
 @torch.no_grad()
-def imagenet_logits(model: nn.Module, images, to_input, batch: int = 32) -> torch.Tensor:
-    """(N, 1000) float32 on the CPU; ``to_input`` is the training transform of uint8 images."""
+def imagenet_logits(model: nn.Module, images, to_input, batch: int = 32,
+                    progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    """(N, outputs) float32 on the CPU, in evaluation mode (the model's mode is kept);
+    ``to_input`` is the training transform of uint8 images; ``progress(done, total)`` after
+    each batch (it may raise to cancel)."""
     was_training = model.training
     model.eval()
+    out = []
     try:
-        return torch.cat([model(to_input(images[i:i + batch])).float().cpu()
-                          for i in range(0, len(images), batch)])
+        for i in range(0, len(images), batch):
+            out.append(model(to_input(images[i:i + batch])).float().cpu())
+            if progress:
+                progress(min(i + batch, len(images)), len(images))
     finally:
         model.train(was_training)
+    return torch.cat(out)
 
 
 def class_probabilities(logits: torch.Tensor, labels: torch.Tensor,

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.models.head_init import per_class_sample
+from core.models.head_init import imagenet_logits, per_class_sample
 
 PROBE_SAMPLE = 2000  # images at most, the same number from each class
 STRENGTHS = (1e-3, 1e-2, 1e-1)  # L2 on the weights, per image (mean loss + s/2 |W|^2)
@@ -41,7 +41,6 @@ class ProbeStart:
                 f"({self.images} images, L2 {self.strength:g}{held})")
 
 
-@torch.no_grad()
 def head_inputs(model: nn.Module, head: str, images, to_input,
                 progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
     """(N, D) float32: what ``head`` receives for each image, in evaluation mode;
@@ -49,16 +48,10 @@ def head_inputs(model: nn.Module, head: str, images, to_input,
     seen: list[torch.Tensor] = []
     hook = model.get_submodule(head).register_forward_hook(
         lambda _m, args, _out: seen.append(args[0].detach().float().cpu()))
-    was_training = model.training
-    model.eval()
     try:
-        for i in range(0, len(images), BATCH):
-            model(to_input(images[i:i + BATCH]))
-            if progress:
-                progress(min(i + BATCH, len(images)), len(images))
+        imagenet_logits(model, images, to_input, BATCH, progress)
     finally:
         hook.remove()
-        model.train(was_training)
     return torch.cat(seen)
 
 
